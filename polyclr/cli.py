@@ -1,0 +1,247 @@
+"""The ``polyclr`` command.
+
+Every command validates its input first (bad input: one line naming the file, exit code 2, no
+traceback, no output directory), then writes ``OUT/config.yaml``, ``OUT/metrics.json`` and
+``OUT/environment.json`` and prints a short summary. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from polyclr import __version__
+from polyclr.errors import DataError, PolyclrError
+
+_MODALITY_COMMANDS = ("pretrain", "finetune", "evaluate", "run", "check", "embed")
+
+
+def _add_common(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
+    p.add_argument("modality", help="volume, timeseries or audio")
+    p.add_argument("--data", required=True, type=Path, help="dataset file or directory")
+    if needs_out:
+        p.add_argument("--out", required=True, type=Path, help="output run directory")
+    p.add_argument("--config", type=Path, default=None, help="YAML file overriding defaults")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key (repeatable), e.g. --set engine.max_epochs=5")
+    p.add_argument("--devices", default=None, help="Lightning devices (auto, N, or ids)")
+    p.add_argument("--num-nodes", type=int, default=None, help="nodes for multi-node DDP")
+    p.add_argument("--accelerator", default=None, help="auto (default), cpu or gpu")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="polyclr",
+        description="Domain-specific contrastive pre-training and label-efficient fine-tuning.",
+    )
+    parser.add_argument("--version", action="version", version=f"polyclr {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="run every pipeline on embedded data (minutes on a CPU)")
+    d.add_argument("--out", type=Path, default=Path("runs/demo"))
+    d.add_argument("--only", action="append", default=None, help="restrict to a modality")
+
+    c = sub.add_parser("check", help="validate a dataset without training")
+    _add_common(c, needs_out=False)
+
+    for name, text in (
+        ("pretrain", "contrastive pre-training"),
+        ("evaluate", "evaluate a checkpoint on the held-out split"),
+        ("run", "pretrain -> fine-tune at standard label budgets -> report"),
+    ):
+        p = _add_common_parser(sub, name, text)
+        if name == "pretrain":
+            p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+        if name == "evaluate":
+            p.add_argument("--checkpoint", required=True, type=Path)
+
+    f = _add_common_parser(sub, "finetune", "fine-tune with few labels")
+    f.add_argument("--checkpoint", type=Path, default=None, help="pre-trained run dir or file (omit: random init)")
+    f.add_argument("--label-fraction", type=float, default=None)
+    f.add_argument("--labeled-volumes", type=int, default=None)
+
+    e = _add_common_parser(sub, "embed", "embed files with a pre-trained encoder (.npy)")
+    e.add_argument("--checkpoint", required=True, type=Path)
+
+    s = sub.add_parser("select", help="redundancy-reducing dataset selection")
+    s.add_argument("--data", required=True, type=Path)
+    s.add_argument("--out", required=True, type=Path)
+    s.add_argument("--modality", default=None, help="volume, timeseries or audio (default: guess)")
+    s.add_argument("--method", default="dhash", help="dhash, ahash, phash, ssim, embedding, entropy, every_n")
+    s.add_argument("--threshold", type=float, default=None)
+    s.add_argument("--every-n", type=int, default=None)
+    s.add_argument("--scope", default="group", choices=["group", "global"])
+    s.add_argument("--checkpoint", type=Path, default=None, help="encoder for --method embedding")
+    s.add_argument("--plot", action="store_true", help="write kept-vs-dropped strip plots")
+
+    x = sub.add_parser("export", help="export a pre-trained encoder as safetensors + model card")
+    x.add_argument("--checkpoint", required=True, type=Path)
+    x.add_argument("--out", required=True, type=Path)
+    return parser
+
+
+def _add_common_parser(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=text)
+    _add_common(p)
+    return p
+
+
+def _engine_sets(args: argparse.Namespace) -> list[str]:
+    sets = list(args.set)
+    if getattr(args, "devices", None) is not None:
+        sets.append(f"engine.devices={args.devices}")
+    if getattr(args, "num_nodes", None) is not None:
+        sets.append(f"engine.num_nodes={args.num_nodes}")
+    if getattr(args, "accelerator", None) is not None:
+        sets.append(f"engine.accelerator={args.accelerator}")
+    return sets
+
+
+def _prepare_out(out: Path, allow_existing: bool = False) -> bool:
+    """Create OUT; returns True if this call created it (so it can be removed on failure)."""
+    if out.exists() and not out.is_dir():
+        raise DataError(out, "output path exists and is not a directory")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _finish(out: Path, cfg: Any, metrics: dict[str, Any], seed: int | None) -> None:
+    from polyclr.config import to_dict
+    from polyclr.rundir import environment_record, write_json, write_yaml
+
+    if cfg is not None:
+        write_yaml(out / "config.yaml", to_dict(cfg))
+    write_json(out / "environment.json", environment_record(seed))
+    write_json(out / "metrics.json", metrics)
+
+
+def _cmd_modality(args: argparse.Namespace) -> int:
+    from polyclr.config import resolve_config
+    from polyclr.pipelines import get_pipeline
+
+    pipe = get_pipeline(args.modality)
+    cfg = resolve_config(pipe.config_class, args.config, _engine_sets(args))
+    data: Path = args.data
+    if not data.exists():
+        raise DataError(data, "no such file or directory")
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint is not None and not Path(checkpoint).exists():
+        raise DataError(checkpoint, "checkpoint not found")
+    report = pipe.check(cfg, data)
+    if args.command == "check":
+        for warning in report.warnings:
+            print(f"warning: {warning}")
+        print(f"{data}: OK ({args.modality}) " + ", ".join(f"{k}={v}" for k, v in report.summary.items()))
+        return 0
+    out: Path = args.out
+    created = _prepare_out(out)
+    seed = getattr(getattr(cfg, "engine", None), "seed", None)
+    t0 = time.perf_counter()
+    try:
+        if args.command == "pretrain":
+            metrics = pipe.pretrain(cfg, data, out, resume=args.resume)
+        elif args.command == "finetune":
+            metrics = pipe.finetune(cfg, data, checkpoint, out, args.label_fraction, args.labeled_volumes)
+        elif args.command == "evaluate":
+            metrics = pipe.evaluate(cfg, data, checkpoint, out)
+        elif args.command == "embed":
+            embed = getattr(pipe, "embed", None)
+            if embed is None:
+                raise PolyclrError(f"'embed' is not available for {args.modality}")
+            metrics = embed(cfg, data, checkpoint, out)
+        else:
+            metrics = pipe.run(cfg, data, out)
+    except BaseException:
+        if created and not any((out / "checkpoints").glob("*.ckpt")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    metrics.setdefault("wall_seconds", round(time.perf_counter() - t0, 3))
+    _finish(out, cfg, metrics, seed)
+    print(f"{args.command} {args.modality}: {pipe.summary_line(metrics)}")
+    print(f"wrote {out / 'metrics.json'}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from polyclr.pipelines import available_pipelines, get_pipeline
+    from polyclr.rundir import write_json
+
+    names = args.only or available_pipelines()
+    if not names:
+        print("no modality pipelines are installed yet")
+        return 0
+    rows = []
+    for name in names:
+        pipe = get_pipeline(name)
+        out = args.out / name
+        out.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        res = pipe.demo(out)
+        res["seconds"] = round(time.perf_counter() - t0, 1)
+        rows.append((name, res))
+        write_json(out / "metrics.json", res)
+    print()
+    print(f"{'modality':<12} {'metric':<22} {'pre-trained':>12} {'random init':>12} {'seconds':>8}")
+    for name, res in rows:
+        print(f"{name:<12} {res['metric']:<22} {res['pretrained']:>12.4f} {res['random_init']:>12.4f} {res['seconds']:>8.1f}")
+    write_json(args.out / "summary.json", {name: res for name, res in rows})
+    return 0
+
+
+def _cmd_select(args: argparse.Namespace) -> int:
+    from polyclr.selection.cli import run_select
+
+    return run_select(args)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from polyclr.export import export_checkpoint
+
+    result = export_checkpoint(args.checkpoint, args.out)
+    print(f"exported encoder to {result['encoder']} with model card {result['model_card']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``polyclr`` console script; returns the exit code."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "demo":
+            return _cmd_demo(args)
+        if args.command == "select":
+            return _cmd_select(args)
+        if args.command == "export":
+            return _cmd_export(args)
+        return _cmd_modality(args)
+    except PolyclrError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: still one line unless --debug
+        if args.debug:
+            raise
+        msg = " ".join(str(exc).split())[:300]
+        print(f"error: internal error {type(exc).__name__}: {msg} (rerun with --debug)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Build and run Lightning trainers from :class:`EngineConfig` (devices, DDP, AMP, resume)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from polyclr.engine.checkpoint import AtomicCheckpointIO
+from polyclr.engine.config import EngineConfig
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's info banners and well-known harmless warnings on small CPU runs."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for pattern in (
+        ".*does not have many workers.*",
+        ".*The number of training batches.*",
+        ".*LeafSpec.*",
+        ".*is not a ModelCheckpoint.*",
+        ".*Checkpoint directory .* exists and is not empty.*",
+        ".*GPU available but not used.*",
+        ".*treespec.*",
+    ):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (and data-loader workers) for reproducible runs."""
+    quiet_lightning()
+    L.seed_everything(seed, workers=True, verbose=False)
+
+
+def _devices(value: str) -> Any:
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, str) and "," in value:
+        return [int(v) for v in value.split(",") if v.strip()]
+    return value
+
+
+def build_trainer(
+    cfg: EngineConfig,
+    out: str | Path | None,
+    max_epochs: int | None = None,
+    checkpoints: bool = True,
+    **overrides: Any,
+) -> L.Trainer:
+    """A Lightning ``Trainer`` configured from ``cfg``.
+
+    ``accelerator="auto"`` picks a GPU when there is one; ``devices``, ``num_nodes`` and
+    ``strategy`` pass through (torchrun / SLURM set the process environment). Checkpoints go to
+    ``out/checkpoints/last.ckpt`` (atomic writes, ``weights_only`` loads).
+    """
+    quiet_lightning()
+    callbacks: list[Any] = []
+    if checkpoints and out is not None:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=Path(out) / "checkpoints",
+                filename="epoch{epoch:03d}",
+                save_last=True,
+                save_top_k=0,
+                every_n_epochs=max(1, cfg.checkpoint_every_n_epochs),
+                save_on_train_epoch_end=True,
+            )
+        )
+    logger: Any = False
+    if out is not None and cfg.logger != "none":
+        if cfg.logger == "tensorboard":
+            try:
+                from lightning.pytorch.loggers import TensorBoardLogger
+
+                logger = TensorBoardLogger(str(out), name="logs", version="")
+            except ModuleNotFoundError:
+                logger = False
+        if logger is False:
+            from lightning.pytorch.loggers import CSVLogger
+
+            logger = CSVLogger(str(out), name="logs", version="")
+    kwargs: dict[str, Any] = dict(
+        accelerator=cfg.accelerator,
+        devices=_devices(cfg.devices),
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
+        max_epochs=cfg.max_epochs if max_epochs is None else max_epochs,
+        max_steps=cfg.max_steps,
+        deterministic=True if cfg.deterministic and cfg.accelerator == "cpu" else ("warn" if cfg.deterministic else False),
+        enable_progress_bar=cfg.progress_bar,
+        enable_model_summary=False,
+        enable_checkpointing=bool(callbacks),
+        callbacks=callbacks,
+        logger=logger,
+        log_every_n_steps=cfg.log_every_n_steps,
+        gradient_clip_val=cfg.gradient_clip_val or None,
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=str(out) if out is not None else None,
+        num_sanity_val_steps=0,
+    )
+    kwargs.update(overrides)
+    return L.Trainer(**kwargs)
+
+
+def fit(
+    module: L.LightningModule,
+    train_loader: Any,
+    cfg: EngineConfig,
+    out: str | Path | None,
+    resume: bool = False,
+    val_loader: Any = None,
+    max_epochs: int | None = None,
+    checkpoints: bool = True,
+    **overrides: Any,
+) -> L.Trainer:
+    """Train ``module``; with ``resume`` continue from ``out/checkpoints/last.ckpt`` if present."""
+    trainer = build_trainer(cfg, out, max_epochs=max_epochs, checkpoints=checkpoints, **overrides)
+    ckpt = None
+    if resume and out is not None:
+        last = Path(out) / "checkpoints" / "last.ckpt"
+        ckpt = str(last) if last.is_file() else None
+    os.environ.setdefault("PYTHONHASHSEED", str(cfg.seed))
+    trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt)
+    return trainer

@@ -1,0 +1,62 @@
+"""Probes on frozen embeddings: logistic-regression linear probe and kNN (scikit-learn)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from polyclr.evaluation.metrics import classification_metrics
+
+
+def _proba_full(model, x: np.ndarray, n_classes: int) -> np.ndarray:
+    p = model.predict_proba(x)
+    full = np.zeros((len(x), n_classes))
+    full[:, model.classes_.astype(int)] = p
+    return full
+
+
+def linear_probe(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    seed: int = 0,
+    c: float | None = None,
+) -> dict[str, float]:
+    """Logistic regression on standardised frozen embeddings, scored on the test split.
+
+    ``c=None`` picks the inverse regularisation strength by grouped-free 3-fold CV on the
+    training split only (never on test). Labels are integer class indices.
+
+    Shape:
+        train_x: ``(n_train, D)``; test_x: ``(n_test, D)``; labels ``(n,)``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n_classes = int(max(train_y.max(), test_y.max())) + 1
+    base = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+    counts = np.bincount(train_y)
+    counts = counts[counts > 0]
+    if c is None and len(counts) > 1 and counts.min() >= 3:
+        model = GridSearchCV(base, {"logisticregression__C": [0.01, 0.1, 1.0, 10.0]}, cv=3)
+    else:
+        model = base.set_params(logisticregression__C=c or 1.0)
+    model.fit(train_x, train_y)
+    est = model.best_estimator_ if hasattr(model, "best_estimator_") else model
+    proba = np.zeros((len(test_x), n_classes))
+    proba[:, est.classes_.astype(int)] = est.predict_proba(test_x)
+    return classification_metrics(test_y, proba)
+
+
+def knn_probe(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, k: int = 5
+) -> dict[str, float]:
+    """Cosine kNN classifier on frozen embeddings, scored on the test split."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    n_classes = int(max(train_y.max(), test_y.max())) + 1
+    model = KNeighborsClassifier(n_neighbors=min(k, len(train_x)), metric="cosine", weights="distance")
+    model.fit(train_x, train_y)
+    return classification_metrics(test_y, _proba_full(model, test_x, n_classes))

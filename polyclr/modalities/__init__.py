@@ -1,0 +1,1 @@
+"""Modality packages; each is independent of the others."""

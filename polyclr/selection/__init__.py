@@ -1,0 +1,1 @@
+"""Redundancy-reducing dataset selection (shared by all modalities)."""

@@ -50,6 +50,7 @@ def build_trainer(
     out: str | Path | None,
     max_epochs: int | None = None,
     checkpoints: bool = True,
+    extra_callbacks: list[Any] | None = None,
     **overrides: Any,
 ) -> L.Trainer:
     """A Lightning ``Trainer`` configured from ``cfg``.
@@ -66,11 +67,12 @@ def build_trainer(
                 dirpath=Path(out) / "checkpoints",
                 filename="epoch{epoch:03d}",
                 save_last=True,
-                save_top_k=0,
+                save_top_k=1,  # with monitor=None: keep only the newest epoch file
                 every_n_epochs=max(1, cfg.checkpoint_every_n_epochs),
                 save_on_train_epoch_end=True,
             )
         )
+    callbacks.extend(extra_callbacks or [])
     logger: Any = False
     if out is not None and cfg.logger != "none":
         if cfg.logger == "tensorboard":
@@ -95,7 +97,7 @@ def build_trainer(
         deterministic=True if cfg.deterministic and cfg.accelerator == "cpu" else ("warn" if cfg.deterministic else False),
         enable_progress_bar=cfg.progress_bar,
         enable_model_summary=False,
-        enable_checkpointing=bool(callbacks),
+        enable_checkpointing=checkpoints and out is not None,
         callbacks=callbacks,
         logger=logger,
         log_every_n_steps=cfg.log_every_n_steps,
@@ -117,10 +119,13 @@ def fit(
     val_loader: Any = None,
     max_epochs: int | None = None,
     checkpoints: bool = True,
+    extra_callbacks: list[Any] | None = None,
     **overrides: Any,
 ) -> L.Trainer:
     """Train ``module``; with ``resume`` continue from ``out/checkpoints/last.ckpt`` if present."""
-    trainer = build_trainer(cfg, out, max_epochs=max_epochs, checkpoints=checkpoints, **overrides)
+    trainer = build_trainer(
+        cfg, out, max_epochs=max_epochs, checkpoints=checkpoints, extra_callbacks=extra_callbacks, **overrides
+    )
     ckpt = None
     if resume and out is not None:
         last = Path(out) / "checkpoints" / "last.ckpt"

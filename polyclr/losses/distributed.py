@@ -6,6 +6,8 @@ identity, so the same loss code runs on a laptop CPU and on many GPUs.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.distributed as dist
 
@@ -31,7 +33,9 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
         return x
     from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(x.contiguous()), dim=0)
+    with warnings.catch_warnings():  # deprecated alias in torch 2.14; still the autograd-aware op
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.cat(all_gather(x.contiguous()), dim=0)
 
 
 def gather_no_grad(x: torch.Tensor) -> torch.Tensor:
@@ -55,7 +59,9 @@ def all_reduce_sum_with_grad(x: torch.Tensor) -> torch.Tensor:
         return x
     from torch.distributed.nn import all_reduce
 
-    return all_reduce(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return all_reduce(x)
 
 
 def local_rows(n_local: int, device: torch.device | None = None) -> torch.Tensor:

@@ -1,0 +1,173 @@
+"""``polyclr export``: a pre-trained encoder as plain safetensors plus a model card.
+
+Checkpoints are only ever read with safetensors or ``torch.load(weights_only=True)``
+(:func:`polyclr.engine.safe_torch_load`): a pickle that would run code is refused, not run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from polyclr.cards import scrub_identifiers, write_model_card
+from polyclr.engine import load_encoder, safe_torch_load, save_encoder
+from polyclr.errors import CheckpointError
+from polyclr.rundir import write_json
+
+ENCODER_FILE = "encoder.safetensors"
+MODEL_CARD_FILE = "MODEL_CARD.md"
+META_FILE = "encoder_meta.json"
+# Where PretrainModule / FinetuneModule keep the encoder, tried in order when the checkpoint's
+# meta does not name an "encoder_prefix".
+DEFAULT_PREFIXES = ("objective.encoder.", "model.encoder.", "encoder.")
+
+
+def _is_safetensors(path: Path) -> bool:
+    """Sniff the safetensors layout: little-endian u64 header length, then a JSON object."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(9)
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if len(head) < 9:
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    return 0 < n <= size - 8 and head[8:9] == b"{"
+
+
+def _resolve(checkpoint: Path) -> Path:
+    if not checkpoint.exists():
+        raise CheckpointError(checkpoint, "checkpoint not found")
+    if checkpoint.is_dir():
+        for cand in (checkpoint / ENCODER_FILE, checkpoint / "checkpoints" / "last.ckpt"):
+            if cand.is_file():
+                return cand
+        raise CheckpointError(
+            checkpoint, f"run directory has no {ENCODER_FILE} or checkpoints/last.ckpt (was pretrain run here?)"
+        )
+    return checkpoint
+
+
+def _extract_encoder(path: Path, ckpt: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(path, f"not a checkpoint (top level is {type(ckpt).__name__}, expected a dict)")
+    meta = ckpt.get("polyclr") if isinstance(ckpt.get("polyclr"), dict) else {}
+    state = ckpt.get("state_dict", ckpt)
+    if not isinstance(state, dict):
+        raise CheckpointError(path, "not a checkpoint ('state_dict' is not a mapping)")
+    tensors = {str(k): v for k, v in state.items() if torch.is_tensor(v)}
+    if not tensors:
+        raise CheckpointError(path, "not a checkpoint (no weight tensors found)")
+    prefix = meta.get("encoder_prefix")
+    prefixes = (prefix,) if isinstance(prefix, str) else DEFAULT_PREFIXES
+    for pre in prefixes:
+        enc = {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
+        if enc:
+            return enc, dict(meta)
+    if "state_dict" not in ckpt:  # a bare encoder state dict saved with torch.save
+        return tensors, dict(meta)
+    raise CheckpointError(
+        path, f"no encoder weights under {', '.join(repr(p) for p in prefixes)} in its state_dict"
+    )
+
+
+def _read_encoder(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    if _is_safetensors(path):
+        return load_encoder(path)
+    return _extract_encoder(path, safe_torch_load(path))
+
+
+def _run_dir_of(path: Path) -> Path:
+    parent = path.parent
+    return parent.parent if parent.name == "checkpoints" else parent
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path) -> dict[str, Path]:
+    """Export a pre-trained encoder: ``OUT/encoder.safetensors`` + ``OUT/MODEL_CARD.md``.
+
+    Args:
+        checkpoint: a run directory (its ``encoder.safetensors``, else
+            ``checkpoints/last.ckpt``), an ``encoder.safetensors`` written by
+            :func:`polyclr.engine.save_encoder`, or a Lightning ``.ckpt`` (the encoder's weights
+            are taken from ``state_dict`` under ``meta["encoder_prefix"]``, default
+            ``objective.encoder.``).
+        out: output directory (created).
+
+    Returns:
+        ``{"encoder": path, "model_card": path, "meta": path}``.
+
+    Raises:
+        CheckpointError: missing file, a pickle that needs code to load (refused, never run),
+            not a checkpoint, no encoder weights, or non-finite weights.
+    """
+    src = _resolve(Path(checkpoint))
+    tensors, meta = _read_encoder(src)
+    if not tensors:
+        raise CheckpointError(src, "checkpoint holds no tensors")
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(src, f"weight {name!r} contains NaN or Inf")
+    run_dir = _run_dir_of(src)
+    metrics = _read_json(run_dir / "metrics.json") or {}
+    if "config" not in meta and (run_dir / "config.yaml").is_file():
+        try:
+            cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+            if isinstance(cfg, dict):
+                meta["config"] = cfg
+        except (OSError, yaml.YAMLError):
+            pass
+    env = _read_json(run_dir / "environment.json") or {}
+    if env.get("commit") and "commit" not in meta:
+        meta["commit"] = env["commit"]
+    from polyclr import __version__
+
+    meta.setdefault("polyclr_version", __version__)
+    clean_meta, removed = scrub_identifiers(meta)
+    clean_metrics, removed_m = scrub_identifiers(metrics)
+    metrics_numbers = {k: v for k, v in clean_metrics.items()
+                       if not (isinstance(v, float) and not math.isfinite(v))}
+
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CheckpointError(out_dir, "output path exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    enc_path = save_encoder(out_dir / ENCODER_FILE, tensors, clean_meta)
+    meta_path = write_json(out_dir / META_FILE, clean_meta)
+    kind = "a safetensors encoder" if src.suffix == ".safetensors" else "a Lightning checkpoint"
+    card = write_model_card(
+        out_dir / MODEL_CARD_FILE, clean_meta, metrics_numbers,
+        encoder_file=ENCODER_FILE, n_parameters=sum(int(t.numel()) for t in tensors.values()),
+        source=kind, scrubbed=removed + removed_m,
+    )
+    return {"encoder": enc_path, "model_card": card, "meta": meta_path}
+
+
+def load_exported_encoder(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Weights and metadata of an exported encoder (a directory from :func:`export_checkpoint`
+    or the ``.safetensors`` file itself).
+
+    Raises:
+        CheckpointError: missing or not a safetensors file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / ENCODER_FILE
+    return load_encoder(p)
+
+
+__all__ = ["ENCODER_FILE", "MODEL_CARD_FILE", "export_checkpoint", "load_exported_encoder"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,16 @@ def _extract_encoder(path: Path, ckpt: Any) -> tuple[dict[str, torch.Tensor], di
 def _read_encoder(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if _is_safetensors(path):
         return load_encoder(path)
-    return _extract_encoder(path, safe_torch_load(path))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Detected pickle protocol N" from arbitrary files
+            ckpt = safe_torch_load(path)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch's unpickler raises many types on garbage
+        problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
+        raise CheckpointError(path, f"not a readable checkpoint ({problem})") from exc
+    return _extract_encoder(path, ckpt)
 
 
 def _run_dir_of(path: Path) -> Path:

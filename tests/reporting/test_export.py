@@ -1,0 +1,202 @@
+"""Encoder export: round trip through plain safetensors, Lightning checkpoints, refusal of
+pickle payloads, identifier scrubbing, and the ``polyclr export`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import pytest
+import torch
+import yaml
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import nn
+
+from polyclr.cards import parse_card
+from polyclr.cli import main
+from polyclr.engine import EngineConfig, PretrainModule, fit, make_loader, save_encoder
+from polyclr.errors import CheckpointError
+from polyclr.export import export_checkpoint, load_exported_encoder
+
+
+class TinyEncoder(nn.Module):
+    """Conv + norm (with buffers) + linear head, so every kind of tensor is exported."""
+
+    def __init__(self, in_channels: int = 2, width: int = 8, out_dim: int = 4) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, width, 3, padding=1)
+        self.norm = nn.BatchNorm1d(width)
+        self.head = nn.Linear(width, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.norm(self.conv(x))).mean(-1))
+
+
+META = {
+    "modality": "timeseries",
+    "encoder": {"name": "TinyEncoder", "kwargs": {"in_channels": 2, "width": 8, "out_dim": 4}},
+    "input": {"channels": 2, "sampling_rate_hz": 250, "length": 16, "normalisation": "per-channel z-score"},
+    "objective": "comet",
+    "dataset": "ecg_simulator",
+    "config": {"engine": {"seed": 3}, "data_path": "/data/DOE_JOHN_1970/ecg.npz"},
+}
+
+
+def _trained_encoder() -> TinyEncoder:
+    torch.manual_seed(0)
+    enc = TinyEncoder()
+    enc.train()
+    enc(torch.randn(16, 2, 16))  # moves BatchNorm running stats away from their defaults
+    return enc.eval()
+
+
+def test_round_trip_plain_safetensors_gives_identical_outputs(tmp_path):
+    enc = _trained_encoder()
+    run = tmp_path / "run"
+    save_encoder(run / "encoder.safetensors", enc.state_dict(), META)
+    (run / "metrics.json").write_text(json.dumps({"probe": {"auroc": 0.875}, "wall_seconds": 1.5}))
+    res = export_checkpoint(run, tmp_path / "export")
+    assert res["encoder"] == tmp_path / "export" / "encoder.safetensors"
+    # Plain torch + safetensors, as the model card says; no polyclr involved.
+    state = load_file(str(res["encoder"]))
+    with safe_open(str(res["encoder"]), framework="pt") as fh:
+        meta = json.loads(fh.metadata()["polyclr"])
+    fresh = TinyEncoder(**meta["encoder"]["kwargs"]).eval()
+    fresh.load_state_dict(state)
+    x = torch.randn(5, 2, 16)
+    with torch.no_grad():
+        assert torch.equal(fresh(x), enc(x))
+    sd, meta2 = load_exported_encoder(tmp_path / "export")
+    assert set(sd) == set(enc.state_dict()) and meta2 == meta
+    front, body = parse_card(res["model_card"])
+    assert front["modality"] == "timeseries" and front["architecture"] == "TinyEncoder"
+    assert front["encoder_kwargs"] == {"in_channels": 2, "width": 8, "out_dim": 4}
+    assert front["input"]["sampling_rate_hz"] == 250 and front["datasets"] == ["ecg_simulator"]
+    assert front["metrics"] == {"probe.auroc": 0.875, "wall_seconds": 1.5}
+    assert front["parameters"] == sum(t.numel() for t in enc.state_dict().values())  # incl. BN buffers
+    assert "load_file(\"encoder.safetensors\")" in body and "## Limitations" in body
+    assert "TinyEncoder(**{'in_channels': 2, 'width': 8, 'out_dim': 4})" in body
+
+
+def test_identifiers_and_paths_never_reach_the_exported_files(tmp_path):
+    meta = dict(META)
+    meta["config"] = {**META["config"], "dicom": {"PatientName": "DOE^JOHN", "StudyInstanceUID": "1.2.3.999"}}
+    meta.update(patient_name="DOE^JOHN", birth_date="19700101", mrn="MRN-4711", accession_number="ACC-0815")
+    run = tmp_path / "run"
+    save_encoder(run / "encoder.safetensors", _trained_encoder().state_dict(), meta)
+    (run / "metrics.json").write_text(json.dumps({"auroc": 0.5, "patient_id": "P-0042"}))
+    res = export_checkpoint(run, tmp_path / "export")
+    for path in (tmp_path / "export").iterdir():
+        blob = path.read_bytes()
+        for secret in (b"DOE", b"19700101", b"MRN-4711", b"ACC-0815", b"1.2.3.999", b"P-0042", b"/data/"):
+            assert secret not in blob, (path.name, secret)
+    _, exported_meta = load_exported_encoder(tmp_path / "export")
+    assert exported_meta["config"]["data_path"] == "<path removed>"
+    assert exported_meta["config"]["engine"] == {"seed": 3}
+    assert "(8 removed)" in res["model_card"].read_text()
+
+
+def _lightning_run(tmp_path):
+    class Objective(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = TinyEncoder()
+            self.proj = nn.Linear(4, 4)
+
+        def forward(self, batch):
+            (x,) = batch
+            z = self.proj(self.encoder(x))
+            return (z - z.mean(0)).pow(2).mean()
+
+    cfg = EngineConfig(max_epochs=1, batch_size=8, accelerator="cpu", logger="none")
+    data = torch.utils.data.TensorDataset(torch.randn(16, 2, 16))
+    module = PretrainModule(Objective(), meta={**META, "encoder_prefix": "objective.encoder."})
+    out = tmp_path / "lrun"
+    fit(module, make_loader(data, 8, seed=0, shuffle=True), cfg, out)
+    return module, out
+
+
+def test_lightning_checkpoint_exports_the_encoder_only(tmp_path):
+    module, out = _lightning_run(tmp_path)
+    ckpt = out / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file() and not (out / "encoder.safetensors").exists()
+    res = export_checkpoint(ckpt, tmp_path / "export")
+    state = load_file(str(res["encoder"]))
+    assert set(state) == set(module.objective.encoder.state_dict())  # no projection head
+    fresh = TinyEncoder().eval()
+    fresh.load_state_dict(state)
+    enc = module.objective.encoder.eval()
+    x = torch.randn(3, 2, 16)
+    with torch.no_grad():
+        assert torch.equal(fresh(x), enc(x))
+    # A run directory without encoder.safetensors falls back to checkpoints/last.ckpt.
+    res2 = export_checkpoint(out, tmp_path / "export2")
+    assert load_file(str(res2["encoder"])).keys() == state.keys()
+
+
+class _Payload:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("writer", ["pickle", "torch_zip", "as_safetensors_name"])
+def test_pickle_payload_is_refused_and_never_runs(tmp_path, writer):
+    marker = tmp_path / "PWNED"
+    payload = {"state_dict": {"w": torch.zeros(2)}, "evil": _Payload(str(marker))}
+    path = tmp_path / ("evil.safetensors" if writer == "as_safetensors_name" else "evil.ckpt")
+    if writer == "torch_zip":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload))
+    with pytest.raises(CheckpointError, match="evil"):
+        export_checkpoint(path, tmp_path / "export")
+    assert not marker.exists()
+    assert not (tmp_path / "export").exists()
+
+
+def test_bad_inputs_are_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        export_checkpoint(tmp_path / "missing.ckpt", tmp_path / "o")
+    with pytest.raises(CheckpointError, match="no encoder.safetensors"):
+        export_checkpoint(tmp_path, tmp_path / "o")
+    (tmp_path / "text.ckpt").write_text("hello")
+    with pytest.raises(CheckpointError, match="text.ckpt"):
+        export_checkpoint(tmp_path / "text.ckpt", tmp_path / "o")
+    torch.save([1, 2, 3], tmp_path / "list.ckpt")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        export_checkpoint(tmp_path / "list.ckpt", tmp_path / "o")
+    torch.save({"state_dict": {"head.w": torch.ones(2)}, "polyclr": {}}, tmp_path / "nohead.ckpt")
+    with pytest.raises(CheckpointError, match="no encoder weights"):
+        export_checkpoint(tmp_path / "nohead.ckpt", tmp_path / "o")
+    save_encoder(tmp_path / "nan" / "encoder.safetensors", {"w": torch.tensor([1.0, float("nan")])}, {})
+    with pytest.raises(CheckpointError, match="NaN"):
+        export_checkpoint(tmp_path / "nan", tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(CheckpointError, match="not found"):
+        load_exported_encoder(tmp_path / "nowhere")
+
+
+def test_cli_export_success_and_refusals(tmp_path, capsys):
+    run = tmp_path / "run"
+    save_encoder(run / "encoder.safetensors", _trained_encoder().state_dict(), META)
+    (run / "config.yaml").write_text(yaml.safe_dump({"engine": {"seed": 3}}))
+    out = tmp_path / "export"
+    assert main(["export", "--checkpoint", str(run), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "encoder.safetensors") in printed and str(out / "MODEL_CARD.md") in printed
+
+    assert main(["export", "--checkpoint", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope.ckpt" in err and err.startswith("error:")
+
+    marker = tmp_path / "PWNED"
+    (tmp_path / "evil.ckpt").write_bytes(pickle.dumps(_Payload(str(marker))))
+    assert main(["export", "--checkpoint", str(tmp_path / "evil.ckpt"), "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "evil.ckpt" in err and "refused" in err
+    assert not marker.exists() and not (tmp_path / "y").exists()

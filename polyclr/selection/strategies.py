@@ -231,7 +231,7 @@ def _neighbour_strategy(sim_fn: Any, scopes: list[np.ndarray], t: float, out: tu
     for members in scopes:
         r = members[0]
         kept[r] = True
-        pos, batch = 1, 8
+        pos, batch = 1, 4
         while pos < len(members):
             cand = members[pos : pos + batch]
             s = sim_fn(r, cand)
@@ -243,7 +243,7 @@ def _neighbour_strategy(sim_fn: Any, scopes: list[np.ndarray], t: float, out: tu
                 kept[cand[f]] = True
                 r = cand[f]
                 pos += f + 1
-                batch = 8
+                batch = 4
             else:
                 score[cand] = s
                 ref[cand] = r
@@ -252,22 +252,25 @@ def _neighbour_strategy(sim_fn: Any, scopes: list[np.ndarray], t: float, out: tu
 
 
 def ssim_fn(images: np.ndarray) -> Any:
-    """SSIM of one reference item against a batch (MONAI ``SSIMMetric``, data range 1)."""
+    """SSIM of one reference item against a batch: MONAI's ``compute_ssim_and_cs`` (Gaussian
+    window 7, sigma 1.5, data range 1 on intensities scaled to [0, 1]), averaged per item."""
     import torch
 
     from polyclr._optional import require
 
-    metrics = require("monai.metrics", "volume")
+    regression = require("monai.metrics.regression", "volume")
     h, w = images.shape[1:]
     win = max(1, min(7, h, w))
     win -= 1 - win % 2  # odd window
-    metric = metrics.SSIMMetric(spatial_dims=2, data_range=1.0, win_size=win)
     x = torch.from_numpy(images.astype(np.float32) / 255.0)
 
     def fn(r: int, cand: np.ndarray) -> np.ndarray:
         y = x[cand][:, None]
         ref = x[r][None, None].expand_as(y)
-        return metric(y, ref).reshape(-1).double().numpy()
+        ssim, _ = regression.compute_ssim_and_cs(
+            y, ref, spatial_dims=2, kernel_size=(win, win), kernel_sigma=(1.5, 1.5),
+            data_range=1.0, kernel_type="gaussian")
+        return ssim.reshape(len(cand), -1).mean(dim=1).double().numpy()
 
     return fn
 
@@ -346,7 +349,14 @@ def run_method(method: str, data: Any, order: np.ndarray, scope_ids: np.ndarray,
             if not isinstance(images, np.ndarray):
                 raise DataError(None, f"{method} needs items of one size; got several shapes")
             if method == "ssim":
-                _neighbour_strategy(ssim_fn(images), scopes, float(t), out)
+                import torch
+
+                threads = torch.get_num_threads()
+                torch.set_num_threads(1)  # small per-pair convolutions: threads only add overhead
+                try:
+                    _neighbour_strategy(ssim_fn(images), scopes, float(t), out)
+                finally:
+                    torch.set_num_threads(threads)
             else:
                 fn, ent = entropy_fn(images)
                 extra["entropy"] = ent

@@ -10,7 +10,8 @@
   the file (time order of windows within a recording).
 * audio: a folder with audio files (and optional ``captions.csv``). Recordings longer than
   ``window_s`` are cut into fixed windows (item = log-mel spectrogram of a window, group = the
-  recording, position = start in seconds); shorter recordings are one item each, grouped by
+  recording, position = start in seconds; the spectrogram is stored (frames, mels) so dHash
+  compares neighbouring mel bands); shorter recordings are one item each, grouped by
   ``patient_id`` from ``captions.csv`` when present.
 
 Modality readers are imported lazily, so each modality needs only its own extra.
@@ -208,13 +209,13 @@ def audio_items(path: Path, window_s: float = 2.0, sample_rate: int = 16000,
         wave = aio.load_mono(f, sample_rate)
         rel = str(f.relative_to(root))
         if len(wave) < 2 * win:  # a clip: one item
-            items.append(_log_mel(wave, sample_rate, n_mels))
+            items.append(_log_mel(wave, sample_rate, n_mels).T)
             groups.append(patient.get(rel, "all"))
             positions.append(float(len(positions)))
             names.append(rel)
             continue
         for k, start in enumerate(range(0, len(wave) - win + 1, win)):
-            items.append(_log_mel(wave[start : start + win], sample_rate, n_mels))
+            items.append(_log_mel(wave[start : start + win], sample_rate, n_mels).T)
             groups.append(rel)
             positions.append(start / sample_rate)
             names.append(f"{rel}@{start / sample_rate:.2f}s")

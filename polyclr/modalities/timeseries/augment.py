@@ -1,0 +1,172 @@
+"""Augmentations, all vectorised over the batch: fixed ones (jitter, scaling, permutation,
+masking, crop-and-resize, TS2Vec overlapping crops) and AutoTCL's parametric augmenter.
+
+Written by hand because they must be batched torch ops on the training device with per-sample
+randomness (tsai's transforms operate per batch with shared parameters or on CPU tensors).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def jitter(x: torch.Tensor, sigma: float = 0.03) -> torch.Tensor:
+    """Add Gaussian noise. Shape: x ``(B, C, T)`` → same."""
+    return x + sigma * torch.randn_like(x)
+
+
+def scaling(x: torch.Tensor, sigma: float = 0.1) -> torch.Tensor:
+    """Multiply each (sample, channel) by a factor ~ N(1, sigma). Shape: ``(B, C, T)`` → same."""
+    return x * (1.0 + sigma * torch.randn(x.shape[0], x.shape[1], 1, device=x.device, dtype=x.dtype))
+
+
+def permutation(x: torch.Tensor, max_segments: int = 5) -> torch.Tensor:
+    """Cut each series into ``max_segments`` near-equal segments and shuffle them per sample.
+
+    Shape:
+        x: ``(B, C, T)`` → same.
+    """
+    b, c, t = x.shape
+    k = max(1, min(max_segments, t))
+    seg = torch.arange(t, device=x.device) * k // t  # segment of each timestamp
+    rank = torch.rand(b, k, device=x.device).argsort(dim=1)  # new position of each segment
+    key = rank[:, seg] * t + torch.arange(t, device=x.device)  # sort: segment order, then time
+    order = key.argsort(dim=1)
+    return x.gather(2, order[:, None, :].expand(b, c, t))
+
+
+def timestamp_mask(x: torch.Tensor, p: float = 0.1) -> torch.Tensor:
+    """Zero a random fraction ``p`` of timestamps (all channels). Shape: ``(B, C, T)`` → same."""
+    keep = torch.rand(x.shape[0], 1, x.shape[2], device=x.device) >= p
+    return x * keep.to(x.dtype)
+
+
+def crop_resize(x: torch.Tensor, min_ratio: float = 0.6) -> torch.Tensor:
+    """Random crop of ``ratio * T`` timestamps (ratio ~ U(min_ratio, 1)) per sample, linearly
+    resampled back to ``T``.
+
+    Shape:
+        x: ``(B, C, T)`` → same.
+    """
+    b, c, t = x.shape
+    ratio = min_ratio + (1 - min_ratio) * torch.rand(b, 1, device=x.device)
+    start = (1 - ratio) * torch.rand(b, 1, device=x.device)
+    pos = (start + ratio * torch.linspace(0, 1, t, device=x.device)[None]) * (t - 1)  # (B, T)
+    lo = pos.floor().long().clamp(0, t - 1)
+    hi = (lo + 1).clamp(max=t - 1)
+    w = (pos - lo).to(x.dtype)[:, None, :]
+    g = lambda i: x.gather(2, i[:, None, :].expand(b, c, t))  # noqa: E731
+    return g(lo) * (1 - w) + g(hi) * w
+
+
+FIXED = {"jitter": jitter, "scaling": scaling, "permutation": permutation,
+         "masking": timestamp_mask, "crop": crop_resize}
+
+
+def compose(names: list[str] | tuple[str, ...]):
+    """A callable applying the named fixed augmentations in order."""
+    unknown = [n for n in names if n not in FIXED]
+    if unknown:
+        raise ValueError(f"unknown augmentations {unknown}; choose from {sorted(FIXED)}")
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        for n in names:
+            x = FIXED[n](x)
+        return x
+
+    return apply
+
+
+def take_per_row(x: torch.Tensor, start: torch.Tensor, length: int) -> torch.Tensor:
+    """Per-sample window ``x[i, :, start[i] : start[i] + length]`` by one gather.
+
+    Shape:
+        x: ``(B, C, T)``; start: ``(B,)`` long; returns ``(B, C, length)``.
+    """
+    idx = start[:, None] + torch.arange(length, device=x.device)[None]
+    return x.gather(2, idx[:, None, :].expand(-1, x.shape[1], -1))
+
+
+def overlapping_crops(t: int, batch: int, generator_device: torch.device, min_len: int = 2):
+    """TS2Vec contextual-consistency crops: two random windows per sample that share an overlap
+    of length ``crop_l`` (same offsets for the batch, random shift per sample).
+
+    Returns:
+        ``(start1 (B,), len1, start2 (B,), len2, crop_l)``: view 1 covers ``[a1, b)`` and view 2
+        ``[a, b2)`` with overlap ``[a, b)`` of length ``crop_l``; the overlap is the last
+        ``crop_l`` steps of view 1 and the first ``crop_l`` steps of view 2.
+    """
+    if t < min_len:
+        raise ValueError(f"series of length {t} is shorter than the minimum crop {min_len}")
+    r = lambda lo, hi: int(torch.randint(lo, hi, (1,)).item())  # noqa: E731
+    crop_l = r(min_len, t + 1)
+    a = r(0, t - crop_l + 1)
+    b = a + crop_l
+    a1 = r(0, a + 1)
+    b2 = r(b, t + 1)
+    shift = torch.randint(-a1, t - b2 + 1, (batch,), device=generator_device)
+    return shift + a1, b - a1, shift + a, b2 - a, crop_l
+
+
+class ParametricAugmenter(nn.Module):
+    """AutoTCL's augmentation network: view ``v = g(h(x) * x)``.
+
+    ``h(x)`` is a per-timestamp mask in (0, 1), sampled with a binary-concrete (Gumbel-sigmoid)
+    relaxation during training; ``g(x) = a(x) * x + b(x)`` is a per-(channel, time) affine
+    transform with ``a = exp(tanh(.) * max_log_scale)`` (so ``g`` is invertible) and a bounded
+    shift. Both are small dilated convolutional networks; the augmenter is encoder-agnostic.
+
+    Reference: Zheng et al., "Parametric Augmentation for Time Series Contrastive Learning",
+    ICLR 2024 (factorised view ``g(h(x) x)``; augmenter trained alternately with the encoder).
+
+    Args:
+        in_channels: channels ``C``.
+        hidden: width of the small conv nets.
+        temperature: binary-concrete temperature of the mask.
+        max_log_scale: bound of ``|log a|``.
+        max_shift: bound of ``|b|``.
+
+    Shape:
+        x: ``(B, C, T)``; returns ``(view (B, C, T), mask (B, 1, T))``.
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 32, temperature: float = 0.5,
+                 max_log_scale: float = 0.5, max_shift: float = 0.5) -> None:
+        super().__init__()
+        if in_channels < 1 or hidden < 1 or temperature <= 0:
+            raise ValueError("in_channels, hidden and temperature must be positive")
+
+        def net(out: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv1d(in_channels, hidden, 5, padding=2), nn.GELU(),
+                nn.Conv1d(hidden, hidden, 3, padding=2, dilation=2), nn.GELU(),
+                nn.Conv1d(hidden, out, 1),
+            )
+
+        self.mask_net = net(1)
+        self.transform_net = net(2 * in_channels)
+        nn.init.constant_(self.mask_net[-1].bias, 2.0)  # start near "keep everything"
+        nn.init.zeros_(self.transform_net[-1].weight)
+        nn.init.zeros_(self.transform_net[-1].bias)  # start at the identity transform
+        self.temperature = temperature
+        self.max_log_scale = max_log_scale
+        self.max_shift = max_shift
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.nan_to_num(x, nan=0.0)
+        logit = self.mask_net(x)
+        if self.training:
+            u = torch.rand_like(logit).clamp(1e-6, 1 - 1e-6)
+            logit = logit + torch.log(u) - torch.log1p(-u)
+        h = torch.sigmoid(logit / self.temperature)
+        xm = h * x
+        log_a, b = self.transform_net(xm).chunk(2, dim=1)
+        a = torch.exp(torch.tanh(log_a) * self.max_log_scale)
+        return a * xm + torch.tanh(b) * self.max_shift, h
+
+
+def resize_time(x: torch.Tensor, t: int) -> torch.Tensor:
+    """Linear resampling along time. Shape: ``(B, C, T0)`` → ``(B, C, t)``."""
+    return F.interpolate(x, size=t, mode="linear", align_corners=True)

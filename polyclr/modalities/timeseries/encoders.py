@@ -1,0 +1,163 @@
+"""Encoders returning per-timestamp representations ``(B, T, D)``: the TS2Vec dilated CNN
+(default) and tsai backbones selected by name.
+
+TS2Vec architecture (Yue et al., "TS2Vec: Towards Universal Representation of Time Series",
+AAAI 2022, sec. 3.1): a linear input projection, timestamp masking during training, a stack of
+residual blocks of two dilated same-padded convolutions (dilation ``2**i``), and max-pooling over
+time for instance vectors. Written here (≈60 lines) because no installed library ships it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TSAI_BACKBONES = ("InceptionTimePlus", "ResNetPlus", "TSTPlus", "XceptionTimePlus", "FCNPlus")
+
+
+class _DilatedBlock(nn.Module):
+    """GELU → dilated conv → GELU → dilated conv, plus a (1×1-projected) residual.
+
+    Shape:
+        x: ``(B, C_in, T)`` → ``(B, C_out, T)``.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, dilation: int, final: bool) -> None:
+        super().__init__()
+        field = (kernel_size - 1) * dilation + 1  # receptive field; "same" output length
+        self.trim = 1 if field % 2 == 0 else 0
+        self.conv1 = nn.Conv1d(c_in, c_out, kernel_size, dilation=dilation, padding=field // 2)
+        self.conv2 = nn.Conv1d(c_out, c_out, kernel_size, dilation=dilation, padding=field // 2)
+        self.proj = nn.Conv1d(c_in, c_out, 1) if (c_in != c_out or final) else None
+
+    def _same(self, conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+        out = conv(x)
+        return out[..., : out.shape[-1] - self.trim] if self.trim else out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        res = x if self.proj is None else self.proj(x)
+        h = self._same(self.conv1, F.gelu(x))
+        h = self._same(self.conv2, F.gelu(h))
+        return h + res
+
+
+class TS2VecEncoder(nn.Module):
+    """The TS2Vec dilated-convolution encoder.
+
+    Args:
+        in_channels: input channels ``C``.
+        output_dims: representation size ``D`` (TS2Vec default 320).
+        hidden_dims: width of the residual blocks (default 64).
+        depth: number of residual blocks (default 10; dilations 1, 2, 4, ...).
+        kernel_size: convolution kernel size.
+        mask_prob: probability of keeping a timestamp under training-time binomial masking
+            (TS2Vec uses 0.5); 1.0 disables masking.
+        dropout: dropout on the output representation (TS2Vec uses 0.1).
+
+    Shape:
+        x: ``(B, C, T)`` (NaN marks missing / padded timestamps); output ``(B, T, D)``.
+    """
+
+    def __init__(self, in_channels: int, output_dims: int = 320, hidden_dims: int = 64, depth: int = 10,
+                 kernel_size: int = 3, mask_prob: float = 0.5, dropout: float = 0.1) -> None:
+        super().__init__()
+        for name, v in (("in_channels", in_channels), ("output_dims", output_dims),
+                        ("hidden_dims", hidden_dims), ("depth", depth), ("kernel_size", kernel_size)):
+            if v < 1:
+                raise ValueError(f"{name} must be >= 1, got {v}")
+        if not 0 < mask_prob <= 1 or not 0 <= dropout < 1:
+            raise ValueError(f"mask_prob must be in (0, 1] and dropout in [0, 1), got {mask_prob}, {dropout}")
+        self.output_dims = output_dims
+        self.mask_prob = mask_prob
+        self.input_fc = nn.Linear(in_channels, hidden_dims)
+        widths = [hidden_dims] * depth + [output_dims]
+        self.blocks = nn.Sequential(*[
+            _DilatedBlock(widths[i - 1] if i > 0 else hidden_dims, widths[i], kernel_size, 2**i, i == depth)
+            for i in range(len(widths))
+        ])
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-timestamp representations; ``mask`` (B, T) bool overrides the random mask."""
+        x = x.transpose(1, 2)  # (B, T, C)
+        valid = ~torch.isnan(x).any(dim=-1)
+        x = torch.nan_to_num(x, nan=0.0)
+        h = self.input_fc(x)
+        if mask is None:
+            mask = (torch.rand(valid.shape, device=x.device) < self.mask_prob) if self.training \
+                else torch.ones_like(valid)
+        h = h * (mask & valid).unsqueeze(-1).to(h.dtype)
+        h = self.blocks(h.transpose(1, 2))
+        return self.dropout(h.transpose(1, 2))
+
+
+class TsaiBackbone(nn.Module):
+    """A tsai model's backbone (its feature extractor before the head) as per-timestamp encoder.
+
+    Args:
+        name: tsai model class, e.g. ``InceptionTimePlus``, ``ResNetPlus``, ``TSTPlus``.
+        in_channels: input channels.
+        seq_len: series length (needed by transformer models).
+        kwargs: passed to the tsai constructor.
+
+    Shape:
+        x: ``(B, C, T)``; output ``(B, T', D)`` (``T' = T`` for the convolutional models).
+    """
+
+    def __init__(self, name: str, in_channels: int, seq_len: int, **kwargs: Any) -> None:
+        super().__init__()
+        if name not in TSAI_BACKBONES:
+            raise ValueError(f"unknown tsai backbone '{name}'; choose one of {', '.join(TSAI_BACKBONES)}")
+        from polyclr._optional import require
+
+        module = require(f"tsai.models.{name}", "timeseries")
+        model = getattr(module, name)(in_channels, 2, seq_len=seq_len, **kwargs)
+        self.backbone = model.backbone
+        with torch.no_grad():
+            self.output_dims = int(self.backbone(torch.zeros(1, in_channels, seq_len)).shape[1])
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = torch.nan_to_num(x, nan=0.0)
+        return self.backbone(x).transpose(1, 2)
+
+
+def build_encoder(name: str, in_channels: int, seq_len: int, **kwargs: Any) -> nn.Module:
+    """Encoder by name: ``ts2vec`` or a tsai backbone name (see :data:`TSAI_BACKBONES`)."""
+    if name.lower() == "ts2vec":
+        return TS2VecEncoder(in_channels, **kwargs)
+    return TsaiBackbone(name, in_channels, seq_len, **kwargs)
+
+
+def instance_embedding(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Instance vector: max-pool of the per-timestamp representation over real timestamps.
+
+    Shape:
+        x: ``(B, C, T)``; returns ``(B, D)``.
+    """
+    valid = ~torch.isnan(x).any(dim=1)
+    z = encoder(x, mask=torch.ones_like(valid))  # no random timestamp masking for embeddings
+    if z.shape[1] == x.shape[-1]:
+        z = z.masked_fill(~valid.unsqueeze(-1), float("-inf"))
+    return z.amax(dim=1)
+
+
+class Classifier(nn.Module):
+    """Encoder + linear head on the max-pooled instance vector (fine-tuning model).
+
+    Shape:
+        x: ``(B, C, T)``; output logits ``(B, n_classes)``.
+    """
+
+    def __init__(self, encoder: nn.Module, n_classes: int) -> None:
+        super().__init__()
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        self.encoder = encoder
+        self.head = nn.Linear(int(encoder.output_dims), n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(instance_embedding(self.encoder, x))
+

@@ -1,0 +1,187 @@
+"""Pre-training objectives (``forward(batch) -> {"loss", ...}``) for :class:`PretrainModule`.
+
+Batches are dicts: ``x (B, C, T)`` float (NaN = padding), ``index (B,)`` dataset row,
+``trial (B,)`` and ``patient (B,)`` long ids.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from polyclr.losses import MultiPositiveInfoNCE, same_sample_mask, two_view_ids
+from polyclr.modalities.timeseries.augment import (
+    ParametricAugmenter,
+    compose,
+    overlapping_crops,
+    take_per_row,
+)
+from polyclr.modalities.timeseries.losses import (
+    DBPM,
+    comet_level_losses,
+    hierarchical_contrastive_loss,
+)
+
+
+class _Objective(nn.Module):
+    """Shared parts: DBPM re-weighting and a uniform weight average of the encoder (TS2Vec
+    evaluates an SWA copy of its encoder; ``average=True`` does the same)."""
+
+    def __init__(self, encoder: nn.Module, dbpm: DBPM | None = None, average: bool = False) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dbpm = dbpm
+        self.avg_encoder = copy.deepcopy(encoder).requires_grad_(False) if average else None
+        self.register_buffer("n_averaged", torch.zeros((), dtype=torch.long))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        if self.avg_encoder is None:
+            return
+        n = float(self.n_averaged.item())
+        for a, p in zip(self.avg_encoder.parameters(), self.encoder.parameters(), strict=True):
+            a.mul_(n / (n + 1)).add_(p.detach(), alpha=1 / (n + 1))
+        for a, b in zip(self.avg_encoder.buffers(), self.encoder.buffers(), strict=True):
+            a.copy_(b)
+        self.n_averaged += 1
+
+    def export_encoder(self) -> nn.Module:
+        """The encoder to save: the weight average when enabled, else the trained encoder."""
+        if self.avg_encoder is not None and self.n_averaged > 0:
+            return self.avg_encoder
+        return self.encoder
+
+    def _reduce(self, per_sample: torch.Tensor, batch: dict, logs: dict) -> dict[str, torch.Tensor]:
+        if self.training:
+            self.step += 1
+        if self.dbpm is None:
+            return {"loss": per_sample.mean(), **logs}
+        index = batch["index"]
+        w = self.dbpm.weights(index).to(per_sample.dtype)
+        if self.training:
+            self.dbpm.update(index, per_sample)
+        return {"loss": (w * per_sample).mean(), "dbpm_flagged": (w < 1).float().mean(), **logs}
+
+
+class TS2VecObjective(_Objective):
+    """TS2Vec: two overlapping random crops (contextual consistency) + timestamp masking (in the
+    encoder) + hierarchical instance/temporal loss on the overlap.
+
+    Args:
+        encoder: per-timestamp encoder ``(B, C, T) -> (B, T, D)``.
+        alpha: instance-loss weight.
+        temporal_unit: first scale with a temporal loss (minimum crop ``2**(unit+1)``).
+        max_train_length: longer series are cut to a random window of this length first.
+    """
+
+    def __init__(self, encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0,
+                 max_train_length: int = 3000, dbpm: DBPM | None = None, average: bool = True) -> None:
+        super().__init__(encoder, dbpm, average)
+        if not 0 <= alpha <= 1 or temporal_unit < 0 or max_train_length < 2:
+            raise ValueError("need 0 <= alpha <= 1, temporal_unit >= 0, max_train_length >= 2")
+        self.alpha, self.temporal_unit, self.max_train_length = alpha, temporal_unit, max_train_length
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        if self.training:
+            self._update_average()
+        x = batch["x"]
+        b, _, t = x.shape
+        if t > self.max_train_length:
+            start = torch.randint(0, t - self.max_train_length + 1, (1,)).expand(b).to(x.device)
+            x, t = take_per_row(x, start, self.max_train_length), self.max_train_length
+        s1, l1, s2, l2, crop = overlapping_crops(t, b, x.device, min(t, 2 ** (self.temporal_unit + 1)))
+        z1 = self.encoder(take_per_row(x, s1, l1))[:, -crop:]
+        z2 = self.encoder(take_per_row(x, s2, l2))[:, :crop]
+        per = hierarchical_contrastive_loss(z1, z2, self.alpha, self.temporal_unit, reduction="none")
+        return self._reduce(per, batch, {})
+
+
+class COMETObjective(_Objective):
+    """COMET: two views by fixed augmentations; observation / sample / trial / patient levels.
+
+    Args:
+        encoder: per-timestamp encoder.
+        weights: ``{level: lambda}`` for any subset of observation, sample, trial, patient.
+        temperature: InfoNCE temperature (cosine similarities).
+        augmentations: names of fixed augmentations (see :mod:`.augment`).
+    """
+
+    def __init__(self, encoder: nn.Module, weights: dict[str, float], temperature: float = 0.1,
+                 augmentations: tuple[str, ...] = ("jitter", "scaling", "masking"),
+                 dbpm: DBPM | None = None, average: bool = False) -> None:
+        super().__init__(encoder, dbpm, average)
+        if not any(v > 0 for v in weights.values()):
+            raise ValueError("COMET needs at least one level with a positive weight")
+        self.weights, self.temperature = dict(weights), temperature
+        self.augment = compose(tuple(augmentations))
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        if self.training:
+            self._update_average()
+        x = batch["x"]
+        h1, h2 = self.encoder(self.augment(x)), self.encoder(self.augment(x))
+        per, parts = comet_level_losses(h1, h2, batch["trial"], batch["patient"], self.weights, self.temperature)
+        return self._reduce(per, batch, {f"level_{k}": v.detach() for k, v in parts.items()})
+
+
+class AutoTCLObjective(_Objective):
+    """AutoTCL: a parametric augmenter ``v = g(h(x) x)`` trained alternately with the encoder.
+
+    Encoder steps: two stochastic views from the (frozen) augmenter, hierarchical contrastive
+    loss between them. Augmenter steps (every ``aug_every``-th step), with the encoder frozen:
+    keep the view informative about its source (InfoNCE between the instance embeddings of ``x``
+    and ``v``: each view must identify its own series in the batch) while making the kept part
+    minimal (``mask_weight * mean(h)``, the sparsity term on the mask).
+
+    Args:
+        encoder: per-timestamp encoder (any; the augmenter is encoder-agnostic).
+        in_channels: channels of the input.
+        aug_every: one augmenter step every ``aug_every`` steps.
+        mask_weight: weight of the mask sparsity term.
+        temperature: temperature of the augmenter's InfoNCE.
+    """
+
+    def __init__(self, encoder: nn.Module, in_channels: int, aug_every: int = 2, mask_weight: float = 0.1,
+                 temperature: float = 0.2, alpha: float = 0.5, dbpm: DBPM | None = None,
+                 average: bool = True) -> None:
+        super().__init__(encoder, dbpm, average)
+        if aug_every < 2:
+            raise ValueError(f"aug_every must be >= 2 (alternating steps), got {aug_every}")
+        self.augmenter = ParametricAugmenter(in_channels)
+        self.aug_every, self.mask_weight, self.alpha = aug_every, mask_weight, alpha
+        self.info_nce = MultiPositiveInfoNCE(temperature=temperature)
+
+    def _frozen_encoder(self, x: torch.Tensor) -> torch.Tensor:
+        params = {k: v.detach() for k, v in self.encoder.named_parameters()}
+        params.update(dict(self.encoder.named_buffers()))
+        valid = ~torch.isnan(x).any(dim=1)
+        z = functional_call(self.encoder, params, (x,), {"mask": torch.ones_like(valid)})
+        return z.amax(dim=1)
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        x = batch["x"]
+        augmenter_step = self.training and int(self.step.item()) % self.aug_every == self.aug_every - 1
+        if augmenter_step:
+            v, h = self.augmenter(x)
+            z = torch.cat([self._frozen_encoder(x), self._frozen_encoder(v)])
+            info = self.info_nce(z, same_sample_mask(two_view_ids(x.shape[0], x.device)))
+            self.step += 1
+            return {"loss": info + self.mask_weight * h.mean(), "aug_info": info.detach(),
+                    "aug_mask_mean": h.mean().detach()}
+        if self.training:
+            self._update_average()
+        with torch.no_grad():
+            v1, _ = self.augmenter(x)
+            v2, _ = self.augmenter(x)
+        z1, z2 = self.encoder(v1), self.encoder(v2)
+        per = hierarchical_contrastive_loss(z1, z2, self.alpha, 0, reduction="none")
+        return self._reduce(per, batch, {})
+
+
+def build_dbpm(enabled: bool, n_samples: int, warmup: int, beta: float, down_weight: float) -> DBPM | None:
+    """A :class:`DBPM` when ``enabled`` else ``None``."""
+    return DBPM(n_samples, warmup, beta, down_weight) if enabled else None

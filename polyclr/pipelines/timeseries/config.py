@@ -1,0 +1,121 @@
+"""The typed config of the time-series pipeline (``--config`` YAML / ``--set`` override it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from polyclr.engine.config import EngineConfig
+from polyclr.selection.config import SelectionConfig
+
+
+@dataclass
+class DataConfig:
+    """Reading and splitting.
+
+    Attributes:
+        window_length: cut series into windows of this many timestamps (0 = keep whole series).
+        window_stride: stride of the windows (0 = ``window_length``).
+        test_size: fraction of *patients* held out for test when the data has no split.
+        val_size: fraction of patients for validation (0 = none).
+        split_seed: seed of the patient-independent split.
+        normalize: per-channel z-scoring fitted on the training split only.
+        deidentify_salt: hash patient ids in ``splits.json`` with this salt ("" = plain ids).
+    """
+
+    window_length: int = 0
+    window_stride: int = 0
+    test_size: float = 0.25
+    val_size: float = 0.0
+    split_seed: int = 0
+    normalize: bool = True
+    deidentify_salt: str = ""
+
+
+@dataclass
+class EncoderConfig:
+    """Encoder: ``ts2vec`` (dilated CNN) or a tsai backbone (InceptionTimePlus, ResNetPlus, TSTPlus...).
+
+    ``output_dims``/``hidden_dims``/``depth`` apply to ``ts2vec`` only.
+    """
+
+    name: str = "ts2vec"
+    output_dims: int = 320
+    hidden_dims: int = 64
+    depth: int = 10
+
+
+@dataclass
+class ObjectiveConfig:
+    """Pre-training objective: ``ts2vec``, ``comet`` or ``autotcl`` (+ optional DBPM).
+
+    Attributes:
+        name: objective.
+        alpha, temporal_unit, max_train_length: TS2Vec hierarchical loss settings.
+        average: evaluate/save a uniform weight average (SWA) of the encoder, as TS2Vec does.
+        comet_weights: per-level weights lambda (any subset of observation/sample/trial/patient).
+        temperature: InfoNCE temperature for COMET / AutoTCL.
+        augmentations: fixed augmentations making COMET's views.
+        per_trial: samples per trial drawn together by the hierarchical batch sampler (COMET).
+        aug_every, mask_weight: AutoTCL alternation period and mask sparsity weight.
+        dbpm, dbpm_warmup, dbpm_beta, dbpm_down_weight: dynamic bad pair mining.
+    """
+
+    name: str = "ts2vec"
+    alpha: float = 0.5
+    temporal_unit: int = 0
+    max_train_length: int = 3000
+    average: bool = True
+    comet_weights: dict[str, float] = field(default_factory=lambda: {
+        "observation": 0.25, "sample": 0.25, "trial": 0.25, "patient": 0.25})
+    temperature: float = 0.1
+    augmentations: list[str] = field(default_factory=lambda: ["jitter", "scaling", "masking"])
+    per_trial: int = 2
+    aug_every: int = 2
+    mask_weight: float = 0.1
+    dbpm: bool = False
+    dbpm_warmup: int = 5
+    dbpm_beta: float = 2.0
+    dbpm_down_weight: float = 0.1
+
+
+@dataclass
+class DownstreamConfig:
+    """Probe and fine-tuning at label fractions.
+
+    Attributes:
+        label_fractions: fractions of the training labels (stratified within training patients).
+        seeds: seeds of the label subsets and fine-tuning runs (mean ± std over them).
+        methods: ``linear_probe`` (frozen), ``pretrained`` (fine-tune the pre-trained encoder),
+            ``random_init`` (same encoder, random weights), ``supervised`` (a tsai baseline).
+        finetune_steps: optimiser steps per fine-tuning run.
+        finetune_lr: learning rate of fine-tuning.
+        finetune_batch_size: batch size of fine-tuning.
+        supervised_arch: tsai architecture of the supervised baseline.
+        plots: write figures and report.md in ``run``.
+    """
+
+    label_fractions: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    methods: list[str] = field(default_factory=lambda: ["linear_probe", "pretrained", "random_init", "supervised"])
+    finetune_steps: int = 150
+    finetune_lr: float = 1e-3
+    finetune_batch_size: int = 16
+    supervised_arch: str = "InceptionTimePlus"
+    plots: bool = True
+
+
+def _ts2vec_engine() -> EngineConfig:
+    # TS2Vec defaults: batch 8, lr 1e-3, 200 iterations (AdamW here, as in TS2Vec).
+    return EngineConfig(max_epochs=-1, max_steps=200, batch_size=8, lr=1e-3, weight_decay=0.01)
+
+
+@dataclass
+class TimeSeriesConfig:
+    """Everything ``polyclr ... timeseries`` needs."""
+
+    engine: EngineConfig = field(default_factory=_ts2vec_engine)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    downstream: DownstreamConfig = field(default_factory=DownstreamConfig)

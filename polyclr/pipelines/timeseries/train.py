@@ -1,0 +1,244 @@
+"""Data preparation, pre-training, fine-tuning and embedding for the time-series pipeline."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from polyclr.config import to_dict
+from polyclr.engine import (
+    FinetuneModule,
+    PretrainModule,
+    fit,
+    load_encoder,
+    make_loader,
+    save_encoder,
+)
+from polyclr.errors import CheckpointError, DataError
+from polyclr.modalities.timeseries.data import ChannelNormalizer, TimeSeriesData
+from polyclr.modalities.timeseries.encoders import Classifier, build_encoder, instance_embedding
+from polyclr.modalities.timeseries.io import load_dataset, window_dataset
+from polyclr.modalities.timeseries.objectives import (
+    AutoTCLObjective,
+    COMETObjective,
+    TS2VecObjective,
+    build_dbpm,
+)
+from polyclr.modalities.timeseries.sampler import HierarchicalBatchSampler, collate_batch
+from polyclr.pipelines.timeseries.config import TimeSeriesConfig
+from polyclr.splits import assert_group_disjoint, group_split, write_split_record
+
+
+@dataclass
+class Prepared:
+    """A dataset with patient-independent splits and train-fitted normalisation applied."""
+
+    data: TimeSeriesData
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    normalizer: dict[str, list[float]] | None
+
+
+def prepare(cfg: TimeSeriesConfig, path: Path, out: Path | None = None) -> Prepared:
+    """Load, window, split by patient (or keep the file's split), normalise on train only.
+
+    Writes ``out/splits.json`` (patient ids per split) when ``out`` is given.
+    """
+    data = load_dataset(path)
+    if cfg.data.window_length > 0:
+        data = window_dataset(data, cfg.data.window_length, cfg.data.window_stride or cfg.data.window_length)
+    if (data.split == "").all():
+        idx = group_split(data.patient_id, data.y, cfg.data.test_size, cfg.data.val_size,
+                          cfg.data.split_seed, source=str(path))
+        data.split = np.full(len(data.y), "", dtype=object)
+        for name, ix in idx.items():
+            data.split[ix] = name
+    elif (data.split == "").any():
+        raise DataError(path, "split is given for some samples but not all")
+    train, val, test = (data.indices(s) for s in ("train", "val", "test"))
+    if len(train) == 0 or len(test) == 0:
+        raise DataError(path, f"need train and test samples, found {len(train)} train and {len(test)} test")
+    groups = {s: data.patient_id[data.indices(s)] for s in ("train", "val", "test") if len(data.indices(s))}
+    assert_group_disjoint(groups, str(path))
+    if len(np.unique(data.y[train])) < 2:
+        raise DataError(path, "the training split has a single class")
+    norm = None
+    if cfg.data.normalize:
+        nz = ChannelNormalizer().fit(data.X[train])
+        data.X = nz.transform(data.X)
+        norm = nz.state()
+    if out is not None:
+        write_split_record(out, groups, cfg.data.deidentify_salt or None)
+    return Prepared(data, train, val, test, norm)
+
+
+class _Items(Dataset):
+    """Dict items ``x, index, trial, patient`` for pre-training."""
+
+    def __init__(self, data: TimeSeriesData, idx: np.ndarray) -> None:
+        self.x = torch.from_numpy(data.X[idx])
+        self.index = torch.arange(len(idx))
+        self.trial = torch.from_numpy(data.trial_id[idx])
+        self.patient = torch.from_numpy(data.patient_id[idx])
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[i], "index": self.index[i], "trial": self.trial[i], "patient": self.patient[i]}
+
+
+def encoder_spec(cfg: TimeSeriesConfig, data: TimeSeriesData) -> dict[str, Any]:
+    """Architecture name + constructor kwargs (stored in the encoder file's metadata)."""
+    kwargs: dict[str, Any] = {}
+    if cfg.encoder.name.lower() == "ts2vec":
+        kwargs = {"output_dims": cfg.encoder.output_dims, "hidden_dims": cfg.encoder.hidden_dims,
+                  "depth": cfg.encoder.depth}
+    return {"name": cfg.encoder.name, "in_channels": data.n_channels, "seq_len": data.length, "kwargs": kwargs}
+
+
+def make_encoder(spec: dict[str, Any]) -> nn.Module:
+    return build_encoder(spec["name"], spec["in_channels"], spec["seq_len"], **spec.get("kwargs", {}))
+
+
+def build_objective(cfg: TimeSeriesConfig, encoder: nn.Module, n_train: int, in_channels: int) -> nn.Module:
+    o = cfg.objective
+    dbpm = build_dbpm(o.dbpm, n_train, o.dbpm_warmup, o.dbpm_beta, o.dbpm_down_weight)
+    if o.name == "ts2vec":
+        return TS2VecObjective(encoder, o.alpha, o.temporal_unit, o.max_train_length, dbpm, o.average)
+    if o.name == "comet":
+        return COMETObjective(encoder, o.comet_weights, o.temperature, tuple(o.augmentations), dbpm, o.average)
+    if o.name == "autotcl":
+        return AutoTCLObjective(encoder, in_channels, o.aug_every, o.mask_weight, o.temperature, o.alpha,
+                                dbpm, o.average)
+    raise DataError(None, f"unknown objective '{o.name}' (ts2vec, comet, autotcl)")
+
+
+def _select(cfg: TimeSeriesConfig, prep: Prepared, idx: np.ndarray) -> np.ndarray:
+    if cfg.selection.method == "none":
+        return idx
+    try:  # the shared selection module (written separately); items are windows, groups = trials
+        from polyclr.selection import select_items  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise DataError(None, "selection is not available in this installation") from exc
+    keep = select_items(prep.data.X[idx], groups=prep.data.trial_id[idx], config=cfg.selection)
+    return idx[np.asarray(keep)]
+
+
+def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: bool = False) -> dict[str, Any]:
+    """Pre-train on the training split only; writes ``out/encoder.safetensors``."""
+    torch.manual_seed(cfg.engine.seed)
+    data = prep.data
+    idx = _select(cfg, prep, prep.train)
+    spec = encoder_spec(cfg, data)
+    objective = build_objective(cfg, make_encoder(spec), len(idx), data.n_channels)
+    items = _Items(data, idx)
+    bs = min(cfg.engine.batch_size, len(items))
+    if cfg.objective.name == "comet":
+        sampler = HierarchicalBatchSampler(data.trial_id[idx], data.patient_id[idx], bs,
+                                           cfg.objective.per_trial, cfg.engine.seed)
+        loader = DataLoader(items, batch_sampler=sampler, collate_fn=collate_batch)
+    else:
+        loader = make_loader(items, bs, cfg.engine.seed, shuffle=True, drop_last=len(items) > bs,
+                             num_workers=cfg.engine.num_workers, collate_fn=collate_batch)
+    meta = {"modality": "timeseries", "objective": cfg.objective.name}
+    module = PretrainModule(objective, cfg.engine.lr, cfg.engine.weight_decay, meta)
+    tracemalloc_peak = _peak_rss_mb()
+    t0 = time.perf_counter()
+    trainer = fit(module, loader, cfg.engine, out, resume=resume)
+    seconds = time.perf_counter() - t0
+    enc = objective.export_encoder()
+    save_encoder(out / "encoder.safetensors", enc.state_dict(), encoder_meta(cfg, spec, prep))
+    logged = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+    return {
+        "pretrain_seconds": round(seconds, 3), "pretrain_steps": int(trainer.global_step),
+        "pretrain_samples": int(len(idx)), "peak_rss_mb": max(tracemalloc_peak, _peak_rss_mb()),
+        "final_loss": logged.get("train/loss"), "objective": cfg.objective.name,
+        "encoder": spec["name"], "objective_object": objective,
+    }
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+def encoder_meta(cfg: TimeSeriesConfig, spec: dict[str, Any], prep: Prepared) -> dict[str, Any]:
+    d = prep.data
+    return {
+        "modality": "timeseries", "encoder": spec, "objective": cfg.objective.name,
+        "input": {"channels": d.n_channels, "length": d.length, "sampling_rate": d.sampling_rate,
+                  "normalization": prep.normalizer, "channel_names": d.channel_names},
+        "classes": d.classes, "config": to_dict(cfg),
+    }
+
+
+def load_checkpoint(checkpoint: Path) -> tuple[nn.Module, dict[str, Any], nn.Module | None]:
+    """Rebuild ``(encoder, meta, classifier or None)`` from a run dir or a safetensors file."""
+    p = Path(checkpoint)
+    if p.is_dir():
+        cands = [p / "classifier.safetensors", p / "encoder.safetensors"]
+        p = next((c for c in cands if c.is_file()), cands[-1])
+    state, meta = load_encoder(p)
+    if meta.get("modality") != "timeseries" or "encoder" not in meta:
+        raise CheckpointError(p, "not a polyclr time-series encoder (missing metadata)")
+    encoder = make_encoder(meta["encoder"])
+    if meta.get("n_classes"):
+        clf = Classifier(encoder, int(meta["n_classes"]))
+        _load_state(clf, state, p)
+        return clf.encoder, meta, clf
+    _load_state(encoder, state, p)
+    return encoder, meta, None
+
+
+def _load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(path, f"weights do not match the encoder ({str(exc)[:160]})") from exc
+
+
+def check_compatible(meta: dict[str, Any], data: TimeSeriesData, path: Path) -> None:
+    ch = meta.get("input", {}).get("channels")
+    if ch is not None and ch != data.n_channels:
+        raise DataError(path, f"data has {data.n_channels} channels but the encoder expects {ch}")
+
+
+@torch.no_grad()
+def embed(encoder: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Instance embeddings (max-pooled). Shape: X ``(n, C, T)`` → ``(n, D)``."""
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    out = [instance_embedding(encoder, torch.from_numpy(X[i : i + batch_size]).to(device)).cpu()
+           for i in range(0, len(X), batch_size)]
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    model.eval()
+    device = next(model.parameters()).device
+    out = [torch.softmax(model(torch.from_numpy(X[i : i + batch_size]).to(device)), -1).cpu()
+           for i in range(0, len(X), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def finetune_model(cfg: TimeSeriesConfig, model: nn.Module, X: np.ndarray, y: np.ndarray, seed: int) -> nn.Module:
+    """Train encoder + head with cross-entropy for ``finetune_steps`` steps on ``(X, y)``."""
+    ds = [{"x": torch.from_numpy(X[i]), "y": torch.tensor(int(y[i]))} for i in range(len(X))]
+    bs = max(1, min(cfg.downstream.finetune_batch_size, len(ds)))
+    loader = make_loader(ds, bs, seed, shuffle=True, collate_fn=collate_batch)  # type: ignore[arg-type]
+    module = FinetuneModule(model, nn.CrossEntropyLoss(), lr=cfg.downstream.finetune_lr,
+                            weight_decay=cfg.engine.weight_decay)
+    fit(module, loader, cfg.engine, None, max_epochs=-1, checkpoints=False,
+        max_steps=cfg.downstream.finetune_steps)
+    return model

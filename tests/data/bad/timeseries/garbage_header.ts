@@ -1,0 +1,3 @@
+hello world
+@data
+1,2:a

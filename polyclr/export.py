@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import yaml
 
-from polyclr.cards import scrub_identifiers, write_model_card
+from polyclr.cards import dataset_names, scrub_identifiers, write_model_card
 from polyclr.engine import load_encoder, safe_torch_load, save_encoder
 from polyclr.errors import CheckpointError
 from polyclr.rundir import write_json
@@ -147,6 +147,9 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> dict[str, Path
     from polyclr import __version__
 
     meta.setdefault("polyclr_version", __version__)
+    names = dataset_names(meta, metrics)  # base names, taken before paths are scrubbed
+    if names:
+        meta["datasets"] = names
     clean_meta, removed = scrub_identifiers(meta)
     clean_metrics, removed_m = scrub_identifiers(metrics)
     metrics_numbers = {k: v for k, v in clean_metrics.items()
@@ -161,7 +164,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> dict[str, Path
     kind = "a safetensors encoder" if src.suffix == ".safetensors" else "a Lightning checkpoint"
     card = write_model_card(
         out_dir / MODEL_CARD_FILE, clean_meta, metrics_numbers,
-        encoder_file=ENCODER_FILE, n_parameters=sum(int(t.numel()) for t in tensors.values()),
+        encoder_file=ENCODER_FILE, keys=sorted(tensors),
+        n_parameters=sum(int(t.numel()) for t in tensors.values()),
         source=kind, scrubbed=removed + removed_m,
     )
     return {"encoder": enc_path, "model_card": card, "meta": meta_path}

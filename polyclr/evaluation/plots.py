@@ -333,7 +333,8 @@ def plot_segmentation_overlay(
     pred2d: Any,
     path: str | Path,
     title: str = "",
-    transpose: bool = True,
+    transpose: bool = False,
+    origin: str = "lower",
 ) -> Path:
     """A slice with the ground truth and the prediction drawn over it, side by side.
 
@@ -346,8 +347,11 @@ def plot_segmentation_overlay(
         pred2d: integer predicted classes.
         path: output PNG.
         title: figure title.
-        transpose: arrays indexed ``(x, y)`` as in polyclr's RAS volumes are drawn with x to
-            the right and y (anterior) up; pass ``False`` for row-major ``(row, col)`` images.
+        transpose: arrays are row-major ``(rows, cols)`` as ``imshow`` takes them; for a slice
+            ``vol[:, :, z]`` of a RAS volume (indexed ``(x, y)``) pass ``transpose=True`` (or
+            ``.T``) so that x runs to the right.
+        origin: ``"lower"`` (default) puts row 0 at the bottom, so a transposed RAS slice shows
+            anterior up; ``"upper"`` for ordinary photographs / screen images.
 
     Shape:
         image2d, label2d, pred2d: (H, W)
@@ -371,7 +375,7 @@ def plot_segmentation_overlay(
     axes = fig.subplots(1, 3)
     panels = (("image", None), ("ground truth", lab), ("prediction", pred))
     for ax, (name, seg) in zip(axes, panels, strict=True):
-        ax.imshow(img, cmap="gray", origin="lower", vmin=lo, vmax=hi, interpolation="nearest")
+        ax.imshow(img, cmap="gray", origin=origin, vmin=lo, vmax=hi, interpolation="nearest")
         if seg is not None:
             for cls, color in zip(classes, colors, strict=False):
                 mask = seg == cls
@@ -379,8 +383,8 @@ def plot_segmentation_overlay(
                     continue
                 rgba = np.zeros((*mask.shape, 4))
                 rgba[mask] = (*color[:3], 0.35)
-                ax.imshow(rgba, origin="lower", interpolation="nearest")
-                ax.contour(mask.astype(float), levels=[0.5], colors=[color], linewidths=1.2, origin="lower")
+                ax.imshow(rgba, origin=origin, interpolation="nearest")
+                ax.contour(mask.astype(float), levels=[0.5], colors=[color], linewidths=1.2, origin=origin)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(name)

@@ -36,7 +36,7 @@ class TinyEncoder(nn.Module):
 
 META = {
     "modality": "timeseries",
-    "encoder": {"name": "TinyEncoder", "kwargs": {"in_channels": 2, "width": 8, "out_dim": 4}},
+    "encoder": {"architecture": f"{__name__}.TinyEncoder", "kwargs": {"in_channels": 2, "width": 8, "out_dim": 4}},
     "input": {"channels": 2, "sampling_rate_hz": 250, "length": 16, "normalisation": "per-channel z-score"},
     "objective": "comet",
     "dataset": "ecg_simulator",
@@ -71,13 +71,24 @@ def test_round_trip_plain_safetensors_gives_identical_outputs(tmp_path):
     sd, meta2 = load_exported_encoder(tmp_path / "export")
     assert set(sd) == set(enc.state_dict()) and meta2 == meta
     front, body = parse_card(res["model_card"])
-    assert front["modality"] == "timeseries" and front["architecture"] == "TinyEncoder"
+    assert front["modality"] == "timeseries" and front["architecture"] == f"{__name__}.TinyEncoder"
     assert front["encoder_kwargs"] == {"in_channels": 2, "width": 8, "out_dim": 4}
     assert front["input"]["sampling_rate_hz"] == 250 and front["datasets"] == ["ecg_simulator"]
     assert front["metrics"] == {"probe.auroc": 0.875, "wall_seconds": 1.5}
     assert front["parameters"] == sum(t.numel() for t in enc.state_dict().values())  # incl. BN buffers
     assert "load_file(\"encoder.safetensors\")" in body and "## Limitations" in body
-    assert "TinyEncoder(**{'in_channels': 2, 'width': 8, 'out_dim': 4})" in body
+    # The card's own loading recipe, executed as written, rebuilds the same encoder.
+    code = body.split("## How to load")[1].split("```python\n")[1].split("```")[0]
+    assert "polyclr" not in code.replace('metadata()["polyclr"]', "")
+    namespace: dict = {}
+    cwd = os.getcwd()
+    os.chdir(res["encoder"].parent)
+    try:
+        exec(code, namespace)  # noqa: S102 - our own generated snippet
+    finally:
+        os.chdir(cwd)
+    with torch.no_grad():
+        assert torch.equal(namespace["encoder"](x), enc(x))
 
 
 def test_identifiers_and_paths_never_reach_the_exported_files(tmp_path):
@@ -200,3 +211,38 @@ def test_cli_export_success_and_refusals(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "evil.ckpt" in err and "refused" in err
     assert not marker.exists() and not (tmp_path / "y").exists()
+
+
+def _run_card_snippet(card_path):
+    body = card_path.read_text().split("## How to load")[1]
+    code = body.split("```python\n")[1].split("```")[0]
+    namespace: dict = {}
+    cwd = os.getcwd()
+    os.chdir(card_path.parent)
+    try:
+        exec(code, namespace)  # noqa: S102 - our own generated snippet
+    finally:
+        os.chdir(cwd)
+    return namespace["encoder"]
+
+
+@pytest.mark.parametrize("layout", ["wrapped_single_group", "two_towers"])
+def test_card_snippet_selects_the_right_weight_group(tmp_path, layout):
+    torch.manual_seed(1)
+    inner = nn.Linear(3, 2)
+    if layout == "wrapped_single_group":  # like SegUNet(self.unet = monai BasicUNet)
+        state = {f"unet.{k}": v for k, v in inner.state_dict().items()}
+        modality = "volume"
+    else:  # like the audio pipeline: audio.* and text.* towers in one file
+        state = {f"audio.{k}": v for k, v in inner.state_dict().items()}
+        state.update({f"text.{k}": v for k, v in nn.Linear(5, 2).state_dict().items()})
+        modality = "audio"
+    meta = {"modality": modality,
+            "encoder": {"architecture": "torch.nn.Linear", "in_features": 3, "out_features": 2}}
+    run = tmp_path / "run"
+    save_encoder(run / "encoder.safetensors", state, meta)
+    res = export_checkpoint(run, tmp_path / "export")
+    rebuilt = _run_card_snippet(res["model_card"])
+    x = torch.randn(4, 3)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), inner(x))

@@ -1,0 +1,139 @@
+"""Preprocessing and augmentation as MONAI dictionary transforms (invertible where spatial).
+
+Preprocessing: orientation RAS -> resample to a target spacing -> percentile intensity scaling
+to [0, 1] -> crop to the foreground -> pad/crop to a fixed in-plane size (2D) or pad to a
+multiple of 16 (3D). The spatial steps are tracked by MONAI, so predictions are inverted back
+onto the loaded grid with :func:`invert_label`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from polyclr._optional import require
+from polyclr.modalities.volume.io import VolumeData
+
+
+@dataclass
+class PreprocessConfig:
+    """Preprocessing settings.
+
+    Attributes:
+        spacing: target voxel size (mm) per axis; 0 keeps the input spacing on that axis.
+        percentiles: lower/upper intensity percentiles mapped to 0/1 (then clipped).
+        foreground_threshold: scaled intensity above which a voxel is foreground (for cropping).
+        crop_foreground: crop to the foreground bounding box.
+        slice_size: in-plane size (X, Y) every slice is padded/cropped to (2D).
+        patch_size: training patch size (3D); volumes are padded to at least this size.
+        axis: the axis along which slices are taken and partitions defined (2 = S after RAS).
+    """
+
+    spacing: list[float] = field(default_factory=lambda: [3.0, 3.0, 3.0])
+    percentiles: list[float] = field(default_factory=lambda: [1.0, 99.0])
+    foreground_threshold: float = 0.1
+    crop_foreground: bool = True
+    slice_size: list[int] = field(default_factory=lambda: [64, 80])
+    patch_size: list[int] = field(default_factory=lambda: [32, 32, 32])
+    axis: int = 2
+
+    def __post_init__(self) -> None:
+        if len(self.spacing) != 3 or any(s < 0 for s in self.spacing):
+            raise ValueError(f"spacing must be 3 non-negative numbers, got {self.spacing}")
+        if len(self.percentiles) != 2 or not 0 <= self.percentiles[0] < self.percentiles[1] <= 100:
+            raise ValueError(f"percentiles must be [low, high] in [0, 100], got {self.percentiles}")
+        if self.axis not in (0, 1, 2):
+            raise ValueError(f"axis must be 0, 1 or 2, got {self.axis}")
+
+
+def _above(x: Any, threshold: float) -> Any:
+    return x > threshold
+
+
+def build_preprocess(spatial_dims: int, cfg: PreprocessConfig, with_label: bool) -> Any:
+    """The MONAI ``Compose`` of dictionary transforms for keys ``image`` (and ``label``).
+
+    Args:
+        spatial_dims: 2 (pad/crop the in-plane axes to ``slice_size``) or 3 (pad to 16k).
+    """
+    if spatial_dims not in (2, 3):
+        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+    mt = require("monai.transforms", "volume")
+    keys = ("image", "label") if with_label else ("image",)
+    modes = ("bilinear", "nearest") if with_label else ("bilinear",)
+    steps: list[Any] = [mt.Orientationd(keys=keys, axcodes="RAS")]
+    if any(s > 0 for s in cfg.spacing):
+        pix = tuple(float(s) if s > 0 else -1.0 for s in cfg.spacing)
+        steps.append(mt.Spacingd(keys=keys, pixdim=pix, mode=modes))
+    lo, hi = cfg.percentiles
+    steps.append(mt.ScaleIntensityRangePercentilesd(
+        keys="image", lower=lo, upper=hi, b_min=0.0, b_max=1.0, clip=True))
+    if cfg.crop_foreground:
+        steps.append(mt.CropForegroundd(
+            keys=keys, source_key="image", margin=2, allow_smaller=True,
+            select_fn=partial(_above, threshold=cfg.foreground_threshold)))
+    if spatial_dims == 2:
+        size = [int(cfg.slice_size[0]), int(cfg.slice_size[1])]
+        size.insert(cfg.axis, -1)
+        steps.append(mt.ResizeWithPadOrCropd(keys=keys, spatial_size=tuple(size)))
+    else:
+        steps.append(mt.SpatialPadd(keys=keys, spatial_size=tuple(cfg.patch_size)))
+        steps.append(mt.DivisiblePadd(keys=keys, k=16))
+    return mt.Compose(steps)
+
+
+def preprocess(
+    vol: VolumeData, label: np.ndarray | None, spatial_dims: int, cfg: PreprocessConfig
+) -> tuple[dict[str, Any], Any]:
+    """Apply :func:`build_preprocess` to a loaded volume (and its label).
+
+    Returns:
+        ``(data, transform)``: ``data["image"]`` is a MetaTensor ``(1, X, Y, Z)`` in [0, 1] with
+        its affine; ``data["label"]`` ``(1, X, Y, Z)`` when given; ``transform`` inverts them.
+    """
+    mdata = require("monai.data", "volume")
+    d: dict[str, Any] = {"image": mdata.MetaTensor(vol.array[None].copy(), affine=vol.affine)}
+    if label is not None:
+        d["label"] = mdata.MetaTensor(label[None].astype(np.float32), affine=vol.affine)
+    t = build_preprocess(spatial_dims, cfg, label is not None)
+    return t(d), t
+
+
+def invert_label(pred: Any, data: dict[str, Any], transform: Any) -> np.ndarray:
+    """Map a label map on the preprocessed grid back onto the loaded (RAS) grid (nearest).
+
+    Shape:
+        pred: ``(X', Y', Z')`` integers on the preprocessed grid; returns ``(X, Y, Z)`` int64.
+    """
+    mt = require("monai.transforms", "volume")
+    mdata = require("monai.data", "volume")
+    image = data["image"]
+    p = mdata.MetaTensor(np.asarray(pred, dtype=np.float32)[None], affine=image.affine)
+    p.applied_operations = list(image.applied_operations)
+    inv = mt.Invertd(keys="pred", transform=transform, orig_keys="image", nearest_interp=True)
+    out = inv({"pred": p, "image": image})
+    return np.rint(np.asarray(out["pred"])[0]).astype(np.int64)
+
+
+def spatial_augment(spatial_dims: int, keys: tuple[str, ...], modes: tuple[str, ...]) -> Any:
+    """Random rotation / scaling / translation (MONAI ``RandAffined``) for views or fine-tuning."""
+    mt = require("monai.transforms", "volume")
+    rot = (0.25,) if spatial_dims == 2 else (0.2, 0.2, 0.2)
+    return mt.RandAffined(
+        keys=keys, prob=1.0, rotate_range=rot, scale_range=(0.15,) * spatial_dims,
+        translate_range=(4,) * spatial_dims, mode=modes, padding_mode="zeros",
+    )
+
+
+def intensity_augment(key: str = "image") -> Any:
+    """Random gamma, scale/shift and Gaussian noise (MONAI), the per-view intensity transform."""
+    mt = require("monai.transforms", "volume")
+    return mt.Compose([
+        mt.RandAdjustContrastd(keys=key, gamma=(0.6, 1.6), prob=0.9),
+        mt.RandScaleIntensityd(keys=key, factors=0.2, prob=0.8),
+        mt.RandShiftIntensityd(keys=key, offsets=0.1, prob=0.8),
+        mt.RandGaussianNoised(keys=key, std=0.03, prob=0.5),
+    ])

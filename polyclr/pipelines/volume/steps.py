@@ -1,0 +1,283 @@
+"""The CLI steps of the volume pipeline: pretrain, finetune, evaluate, run (+ report)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from polyclr.engine import load_encoder, save_encoder
+from polyclr.errors import CheckpointError, ConfigError, DataError
+from polyclr.evaluation import linear_probe, mean_std
+from polyclr.modalities.volume.io import save_label_like
+from polyclr.modalities.volume.networks import SegUNet
+from polyclr.modalities.volume.transforms import invert_label
+from polyclr.pipelines.volume.config import VolumeConfig, parse_strategy
+from polyclr.pipelines.volume.prepare import Case, num_classes, prepare, split_cases
+from polyclr.pipelines.volume.train import (
+    build_net,
+    dice_per_class,
+    encoder_meta,
+    finetune_net,
+    predict,
+    pretrain_net,
+    volume_features,
+)
+
+
+def _apply_selection(cfg: VolumeConfig, cases: list[Case]) -> list[Case]:
+    """Hook for redundancy-reducing selection of pre-training volumes (``cfg.selection``)."""
+    if cfg.selection.method != "none":
+        raise ConfigError(
+            "selection.method is not supported by the volume pipeline in this version; "
+            "run `polyclr select` on the data folder first and pre-train on its output"
+        )
+    return cases
+
+
+def _validate(cfg: VolumeConfig) -> None:
+    for s in [cfg.pretrain.strategy, *cfg.pretrain.strategies]:
+        try:
+            parse_strategy(s)
+        except ValueError as exc:
+            raise ConfigError(f"config key 'pretrain.strategies': {exc}") from exc
+    if cfg.net.spatial_dims not in (2, 3):
+        raise ConfigError("config key 'net.spatial_dims': must be 2 or 3")
+    if cfg.finetune.combinations < 1 or not cfg.finetune.seeds:
+        raise ConfigError("finetune.combinations must be >= 1 and finetune.seeds non-empty")
+
+
+def _class_names(data: Path, n: int) -> list[str]:
+    import json
+
+    names = {i: f"class_{i}" for i in range(n)}
+    ds = data / "dataset.json" if data.is_dir() else None
+    if ds is not None and ds.is_file():
+        try:
+            labels = json.loads(ds.read_text()).get("labels", {})
+            for k, v in labels.items():
+                if str(v).isdigit():
+                    names[int(v)] = k
+                elif str(k).isdigit():
+                    names[int(k)] = str(v)
+        except (ValueError, AttributeError):
+            pass
+    return [names[i] for i in range(1, n)]
+
+
+def _combos(train: list[Case], k: int, n: int, seed: int) -> list[list[Case]]:
+    """``n`` fixed, distinct sets of ``k`` training volumes (deterministic in ``seed``, ``k``)."""
+    idx = list(range(len(train)))
+    total = math.comb(len(idx), k)
+    if total <= n:
+        return [[train[i] for i in c] for c in itertools.combinations(idx, k)]
+    rng = np.random.default_rng([seed, k])
+    seen: list[tuple[int, ...]] = []
+    while len(seen) < n:
+        c = tuple(sorted(rng.choice(idx, size=k, replace=False).tolist()))
+        if c not in seen:
+            seen.append(c)
+    return [[train[i] for i in c] for c in seen]
+
+
+def _evaluate(cfg: VolumeConfig, net: SegUNet, test: list[Case], n_cls: int, names: list[str],
+              pred_dir: Path | None) -> tuple[float, dict[str, float], list[float]]:
+    per_case = []
+    for case in test:
+        pred = predict(cfg, net, case)
+        per_case.append(dice_per_class(pred, case.label, n_cls))
+        if pred_dir is not None:
+            ras = invert_label(pred.numpy(), case.data, case.transform)
+            save_label_like(ras, case.volume, pred_dir / f"{case.item.case_id}.nii.gz")
+    arr = np.array(per_case)
+    per_class = {n: float(np.nanmean(arr[:, i])) for i, n in enumerate(names)}
+    case_means = [float(np.nanmean(r)) for r in arr]
+    return float(np.nanmean(case_means)), per_class, case_means
+
+
+def _row(method: str, k: int, combo: int, seed: int, vols: list[Case], dice: float,
+         per_class: dict[str, float], cases: list[float]) -> dict[str, Any]:
+    return {"method": method, "labeled_volumes": k, "combination": combo, "seed": seed,
+            "train_volumes": [c.item.case_id for c in vols], "dice_mean": dice, "dice": per_class,
+            "dice_per_test_volume": cases}
+
+
+def finetune_rows(cfg: VolumeConfig, method: str, init: dict[str, torch.Tensor] | None,
+                  split: dict[str, list[Case]], k: int, n_cls: int, names: list[str],
+                  pred_root: Path | None) -> list[dict[str, Any]]:
+    """Fine-tune from ``init`` (None = random) for every fixed combination x seed at K = ``k``."""
+    rows = []
+    for ci, vols in enumerate(_combos(split["train"], k, cfg.finetune.combinations, cfg.finetune.split_seed)):
+        for seed in cfg.finetune.seeds:
+            torch.manual_seed(seed)
+            net = build_net(cfg, n_cls)
+            if init is not None:
+                net.load_state_dict(init)
+            net = finetune_net(cfg, net, vols, seed)
+            pred_dir = None
+            if pred_root is not None and ci == 0 and seed == cfg.finetune.seeds[0] and cfg.finetune.write_predictions:
+                pred_dir = pred_root / f"{method}_K{k}"
+            dice, per_class, per_case = _evaluate(cfg, net, split["test"], n_cls, names, pred_dir)
+            rows.append(_row(method, k, ci, seed, vols, dice, per_class, per_case))
+    return rows
+
+
+def _load_init(checkpoint: Path | None) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any]]:
+    if checkpoint is None:
+        return None, {}
+    p = Path(checkpoint)
+    if p.is_dir():
+        for name in ("encoder.safetensors", "model.safetensors"):
+            if (p / name).is_file():
+                p = p / name
+                break
+        else:
+            raise CheckpointError(checkpoint, "run directory holds no encoder.safetensors")
+    state, meta = load_encoder(p)
+    if meta.get("modality") != "volume":
+        raise CheckpointError(p, f"not a volume checkpoint (modality {meta.get('modality')!r})")
+    return state, meta
+
+
+def _check_compatible(cfg: VolumeConfig, meta: dict[str, Any], n_cls: int, path: Any) -> None:
+    enc = meta.get("encoder", {})
+    if enc.get("spatial_dims") != cfg.net.spatial_dims or enc.get("features") != list(cfg.net.features):
+        raise CheckpointError(path, f"checkpoint network {enc} does not match net config {cfg.net}")
+    if enc.get("out_channels") != n_cls:
+        raise CheckpointError(path, f"checkpoint has {enc.get('out_channels')} classes, data {n_cls}")
+
+
+def pretrain_step(cfg: VolumeConfig, data: Path, out: Path, resume: bool = False) -> dict[str, Any]:
+    """``polyclr pretrain volume``: writes ``encoder.safetensors`` (+ stage checkpoints)."""
+    _validate(cfg)
+    cases = prepare(cfg, data)
+    split = split_cases(cfg, cases, out)
+    pre = _apply_selection(cfg, split["pretrain"])
+    n_cls = num_classes(cases)
+    net, info = pretrain_net(cfg, pre, cfg.pretrain.strategy, out, n_cls, resume)
+    glob, loc = parse_strategy(cfg.pretrain.strategy)
+    trained = (["encoder"] if glob else []) + (["decoder"] if loc else [])
+    save_encoder(out / "encoder.safetensors", net.state_dict(), encoder_meta(cfg, net, cfg.pretrain.strategy, trained))
+    return {"strategy": cfg.pretrain.strategy, "pretrain_volumes": len(pre), **info}
+
+
+def finetune_step(cfg: VolumeConfig, data: Path, checkpoint: Path | None, out: Path,
+                  labeled_volumes: int | None, label_fraction: float | None) -> dict[str, Any]:
+    """``polyclr finetune volume``: K labelled volumes, every combination x seed; test Dice."""
+    _validate(cfg)
+    cases = prepare(cfg, data)
+    split = split_cases(cfg, cases, out)
+    n_cls = num_classes(cases)
+    init, meta = _load_init(checkpoint)
+    if init is not None:
+        _check_compatible(cfg, meta, n_cls, checkpoint)
+    n_train = len(split["train"])
+    if labeled_volumes is None and label_fraction is not None:
+        labeled_volumes = max(1, round(label_fraction * n_train))
+    k = labeled_volumes or cfg.finetune.labeled_volumes[0]
+    if not 1 <= k <= n_train:
+        raise DataError(data, f"asked for {k} labelled volumes but the training split has {n_train}")
+    method = meta.get("objective", {}).get("strategy", "pretrained") if init else "random_init"
+    names = _class_names(data, n_cls)
+    rows = finetune_rows(cfg, method, init, split, k, n_cls, names, out / "predictions")
+    # keep one fine-tuned model (first combination, first seed) for `evaluate`
+    net = build_net(cfg, n_cls)
+    if init is not None:
+        net.load_state_dict(init)
+    net = finetune_net(cfg, net, _combos(split["train"], k, 1, cfg.finetune.split_seed)[0], cfg.finetune.seeds[0])
+    m = encoder_meta(cfg, net, method, ["finetuned"])
+    m["task"] = "segmentation"
+    save_encoder(out / "model.safetensors", net.state_dict(), m)
+    summary = mean_std(rows, ["method", "labeled_volumes"], ["dice_mean"])
+    return {"rows": rows, "summary": summary, "test_volumes": len(split["test"])}
+
+
+def evaluate_step(cfg: VolumeConfig, data: Path, checkpoint: Path, out: Path) -> dict[str, Any]:
+    """``polyclr evaluate volume``: Dice of a fine-tuned model on the held-out split + masks."""
+    cases = prepare(cfg, data)
+    split = split_cases(cfg, cases, out)
+    n_cls = num_classes(cases)
+    state, meta = _load_init(checkpoint)
+    if meta.get("task") != "segmentation":
+        raise CheckpointError(checkpoint, "not a fine-tuned segmentation model (use the finetune run dir)")
+    _check_compatible(cfg, meta, n_cls, checkpoint)
+    net = build_net(cfg, n_cls)
+    net.load_state_dict(state)
+    names = _class_names(data, n_cls)
+    dice, per_class, per_case = _evaluate(cfg, net, split["test"], n_cls, names, out / "predictions")
+    return {"dice_mean": dice, "dice": per_class, "dice_per_test_volume": per_case,
+            "test_volumes": [c.item.case_id for c in split["test"]]}
+
+
+def _classification(cfg: VolumeConfig, nets: dict[str, SegUNet], split: dict[str, list[Case]]) -> list[dict[str, Any]]:
+    """Volume-level classification: linear probe on frozen encoder features -> test AUROC."""
+    train = [c for c in split["train"] if c.item.class_label is not None]
+    test = [c for c in split["test"] if c.item.class_label is not None]
+    ytr = np.array([c.item.class_label for c in train])
+    yte = np.array([c.item.class_label for c in test])
+    if len(np.unique(ytr)) < 2 or len(np.unique(yte)) < 2:
+        return []
+    rows = []
+    for method, net in nets.items():
+        xtr = np.stack([volume_features(cfg, net, c) for c in train])
+        xte = np.stack([volume_features(cfg, net, c) for c in test])
+        res = linear_probe(xtr, ytr, xte, yte, seed=cfg.engine.seed)
+        rows.append({"method": method, "task": "volume_classification_linear_probe",
+                     "train_volumes": len(train), "test_volumes": len(test), **res})
+    return rows
+
+
+def run_all(cfg: VolumeConfig, data: Path, out: Path) -> dict[str, Any]:
+    """``polyclr run volume``: pre-train every strategy, fine-tune at each K, report."""
+    _validate(cfg)
+    cases = prepare(cfg, data)
+    split = split_cases(cfg, cases, out)
+    n_train = len(split["train"])
+    if n_train < 1 or not split["test"]:
+        raise DataError(data, "need labelled volumes for both training and testing")
+    n_cls = num_classes(cases)
+    names = _class_names(data, n_cls)
+    pre = _apply_selection(cfg, split["pretrain"])
+    inits: dict[str, dict[str, torch.Tensor] | None] = {"random_init": None}
+    pretrain_info = []
+    for strategy in cfg.pretrain.strategies:
+        net, info = pretrain_net(cfg, pre, strategy, None, n_cls)
+        inits[strategy] = copy.deepcopy(net.state_dict())
+        pretrain_info.append(info)
+        glob, loc = parse_strategy(strategy)
+        trained = (["encoder"] if glob else []) + (["decoder"] if loc else [])
+        safe = strategy.replace("+", "_").replace("-", "minus")
+        save_encoder(out / "encoders" / f"{safe}.safetensors", net.state_dict(),
+                     encoder_meta(cfg, net, strategy, trained))
+    ks = [k for k in cfg.finetune.labeled_volumes if k <= n_train]
+    skipped = [k for k in cfg.finetune.labeled_volumes if k > n_train]
+    rows: list[dict[str, Any]] = []
+    for k in ks:
+        for method, init in inits.items():
+            rows += finetune_rows(cfg, method, init, split, k, n_cls, names, out / "predictions"
+                                  if k == max(ks) else None)
+    summary = mean_std(rows, ["method", "labeled_volumes"], ["dice_mean"])
+    classification = []
+    if cfg.finetune.classification:
+        nets = {}
+        for method, init in inits.items():
+            torch.manual_seed(cfg.engine.seed)
+            nets[method] = build_net(cfg, n_cls)
+            if init is not None:
+                nets[method].load_state_dict(init)
+        classification = _classification(cfg, nets, split)
+    metrics = {
+        "rows": rows, "summary": summary, "classification": classification,
+        "pretrain": pretrain_info, "classes": names, "train_volumes": n_train,
+        "test_volumes": len(split["test"]), "pretrain_volumes": len(pre),
+        "skipped_labeled_volumes": skipped,
+    }
+    from polyclr.pipelines.volume.report import write_volume_report
+
+    write_volume_report(cfg, out, metrics, split["test"])
+    return metrics

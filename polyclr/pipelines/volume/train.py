@@ -1,0 +1,197 @@
+"""Pre-training (staged or joint) and segmentation fine-tuning / evaluation for volumes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from polyclr.config import to_dict
+from polyclr.engine import (
+    FinetuneModule,
+    PretrainModule,
+    fit,
+    make_loader,
+    seed_everything,
+)
+from polyclr.modalities.volume.augment import AugmentCollate
+from polyclr.modalities.volume.data import LabelledDataset, PartitionDataset
+from polyclr.modalities.volume.networks import SegUNet
+from polyclr.modalities.volume.objectives import VolumeContrastive
+from polyclr.pipelines.volume.config import VolumeConfig, parse_strategy
+from polyclr.pipelines.volume.prepare import Case
+
+
+def build_net(cfg: VolumeConfig, out_channels: int) -> SegUNet:
+    """The segmentation network of the config."""
+    return SegUNet(cfg.net.spatial_dims, 1, out_channels, tuple(cfg.net.features))
+
+
+def _engine(cfg: VolumeConfig, steps: int, lr: float) -> Any:
+    return dataclasses.replace(cfg.engine, max_steps=int(steps), max_epochs=100_000, lr=lr)
+
+
+def encoder_meta(cfg: VolumeConfig, net: SegUNet, strategy: str, trained: list[str]) -> dict[str, Any]:
+    """Metadata stored with the weights so fine-tuning / export rebuild the network."""
+    return {
+        "modality": "volume",
+        "encoder": net.config,
+        "input": {
+            "channels": 1, "spacing_mm": list(cfg.data.spacing), "orientation": "RAS",
+            "intensity": f"percentiles {list(cfg.data.percentiles)} -> [0, 1], clipped",
+            "slice_size": list(cfg.data.slice_size), "patch_size": list(cfg.data.patch_size),
+            "axis": cfg.data.axis, "spatial_dims": cfg.net.spatial_dims,
+        },
+        "objective": {"strategy": strategy, "schedule": cfg.pretrain.schedule,
+                      "num_partitions": cfg.pretrain.num_partitions, "trained_parts": trained,
+                      "reference": "Chaitanya et al., NeurIPS 2020"},
+        "config": to_dict(cfg),
+    }
+
+
+def pretrain_net(
+    cfg: VolumeConfig, cases: list[Case], strategy: str, out: Path | None, out_channels: int,
+    resume: bool = False,
+) -> tuple[SegUNet, dict[str, Any]]:
+    """Pre-train a SegUNet with ``strategy`` (``GD+LD``, ``GR``, ...) on ``cases`` (images only).
+
+    Staged schedule: global stage (encoder + global head), then local stage (decoder + local
+    head, encoder frozen). Joint: one stage with ``global + local_weight * local``.
+
+    Returns:
+        ``(net, info)`` with ``info`` holding the final losses and timings.
+    """
+    import time
+
+    p = cfg.pretrain
+    glob, loc = parse_strategy(strategy)
+    seed_everything(cfg.engine.seed)
+    net = build_net(cfg, out_channels)
+    if p.schedule not in ("staged", "joint"):
+        raise ValueError(f"pretrain.schedule must be staged or joint, got {p.schedule!r}")
+    if glob is None and loc is None:
+        raise ValueError("empty strategy")
+    if p.schedule == "joint" and glob and loc:
+        stages = [("joint", p.global_steps + p.local_steps)]
+    else:
+        stages = ([("global", p.global_steps)] if glob else []) + ([("local", p.local_steps)] if loc else [])
+    objective = VolumeContrastive(
+        net, glob, loc, phase=stages[0][0], temperature=p.temperature, decoder_stage=p.decoder_stage,
+        region_size=p.region_size, num_regions=p.num_regions, region_sampling=p.region_sampling,
+        within_image_negatives=p.within_image_negatives, local_weight=p.local_weight,
+        proj_dim=cfg.net.proj_dim, local_dim=cfg.net.local_dim,
+    )
+    images = [c.image for c in cases]
+    affines = [c.affine for c in cases]
+    info: dict[str, Any] = {"strategy": strategy, "volumes": len(images), "stages": []}
+    for phase, steps in stages:
+        if steps <= 0:
+            continue
+        stage_out = None if out is None else out / f"stage_{phase}"
+        done = None if stage_out is None else stage_out / "done.json"
+        objective.set_phase(phase)
+        ds = PartitionDataset(cfg.net.spatial_dims, images, affines, p.num_partitions, cfg.data.axis,
+                              cfg.data.patch_size,
+                              length=max(len(images), p.volumes_per_batch) * 4)
+        loader = make_loader(ds, p.volumes_per_batch, seed=cfg.engine.seed, shuffle=True,
+                             drop_last=True, num_workers=cfg.engine.num_workers)
+        module = PretrainModule(objective, lr=p.lr, weight_decay=cfg.engine.weight_decay,
+                                meta={"modality": "volume", "strategy": strategy, "phase": phase})
+        if done is not None and resume and done.is_file():
+            state = torch.load(stage_out / "objective.pt", weights_only=True)
+            objective.load_state_dict(state)
+            info["stages"].append(json.loads(done.read_text()))
+            continue
+        t0 = time.perf_counter()
+        trainer = fit(module, loader, _engine(cfg, steps, p.lr), stage_out, resume=resume,
+                      checkpoints=stage_out is not None)
+        seconds = time.perf_counter() - t0
+        logged = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        n_images = steps * p.volumes_per_batch * p.num_partitions
+        stage_info = {"phase": phase, "steps": steps, "seconds": round(seconds, 2),
+                      "images_per_second": round(n_images / max(seconds, 1e-9), 2), **logged}
+        info["stages"].append(stage_info)
+        if stage_out is not None:
+            torch.save(objective.state_dict(), stage_out / "objective.pt")
+            done.write_text(json.dumps(stage_info))
+    objective.cpu()
+    return net.cpu(), info
+
+
+def finetune_net(
+    cfg: VolumeConfig, net: SegUNet, train: list[Case], seed: int
+) -> SegUNet:
+    """Supervised fine-tuning with MONAI DiceCELoss on the labelled ``train`` cases (all layers)."""
+    from monai.losses import DiceCELoss
+
+    seed_everything(seed)
+    f = cfg.finetune
+    ds = LabelledDataset(cfg.net.spatial_dims, [c.image for c in train], [c.label for c in train],
+                         axis=cfg.data.axis, patch_size=cfg.data.patch_size)
+    loader = make_loader(ds, f.batch_size, seed=seed, shuffle=True, drop_last=len(ds) > f.batch_size,
+                         num_workers=cfg.engine.num_workers,
+                         collate_fn=AugmentCollate(cfg.net.spatial_dims))
+    module = FinetuneModule(net, DiceCELoss(to_onehot_y=True, softmax=True), lr=f.lr,
+                            weight_decay=cfg.engine.weight_decay, meta={"modality": "volume"})
+    fit(module, loader, _engine(cfg, f.steps, f.lr), None, checkpoints=False, logger=False)
+    return net.cpu().eval()
+
+
+@torch.no_grad()
+def predict(cfg: VolumeConfig, net: SegUNet, case: Case) -> torch.Tensor:
+    """Label map on the preprocessed grid: slice by slice (2D) or sliding window (3D).
+
+    Shape:
+        returns ``(X, Y, Z)`` long.
+    """
+    net.eval()
+    device = next(net.parameters()).device
+    img = case.image.to(device)
+    if cfg.net.spatial_dims == 2:
+        axis = cfg.data.axis + 1
+        slices = img.movedim(axis, 0)  # (Z, 1, X, Y) for axis 2
+        logits = torch.cat([net(slices[i:i + 32]) for i in range(0, slices.shape[0], 32)])
+        pred = logits.argmax(1).movedim(0, cfg.data.axis)
+    else:
+        from monai.inferers import sliding_window_inference
+
+        logits = sliding_window_inference(img[None], tuple(cfg.data.patch_size),
+                                          cfg.finetune.sw_batch_size, net, overlap=0.25)
+        pred = logits.argmax(1)[0]
+    return pred.cpu()
+
+
+def dice_per_class(pred: torch.Tensor, label: torch.Tensor, n_classes: int) -> np.ndarray:
+    """MONAI DiceMetric per foreground class (NaN where a class is absent from both).
+
+    Shape:
+        pred, label: ``(X, Y, Z)`` integer; returns ``(n_classes - 1,)``.
+    """
+    from monai.metrics import DiceMetric
+    from monai.networks.utils import one_hot
+
+    metric = DiceMetric(include_background=False, reduction="none", ignore_empty=True)
+    p = one_hot(pred[None, None].long(), n_classes)
+    y = one_hot(label.reshape(pred.shape)[None, None].long(), n_classes)
+    return metric(p, y)[0].cpu().numpy().astype(np.float64)
+
+
+@torch.no_grad()
+def volume_features(cfg: VolumeConfig, net: SegUNet, case: Case) -> np.ndarray:
+    """Volume descriptor: bottleneck features averaged over all slices / a sliding grid.
+
+    Shape:
+        returns ``(C_bottleneck,)``.
+    """
+    net.eval()
+    img = case.image
+    if cfg.net.spatial_dims == 2:
+        x = img.movedim(cfg.data.axis + 1, 0)
+    else:
+        x = img[None]
+    feats = net.encode(x)[-1]
+    return feats.flatten(2).mean(-1).mean(0).numpy()

@@ -124,13 +124,25 @@ def _normalize_tables(tables: Iterable[Any]) -> list[tuple[str, list[Mapping[str
     return out
 
 
+def _names_file(out_dir: Path, value: Any) -> bool:
+    if not isinstance(value, str | Path) or not str(value) or "\n" in str(value):
+        return False
+    p = Path(value)
+    return p.is_file() or (not p.is_absolute() and (out_dir / p).is_file())
+
+
 def _normalize_figures(out_dir: Path, figures: Iterable[Any]) -> list[tuple[Path, str]]:
     items = []
     for f in figures:
         if isinstance(f, Mapping):
             path, caption = Path(f["path"]), str(f.get("caption", ""))
         elif isinstance(f, tuple):
-            path, caption = Path(f[0]), str(f[1]) if len(f) > 1 else ""
+            first, second = (f[0], f[1]) if len(f) > 1 else (f[0], "")
+            # (path, caption) or (caption, path): the path is a Path, or the one naming a file.
+            if isinstance(second, Path) or (not isinstance(first, Path) and _names_file(out_dir, second)
+                                            and not _names_file(out_dir, first)):
+                first, second = second, first
+            path, caption = Path(first), str(second)
         else:
             path, caption = Path(f), ""
         if not path.is_absolute() and not path.exists():
@@ -200,7 +212,8 @@ def write_report(
         title: report title.
         metrics: the run's metrics (nested dicts are flattened to dotted keys; lists of row
             dicts become their own tables).
-        figures: PNG paths, ``(path, caption)`` tuples or ``{"path", "caption"}`` dicts;
+        figures: PNG paths, ``(path, caption)`` (or ``(caption, path)``) tuples or
+            ``{"path", "caption"}`` dicts;
             relative paths are taken relative to ``out_dir``; files outside it are copied to
             ``OUT/figures/`` so the report stays portable.
         tables: lists of row dicts, ``(caption, rows)`` tuples, ``{"title", "rows"}`` dicts or

@@ -57,7 +57,8 @@ def test_write_report_markdown_and_self_contained_html(tmp_path):
     md_path = write_report(
         out, "Time series run",
         {"probe": {"auroc": 0.91234}, "label_efficiency": [{"fraction": 0.1, "macro_f1": 0.5}]},
-        figures=[(inside, "kept vs dropped"), {"path": outside, "caption": "copied"}],
+        figures=[("kept vs dropped", inside), {"path": outside, "caption": "copied"},
+                 (str(inside), "again, path first")],
         tables=[("Dice by budget", [{"volumes": 1, "dice": 0.71}])],
         notes=["Pre-training took **2 min**."],
         config={"engine": {"seed": 7}},
@@ -70,6 +71,7 @@ def test_write_report_markdown_and_self_contained_html(tmp_path):
     assert "## Dice by budget" in md and "| 1 | 0.7100 |" in md
     assert "![kept vs dropped](plots/strip.png)" in md
     assert "![copied](figures/other.png)" in md
+    assert "![again, path first](plots/strip.png)" in md
     assert (out / "figures" / "other.png").read_bytes() == outside.read_bytes()
     assert "| commit | abc123 |" in md and "torch 9.9" in md and "| seed | 7 |" in md
     assert "Pre-training took **2 min**." in md and "seed: 7" in md

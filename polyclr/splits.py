@@ -42,13 +42,14 @@ def group_split(
 ) -> dict[str, np.ndarray]:
     """Split item indices into train/val/test with no group in two splits.
 
-    Uses scikit-learn's ``StratifiedGroupKFold`` when labels are given (so classes are
-    balanced across splits as far as groups allow), else ``GroupShuffleSplit``.
+    With labels, groups are stratified by their majority label (scikit-learn's
+    ``StratifiedShuffleSplit`` over groups) so every split sees every class where the groups
+    allow; otherwise ``GroupShuffleSplit``.
 
     Returns:
         ``{"train": idx, "val": idx, "test": idx}`` (``val`` may be empty), sorted indices.
     """
-    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 
     groups = np.asarray(groups)
     n_groups = len(np.unique(groups))
@@ -58,16 +59,19 @@ def group_split(
 
     def _split(sub: np.ndarray, frac: float, salt: int) -> tuple[np.ndarray, np.ndarray]:
         g = groups[sub]
+        uniq, inverse = np.unique(g, return_inverse=True)
         if labels is not None:
+            # Stratify at the group level: each group takes its majority label, then
+            # StratifiedShuffleSplit splits groups (sklearn's StratifiedGroupKFold(shuffle=True)
+            # can put a single class into a fold).
             y = np.asarray(labels)[sub]
-            k = max(2, int(round(1.0 / frac)))
-            k = min(k, len(np.unique(g)))
-            try:
-                skf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed + salt)
-                a, b = next(skf.split(sub, y, g))
-                return sub[a], sub[b]
-            except ValueError:
-                pass
+            group_label = np.array([_majority(y[inverse == i]) for i in range(len(uniq))])
+            _, counts = np.unique(group_label, return_counts=True)
+            n_test = max(1, int(round(frac * len(uniq))))
+            if counts.min() >= 2 and n_test >= len(counts) and len(uniq) - n_test >= len(counts):
+                sss = StratifiedShuffleSplit(n_splits=1, test_size=n_test, random_state=seed + salt)
+                ga, gb = next(sss.split(uniq, group_label))
+                return sub[np.isin(g, uniq[ga])], sub[np.isin(g, uniq[gb])]
         gss = GroupShuffleSplit(n_splits=1, test_size=frac, random_state=seed + salt)
         a, b = next(gss.split(sub, groups=g))
         return sub[a], sub[b]
@@ -79,6 +83,11 @@ def group_split(
     out = {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
     assert_group_disjoint({k: groups[v] for k, v in out.items()}, source)
     return out
+
+
+def _majority(values: np.ndarray) -> Any:
+    vals, counts = np.unique(values, return_counts=True)
+    return vals[np.argmax(counts)]
 
 
 def label_fraction_subset(

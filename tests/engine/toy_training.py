@@ -15,7 +15,14 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from polyclr.engine import EngineConfig, PretrainModule, fit, make_loader, save_encoder, seed_everything
+from polyclr.engine import (
+    EngineConfig,
+    PretrainModule,
+    fit,
+    make_loader,
+    save_encoder,
+    seed_everything,
+)
 from polyclr.losses import NTXentLoss
 
 

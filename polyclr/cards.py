@@ -40,7 +40,21 @@ DATA_CARDS_DIR: Path = Path(__file__).resolve().parent.parent / "data_cards"
 """``data_cards/`` of a source checkout (cards are documentation, not package data)."""
 
 DATASET_CARDS: dict[str, str] = {}
-"""Dataset / loader name -> card file name in ``data_cards/`` (filled as loaders land)."""
+"""Dataset name -> card file name in ``data_cards/``."""
+
+DATASET_LOADERS: dict[str, str] = {
+    "mni152_subjects": "polyclr.modalities.volume.reference:generate_reference",
+    "ecg_simulator": "polyclr.modalities.timeseries.simulator:make_ecg_dataset",
+    "audio_reference": "polyclr.modalities.audio.synth:generate",
+}
+"""Dataset name -> ``"module:function"`` that reads or generates it by default."""
+
+PIPELINE_DEMO_DATASETS: dict[str, str] = {
+    "volume": "mni152_subjects",
+    "timeseries": "ucr_uea",
+    "audio": "audio_reference",
+}
+"""Pipeline name -> the dataset its ``demo_data()`` / ``polyclr demo`` uses."""
 
 _PLACEHOLDER = re.compile(r"^\s*(todo|tbd|fixme|xxx|\?+|<[^>]*>|\.\.\.)\s*$", re.IGNORECASE)
 
@@ -403,6 +417,8 @@ def write_model_card(
 
 __all__ = [
     "DATASET_CARDS",
+    "DATASET_LOADERS",
+    "PIPELINE_DEMO_DATASETS",
     "DATA_CARDS_DIR",
     "REQUIRED_DATA_CARD_FIELDS",
     "card_for",

@@ -145,7 +145,7 @@ def _hamming_pairs(codes: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, n
         index = faiss.IndexBinaryFlat(64)
         index.add(x)
         lims, dist, labels = index.range_search(x, t + 1)  # strict "<" radius in faiss
-        pi = np.repeat(np.arange(len(codes)), np.diff(lims))
+        pi = np.repeat(np.arange(len(codes)), np.diff(lims).astype(np.int64))
         keep = labels != pi
         return pi[keep], labels[keep].astype(np.int64), dist[keep]
     pis, pjs, pvs = [], [], []
@@ -197,7 +197,7 @@ def cosine_pairs(f: np.ndarray, t: float, k: int = 32) -> tuple[np.ndarray, np.n
             index.nprobe = 16
         index.add(f)
         lims, sims, labels = index.range_search(f, float(np.nextafter(np.float32(t), -np.inf)))
-        pi = np.repeat(np.arange(n), np.diff(lims))
+        pi = np.repeat(np.arange(n), np.diff(lims).astype(np.int64))
         keep = (labels != pi) & (sims >= t)
         return pi[keep], labels[keep].astype(np.int64), sims[keep].astype(np.float64)
     from sklearn.neighbors import NearestNeighbors

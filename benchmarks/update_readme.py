@@ -1,0 +1,62 @@
+"""Regenerate README's results section from benchmarks/results/*.csv and docs/results_*.md.
+
+The loss-core table is built here from ``benchmarks/results/loss_core.csv``; each pipeline's
+section is the Markdown its own table script wrote to ``docs/results_<area>.md`` (itself generated
+from that area's CSV). Usage: python benchmarks/update_readme.py
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORDER = ("volume", "timeseries", "audio", "selection")
+
+
+def loss_core_section() -> str:
+    path = ROOT / "benchmarks" / "results" / "loss_core.csv"
+    if not path.is_file():
+        return ""
+    rows = list(csv.DictReader(path.open()))
+    lines = [
+        "### Loss core speed and memory (`benchmarks/loss_core.py`)",
+        "",
+        "Forward + backward, D=128, two-view SimCLR mask; time is the median of repeated runs, "
+        "memory the peak RSS above the process's RSS after importing torch.",
+        "",
+        "| N | implementation | seconds | × lower bound | peak MB | × lower bound |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['n']} | {r['implementation']} | {float(r['seconds_median']):.4f} | "
+            f"{float(r['ratio_to_lower_bound']):.2f} | {float(r['peak_mb_above_import']):.0f} | "
+            f"{float(r['peak_ratio_to_lower_bound']):.2f} |"
+        )
+    lines += ["", f"Machine: {rows[0]['machine']}; commit `{(rows[0]['commit'] or '')[:10]}`; "
+              f"date {rows[0]['date']}. MONAI's `ContrastiveLoss` builds an (N, N, D) tensor, so it "
+              "is measured only up to N=1024.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parts = ["## Results", "", "Every number below is produced by a script in `benchmarks/` "
+             "(CSV in `benchmarks/results/`); regenerate this section with "
+             "`python benchmarks/update_readme.py`.", ""]
+    for area in ORDER:
+        p = ROOT / "docs" / f"results_{area}.md"
+        if p.is_file():
+            parts += [p.read_text().strip(), ""]
+    parts.append(loss_core_section())
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + START + "\n" + "\n".join(parts).rstrip() + "\n" + END + tail)
+    print(f"updated {readme}")
+
+
+if __name__ == "__main__":
+    main()

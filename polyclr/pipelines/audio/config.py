@@ -1,0 +1,126 @@
+"""The typed config of the audio–text pipeline (``--config`` YAML / ``--set`` override it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from polyclr.engine.config import EngineConfig
+from polyclr.errors import ConfigError
+from polyclr.modalities.audio.features import FrontEndConfig
+from polyclr.selection.config import SelectionConfig
+
+OBJECTIVES = ("clip", "cwcl", "clip+order", "cwcl+order")
+
+
+@dataclass
+class DataConfig:
+    """Reading, cropping and splitting.
+
+    Attributes:
+        clip_seconds: training / evaluation crop length (short clips are repeat-padded).
+        eval_crops: deterministic evaluation windows per file, embeddings averaged (1 = centre).
+        test_size: fraction of groups (``patient_id``, default the file) held out for test when
+            ``captions.csv`` has no ``split`` column.
+        val_size: fraction of groups for validation (0 = none).
+        split_seed: seed of the group split.
+        cache_max_seconds: files up to this long are kept in memory during training; longer ones
+            are read window by window from disk (bounded memory for hour-long recordings).
+        deidentify_salt: hash group ids in ``splits.json`` with this salt ("" = plain ids).
+    """
+
+    clip_seconds: float = 2.0
+    eval_crops: int = 1
+    test_size: float = 0.25
+    val_size: float = 0.0
+    split_seed: int = 0
+    cache_max_seconds: float = 30.0
+    deidentify_salt: str = ""
+
+
+@dataclass
+class ModelConfig:
+    """Encoders.
+
+    Attributes:
+        channels: conv-block widths of the compact CNN14-style audio CNN.
+        convs_per_block: 3x3 convs per block (CNN14: 2).
+        embed_dim: audio feature size (before projection; used by the linear probe).
+        proj_dim: joint audio–text space size.
+        text_tower: ``frozen`` (packaged all-MiniLM-L6-v2, cached, trainable projection) or
+            ``small`` (light trainable transformer over a caption vocabulary).
+        freq_mask, time_mask, n_masks: SpecAugment (training only).
+    """
+
+    channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
+    convs_per_block: int = 1
+    embed_dim: int = 256
+    proj_dim: int = 128
+    text_tower: str = "frozen"
+    freq_mask: int = 8
+    time_mask: int = 20
+    n_masks: int = 2
+
+
+@dataclass
+class ObjectiveConfig:
+    """Contrastive objectives on :class:`polyclr.losses.CrossModalInfoNCE`.
+
+    Attributes:
+        runs: objectives trained and compared by ``run`` (``clip``, ``cwcl``, ``clip+order``,
+            ``cwcl+order``); ``pretrain`` uses ``name``.
+        name: objective of ``pretrain``.
+        temperature: initial temperature (learnable logit scale, clamped).
+        max_logit_scale: clamp of the logit scale.
+        learnable_temperature: learn the logit scale (CLAP).
+    """
+
+    runs: list[str] = field(default_factory=lambda: ["clip", "cwcl", "cwcl+order"])
+    name: str = "cwcl+order"
+    temperature: float = 0.07
+    max_logit_scale: float = 100.0
+    learnable_temperature: bool = True
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation.
+
+    Attributes:
+        templates: zero-shot prompt templates (``{}`` = class label); scores are averaged over
+            the templates' normalised text embeddings.
+        long_form_clips: clips concatenated into each synthetic long recording for the long-form
+            retrieval test (0 = off).
+        fusion_temperature: attention temperature of the text-conditioned fusion.
+        random_init: also evaluate an untrained model (``random_init`` row).
+    """
+
+    templates: list[str] = field(
+        default_factory=lambda: ["{}", "the sound of {}", "a recording of {}", "an audio clip of {}"]
+    )
+    long_form_clips: int = 4
+    fusion_temperature: float = 0.1
+    random_init: bool = True
+
+
+@dataclass
+class AudioConfig:
+    """Audio–text pipeline config."""
+
+    engine: EngineConfig = field(
+        default_factory=lambda: EngineConfig(max_epochs=30, batch_size=64, lr=2e-3)
+    )
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    features: FrontEndConfig = field(default_factory=FrontEndConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        for name in [*self.objective.runs, self.objective.name]:
+            if name not in OBJECTIVES:
+                raise ConfigError(f"unknown audio objective {name!r}; choose from {OBJECTIVES}")
+        if self.model.text_tower not in ("frozen", "small"):
+            raise ConfigError("model.text_tower must be 'frozen' or 'small'")
+        if self.data.clip_seconds <= 0:
+            raise ConfigError("data.clip_seconds must be positive")

@@ -246,3 +246,25 @@ def test_card_snippet_selects_the_right_weight_group(tmp_path, layout):
     x = torch.randn(4, 3)
     with torch.no_grad():
         assert torch.equal(rebuilt(x), inner(x))
+
+
+def test_volume_pipeline_encoder_rebuilds_as_plain_monai_basicunet(tmp_path):
+    """The volume pipeline's encoder file (SegUNet meta) -> export -> the card's recipe builds a
+    bare MONAI BasicUNet that gives bit-identical logits."""
+    pytest.importorskip("monai")
+    train = pytest.importorskip("polyclr.pipelines.volume.train")
+    from polyclr.pipelines.volume.config import VolumeConfig
+
+    cfg = VolumeConfig()
+    cfg.net.features = [4, 4, 8, 8, 16, 4]
+    torch.manual_seed(0)
+    net = train.build_net(cfg, 3)
+    run = tmp_path / "run"
+    save_encoder(run / "encoder.safetensors", net.state_dict(), train.encoder_meta(cfg, net, "GD+LD", ["encoder"]))
+    res = export_checkpoint(run, tmp_path / "export")
+    assert "from monai.networks.nets import BasicUNet" in res["model_card"].read_text()
+    rebuilt = _run_card_snippet(res["model_card"])
+    x = torch.randn(2, 1, 32, 32)
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), net.unet(x))

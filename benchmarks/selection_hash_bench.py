@@ -1,0 +1,102 @@
+"""dHash/aHash/pHash throughput: polyclr's batched hashes vs the imagehash per-image loop.
+
+Both run in the same process on the same 256x256 uint8 slices (axial slices of nilearn's MNI152
+1 mm template, zero-padded to 256x256, with small integer shifts/flips to reach N slices) and the
+hashes are compared bit for bit. Writes benchmarks/results/selection_hash.csv.
+
+    .venv/bin/python benchmarks/selection_hash_bench.py [--n 4096] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from polyclr.rundir import git_commit, machine_description
+from polyclr.selection import hashing
+
+OUT = Path(__file__).parent / "results" / "selection_hash.csv"
+
+
+def mni_slices(n: int, size: int = 256) -> np.ndarray:
+    """(n, size, size) uint8 axial slices of the MNI152 template (1 mm), padded and jittered."""
+    from nilearn.datasets import load_mni152_template
+
+    vol = np.asarray(load_mni152_template(resolution=1).get_fdata(), dtype=np.float32)
+    vol = hashing.to_uint8(vol)  # one volume-wide min-max, as a PNG export
+    x, y, z = vol.shape
+    base = np.zeros((z, size, size), dtype=np.uint8)
+    ox, oy = (size - x) // 2, (size - y) // 2
+    base[:, ox : ox + x, oy : oy + y] = np.moveaxis(vol, 2, 0)
+    rng = np.random.default_rng(0)
+    out = [base]
+    while sum(len(b) for b in out) < n:
+        b = np.roll(base, shift=tuple(rng.integers(-8, 9, size=2)), axis=(1, 2))
+        out.append(b[:, :, ::-1] if rng.random() < 0.5 else b)
+    return np.ascontiguousarray(np.concatenate(out)[:n])
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=4096)
+    ap.add_argument("--n-loop", type=int, default=1024, help="slices for the imagehash loop")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    import imagehash
+    from PIL import Image
+
+    slices = mni_slices(args.n)
+    loop_slices = slices[: args.n_loop]
+    rows = []
+    common = {"machine": machine_description(), "commit": git_commit(),
+              "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "size": "256x256"}
+    for method, ref_fn in (("dhash", imagehash.dhash), ("ahash", imagehash.average_hash),
+                           ("phash", imagehash.phash)):
+        ref_hex: list[str] = []
+
+        def loop(ref_fn=ref_fn, ref_hex=ref_hex):
+            ref_hex[:] = [str(ref_fn(Image.fromarray(s))) for s in loop_slices]
+
+        t_loop = best_of(loop, args.repeats)
+        loop_rate = len(loop_slices) / t_loop
+        rows.append({**common, "method": method, "implementation": "imagehash per-image loop",
+                     "threads": 1, "n_slices": len(loop_slices), "seconds": round(t_loop, 4),
+                     "slices_per_s": round(loop_rate, 1), "speedup": 1.0, "identical": True})
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            hashing.hash_images(slices[:64], method)  # warm caches (coefficients, pass order)
+            t = best_of(lambda m=method: hashing.hash_images(slices, m), args.repeats)
+            ours = hashing.to_hex(hashing.hash_images(loop_slices, method))
+            identical = ours == ref_hex
+            rate = len(slices) / t
+            rows.append({**common, "method": method, "implementation": "polyclr batched",
+                         "threads": threads, "n_slices": len(slices), "seconds": round(t, 4),
+                         "slices_per_s": round(rate, 1), "speedup": round(rate / loop_rate, 1),
+                         "identical": identical})
+            print(f"{method} threads={threads}: {rate:,.0f} slices/s vs imagehash "
+                  f"{loop_rate:,.0f}/s = {rate / loop_rate:.1f}x, identical={identical}")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    with open(OUT, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -249,8 +249,10 @@ def save_label_like(pred: np.ndarray, reference: VolumeData, path: str | Path) -
         raise ValueError(f"prediction shape {pred.shape} != reference {reference.array.shape}")
     img = nib.Nifti1Image(pred.astype(np.uint8), reference.affine)
     if reference.original_affine is not None:
-        orig = nib.orientations.io_orientation(reference.original_affine)
-        img = img.as_reoriented(orig)
+        ornt = nib.orientations
+        back = ornt.ornt_transform(ornt.io_orientation(reference.affine),
+                                   ornt.io_orientation(reference.original_affine))
+        img = img.as_reoriented(back)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     img.set_qform(img.affine, code=1)

@@ -64,7 +64,7 @@ def build_preprocess(spatial_dims: int, cfg: PreprocessConfig, with_label: bool)
     mt = require("monai.transforms", "volume")
     keys = ("image", "label") if with_label else ("image",)
     modes = ("bilinear", "nearest") if with_label else ("bilinear",)
-    steps: list[Any] = [mt.Orientationd(keys=keys, axcodes="RAS")]
+    steps: list[Any] = [mt.Orientationd(keys=keys, axcodes="RAS", labels=(("L", "R"), ("P", "A"), ("I", "S")))]
     if any(s > 0 for s in cfg.spacing):
         pix = tuple(float(s) if s > 0 else -1.0 for s in cfg.spacing)
         steps.append(mt.Spacingd(keys=keys, pixdim=pix, mode=modes))

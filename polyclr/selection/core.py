@@ -66,6 +66,11 @@ class SelectionResult:
     def __getitem__(self, key: str) -> pd.Series:
         return self.table[key]
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``np.asarray(result)`` is the kept mask, so ``indices[np.asarray(result)]`` works."""
+        mask = self.kept_mask
+        return mask if dtype is None else mask.astype(dtype)
+
     @property
     def columns(self) -> list[str]:
         return list(self.table.columns)
@@ -165,6 +170,7 @@ def select_items(
     *,
     target_count: int | None = None,
     intensity: str = "group",
+    config: Any = None,
 ) -> SelectionResult:
     """Select non-redundant items (slices, windows, clips) greedily in physical order.
 
@@ -187,6 +193,8 @@ def select_items(
         intensity: non-uint8 images are scaled to uint8 with the min/max of their ``group``
             (default, as a per-volume PNG export), of each ``item``, or taken as ``none``
             (values must already lie in [0, 255]).
+        config: a :class:`~polyclr.selection.config.SelectionConfig`; when given, its
+            method/threshold/every_n/scope replace the arguments (method ``none`` keeps all).
 
     Returns:
         SelectionResult whose ``table`` has columns item, group, position, kept, score, reason
@@ -198,6 +206,17 @@ def select_items(
     """
     from polyclr.selection import strategies
 
+    if config is not None:
+        method, threshold, every_n, scope = (config.method, config.threshold, config.every_n,
+                                             config.scope)
+        if method == "none":
+            n = len(images_or_features)
+            return SelectionResult(pd.DataFrame({
+                "item": [f"item_{i}" for i in range(n)] if item_names is None else list(item_names),
+                "group": ["all"] * n if groups is None else [str(x) for x in groups],
+                "position": np.arange(n, dtype=float) if positions is None else positions,
+                "kept": True, "score": np.nan, "reason": "selection off"}, columns=COLUMNS),
+                "none", None, None, scope)
     t = _validate(method, threshold, every_n, scope, target_count)
     n = len(images_or_features)
     if n == 0:
@@ -261,5 +280,4 @@ def apply_selection_config(cfg: Any, images_or_features: Any, groups: Any = None
     """Apply a :class:`~polyclr.selection.config.SelectionConfig`; None when ``method == "none"``."""
     if cfg is None or cfg.method == "none":
         return None
-    return select_items(images_or_features, groups, positions, cfg.method, cfg.threshold,
-                        cfg.every_n, cfg.scope, item_names)
+    return select_items(images_or_features, groups, positions, item_names=item_names, config=cfg)

@@ -177,3 +177,15 @@ def test_index_paths_without_faiss(monkeypatch):
     base = rng.integers(0, 256, size=(6, 32, 32))
     imgs = np.clip(np.repeat(base, 3, axis=0), 0, 255).astype(np.uint8)
     assert select_items(imgs, None, None, "dhash", 4).kept_mask.sum() == 6
+
+
+def test_config_keyword_and_array_protocol():
+    from polyclr.selection import SelectionConfig
+
+    a, b, _ = _patterns()
+    imgs = np.stack([a, a, b])
+    res = select_items(imgs, config=SelectionConfig(method="dhash", threshold=3))
+    idx = np.array([10, 11, 12])
+    assert idx[np.asarray(res)].tolist() == [10, 12]
+    off = select_items(imgs, config=SelectionConfig())
+    assert np.asarray(off).all()

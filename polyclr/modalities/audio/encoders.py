@@ -48,6 +48,9 @@ class AudioCNN(nn.Module):
         convs_per_block: 3x3 convolutions per block (CNN14 uses 2).
         out_dim: embedding size (linear layer after global pooling).
         dropout: dropout before the last linear layer.
+        time_bins: besides CNN14's global mean+max pooling, average-pool the time axis into this
+            many ordered bins and concatenate them, so the embedding can encode *when* events
+            happen (needed for "A then B" vs "B then A"; 0 = plain CNN14 pooling).
 
     Shape:
         spec: ``(B, n_mels, frames)``; returns ``(B, out_dim)``.
@@ -60,8 +63,11 @@ class AudioCNN(nn.Module):
         convs_per_block: int = 1,
         out_dim: int = 256,
         dropout: float = 0.1,
+        time_bins: int = 2,
     ) -> None:
         super().__init__()
+        if time_bins < 0:
+            raise ValueError(f"time_bins must be >= 0, got {time_bins}")
         if n_mels < 2 ** len(channels):
             raise ValueError(f"n_mels={n_mels} too small for {len(channels)} pooling blocks")
         if convs_per_block < 1 or out_dim < 1 or not channels:
@@ -73,14 +79,17 @@ class AudioCNN(nn.Module):
             c_in = int(c)
         self.blocks = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(c_in, out_dim)
+        self.time_bins = time_bins
+        self.fc = nn.Linear(c_in * (1 + time_bins), out_dim)
         self.out_dim = out_dim
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         x = self.bn0(spec).unsqueeze(1)
         x = self.blocks(x).mean(dim=2)  # (B, C, T') after averaging frequency
-        x = x.mean(dim=2) + x.amax(dim=2)  # CNN14 global pooling over time
-        return F.relu(self.fc(self.dropout(x)))
+        pooled = [x.mean(dim=2) + x.amax(dim=2)]  # CNN14 global pooling over time
+        if self.time_bins:
+            pooled.append(F.adaptive_avg_pool1d(x, self.time_bins).flatten(1))
+        return F.relu(self.fc(self.dropout(torch.cat(pooled, dim=1))))
 
 
 class ProjectionHead(nn.Module):
@@ -120,6 +129,7 @@ class AudioEncoder(nn.Module):
         embed_dim: int = 256,
         proj_dim: int = 128,
         specaugment: dict[str, int] | None = None,
+        time_bins: int = 2,
     ) -> None:
         super().__init__()
         self._kwargs = {
@@ -129,11 +139,12 @@ class AudioEncoder(nn.Module):
             "embed_dim": int(embed_dim),
             "proj_dim": int(proj_dim),
             "specaugment": dict(specaugment or {}),
+            "time_bins": int(time_bins),
         }
         fcfg = FrontEndConfig(**(frontend or {}))
         self.frontend = LogMel(fcfg)
         self.specaugment = SpecAugment(**(specaugment or {}))
-        self.cnn = AudioCNN(fcfg.n_mels, tuple(channels), convs_per_block, embed_dim)
+        self.cnn = AudioCNN(fcfg.n_mels, tuple(channels), convs_per_block, embed_dim, time_bins=time_bins)
         self.head = ProjectionHead(embed_dim, proj_dim)
         self.sample_rate = fcfg.sample_rate
 

@@ -20,7 +20,7 @@ class FrontEndConfig:
     Attributes:
         sample_rate: model rate in Hz; every file is resampled to it.
         n_fft: FFT size.
-        hop_length: hop in samples (160 = 10 ms at 16 kHz).
+        hop_length: hop in samples (320 = 20 ms at 16 kHz; events and words need no finer step).
         n_mels: mel bands.
         f_min: lowest mel frequency (Hz).
         f_max: highest mel frequency (Hz; ``None`` = Nyquist).
@@ -29,7 +29,7 @@ class FrontEndConfig:
 
     sample_rate: int = 16000
     n_fft: int = 512
-    hop_length: int = 160
+    hop_length: int = 320
     n_mels: int = 64
     f_min: float = 50.0
     f_max: float | None = None

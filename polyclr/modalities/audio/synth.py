@@ -10,6 +10,7 @@ Captions vary pitch, direction, length and loudness words, two captions per file
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,11 @@ EVENTS = ("beep", "chirp", "noise", "pluck", "clicks")
 _NOUN = {"beep": "a beep", "chirp": "a chirp", "noise": "noise", "pluck": "a plucked string",
          "clicks": "clicking"}
 _CONNECTIVES = ("{a} followed by {b}", "{a} then {b}", "first {a}, then {b}", "{a} before {b}")
+
+
+def cache_dir() -> Path:
+    """Where generated audio sets live: ``$POLYCLR_CACHE`` or ``~/.cache/polyclr``."""
+    return Path(os.environ.get("POLYCLR_CACHE", Path.home() / ".cache" / "polyclr"))
 
 
 def _envelope(n: int, sr: int, attack: float = 0.01) -> np.ndarray:
@@ -112,7 +118,7 @@ def generate(
             name = f"{kind}_{i:03d}.wav"
             sf.write(root / name, x, sample_rate, subtype="PCM_16")
             for cap in _captions(kind, words, rng):
-                rows.append({"file_name": name, "caption": cap, "label": kind, "patient_id": name,
+                rows.append({"file_name": name, "caption": cap, "label": _NOUN[kind], "patient_id": name,
                              "boundary_s": ""})
     for i in range(n_ordered):
         ka, kb = rng.choice(len(EVENTS), size=2, replace=False)

@@ -48,6 +48,7 @@ class ModelConfig:
         proj_dim: joint audio–text space size.
         text_tower: ``frozen`` (packaged all-MiniLM-L6-v2, cached, trainable projection) or
             ``small`` (light trainable transformer over a caption vocabulary).
+        time_bins: ordered time bins pooled besides global pooling (order awareness).
         freq_mask, time_mask, n_masks: SpecAugment (training only).
     """
 
@@ -56,6 +57,7 @@ class ModelConfig:
     embed_dim: int = 256
     proj_dim: int = 128
     text_tower: str = "frozen"
+    time_bins: int = 2
     freq_mask: int = 8
     time_mask: int = 20
     n_masks: int = 2

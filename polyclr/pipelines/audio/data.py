@@ -136,7 +136,12 @@ class ClipTrainDataset(Dataset):
             crop = repeat_pad(wave, self.n)
             swap = repeat_pad(swap_audio(wave, boundary), self.n) if has_swap else np.zeros(self.n, np.float32)
         else:
-            start = int(rng.integers(0, wave.shape[-1] - self.n + 1))
+            hi = wave.shape[-1] - self.n
+            if boundary is not None:  # keep both events of an ordered clip inside the crop
+                lo_b, hi_b = boundary - int(0.7 * self.n), boundary - int(0.3 * self.n)
+                start = int(rng.integers(max(0, min(lo_b, hi)), max(0, min(hi_b, hi)) + 1))
+            else:
+                start = int(rng.integers(0, hi + 1))
             crop = wave[start : start + self.n]
             swap = swap_audio(wave, boundary)[start : start + self.n] if has_swap else np.zeros(self.n, np.float32)
         return {

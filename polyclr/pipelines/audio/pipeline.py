@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -243,7 +242,7 @@ class AudioPipeline(Pipeline):
         """The espeak/sox reference set if generated, else the pure-numpy set (cached)."""
         from polyclr.modalities.audio import synth
 
-        base = Path(os.environ.get("POLYCLR_CACHE", Path(tempfile.gettempdir()) / "polyclr-cache"))
+        base = synth.cache_dir()
         ref = base / "audio_reference"
         if (ref / CAPTIONS_FILE).is_file():
             return ref

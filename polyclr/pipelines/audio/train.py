@@ -85,6 +85,7 @@ def build_models(cfg: AudioConfig, cache: TextEmbeddingCache | None, captions: l
         embed_dim=m.embed_dim,
         proj_dim=m.proj_dim,
         specaugment={"freq_mask": m.freq_mask, "time_mask": m.time_mask, "n_masks": m.n_masks},
+        time_bins=m.time_bins,
     )
     vocab = TextTower.build_vocab(captions) if m.text_tower == "small" else None
     text = TextTower(m.text_tower, m.proj_dim, vocab=vocab, cache=cache)

@@ -284,6 +284,11 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+# Modalities whose encoder meta names an architecture (not a class path) built by a factory
+# ``factory(name=..., **kwargs)``.
+_DEFAULT_BUILDERS = {"timeseries": ("polyclr.modalities.timeseries.encoders", "build_encoder")}
+
+
 def _load_snippet(arch: str, kwargs: dict[str, Any], module: str | None, modality: str,
                   keys: list[str], encoder_file: str) -> list[str]:
     """Plain torch + safetensors code that rebuilds the encoder (selects a key group if needed)."""
@@ -302,8 +307,12 @@ def _load_snippet(arch: str, kwargs: dict[str, Any], module: str | None, modalit
     if group is not None:
         lines.append(f'state_dict = {{k[len("{group}."):]: v for k, v in state_dict.items()'
                      f' if k.startswith("{group}.")}}')
+    builder = None if module else _DEFAULT_BUILDERS.get(modality)
     if module:
         lines.append(f"encoder = {arch}(**{kwargs!r})")
+    elif builder is not None:  # named (not class-path) architectures built by polyclr's factory
+        lines.append(f"from {builder[0]} import {builder[1]}  # the architecture code")
+        lines.append(f"encoder = {builder[1]}(**{({'name': arch, **kwargs})!r})")
     else:
         lines.append(f"encoder = ...  # build the {arch!r} architecture with the arguments above")
     lines += ["encoder.load_state_dict(state_dict)", "encoder.eval()", "```"]
@@ -369,7 +378,7 @@ def model_card_text(
         lines += [f"| {k} | {_fmt(v)} |" for k, v in numbers.items()]
     else:
         lines.append("No `metrics.json` was found beside the checkpoint.")
-    lines += ["", "## How to load (plain PyTorch + safetensors, no polyclr needed)", ""]
+    lines += ["", "## How to load (plain PyTorch + safetensors, no pickle)", ""]
     lines += _load_snippet(arch, kwargs, module, modality, list(keys), encoder_file)
     lines += [
         "", "With polyclr installed: `state_dict, meta = polyclr.export.load_exported_encoder(DIR)`.",

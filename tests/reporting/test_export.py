@@ -268,3 +268,20 @@ def test_volume_pipeline_encoder_rebuilds_as_plain_monai_basicunet(tmp_path):
     net.eval()
     with torch.no_grad():
         assert torch.equal(rebuilt(x), net.unet(x))
+
+
+def test_timeseries_named_architecture_rebuilds_through_the_factory(tmp_path):
+    """Time-series meta names an architecture ("ts2vec") plus in_channels / seq_len / kwargs, as
+    the pipeline writes it; the card's recipe rebuilds it through build_encoder."""
+    encoders = pytest.importorskip("polyclr.modalities.timeseries.encoders")
+    spec = {"name": "ts2vec", "in_channels": 2, "seq_len": 32,
+            "kwargs": {"output_dims": 8, "hidden_dims": 8, "depth": 2}}
+    torch.manual_seed(0)
+    enc = encoders.build_encoder(spec["name"], spec["in_channels"], spec["seq_len"], **spec["kwargs"]).eval()
+    run = tmp_path / "run"
+    save_encoder(run / "encoder.safetensors", enc.state_dict(), {"modality": "timeseries", "encoder": spec})
+    res = export_checkpoint(run, tmp_path / "export")
+    rebuilt = _run_card_snippet(res["model_card"]).eval()
+    x = torch.randn(3, 2, 32)
+    with torch.no_grad():
+        assert torch.equal(encoders.instance_embedding(rebuilt, x), encoders.instance_embedding(enc, x))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,8 +238,10 @@ def finetune_model(cfg: TimeSeriesConfig, model: nn.Module, X: np.ndarray, y: np
     ds = [{"x": torch.from_numpy(X[i]), "y": torch.tensor(int(y[i]))} for i in range(len(X))]
     bs = max(1, min(cfg.downstream.finetune_batch_size, len(ds)))
     loader = make_loader(ds, bs, seed, shuffle=True, collate_fn=collate_batch)  # type: ignore[arg-type]
+    model.train()  # Lightning keeps the modes it finds; embeddings leave encoders in eval mode
     module = FinetuneModule(model, nn.CrossEntropyLoss(), lr=cfg.downstream.finetune_lr,
                             weight_decay=cfg.engine.weight_decay)
+    warnings.filterwarnings("ignore", message=".*validation_step.*but have no.*val_dataloader.*")
     fit(module, loader, cfg.engine, None, max_epochs=-1, checkpoints=False,
         max_steps=cfg.downstream.finetune_steps)
     return model

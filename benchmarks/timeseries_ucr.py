@@ -1,0 +1,124 @@
+"""TS2Vec objective on UCR datasets shipped with aeon: linear-probe accuracy vs the TS2Vec paper,
+pre-training wall time and peak memory; optionally the public TS2Vec code on the same machine.
+
+Protocol (as TS2Vec): the archive's TRAIN/TEST split, 200 iterations, batch 8, lr 1e-3, 320-d
+representations, max-pooled full-series embeddings; probes fitted on TRAIN, scored on TEST:
+``linear_probe`` (polyclr.evaluation, logistic regression) and ``svm_rbf`` (TS2Vec's protocol:
+RBF SVM, C by 5-fold CV on TRAIN).
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/timeseries_ucr.py [--reference /path/to/ts2vec]
+
+``--reference`` runs the public TS2Vec code (github.com/yuezhihan/ts2vec, unmodified, its own
+train.py with its defaults) beside ours, alternating runs so both see the same machine load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from polyclr.engine import load_encoder, seed_everything
+from polyclr.evaluation import linear_probe
+from polyclr.pipelines.timeseries import TimeSeriesConfig
+from polyclr.pipelines.timeseries import train as T
+
+try:
+    from benchmarks.timeseries_common import stamp, write_csv
+except ImportError:
+    from timeseries_common import stamp, write_csv
+
+PAPER = {"GunPoint": "0.987", "ItalyPowerDemand": "0.925-0.960", "ArrowHead": "0.817"}
+
+
+def svm_probe(tr_x, tr_y, te_x, te_y) -> float:
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    grid = {"C": [1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100, 1000, 1e4]}
+    counts = np.bincount(tr_y)
+    model = GridSearchCV(SVC(kernel="rbf", gamma="scale"), grid, cv=min(5, int(counts[counts > 0].min())))
+    model.fit(tr_x, tr_y)
+    return float((model.predict(te_x) == te_y).mean())
+
+
+def ours(path: Path, seed: int, steps: int) -> dict:
+    cfg = TimeSeriesConfig()
+    cfg.engine.seed, cfg.engine.max_steps, cfg.engine.logger = seed, steps, "none"
+    seed_everything(seed)
+    out = Path(tempfile.mkdtemp(prefix="polyclr_ucr_"))
+    prep = T.prepare(cfg, path, out)
+    pre = T.pretrain_encoder(cfg, prep, out)
+    enc = T.make_encoder(T.encoder_spec(cfg, prep.data))
+    enc.load_state_dict(load_encoder(out / "encoder.safetensors")[0])
+    d = prep.data
+    tr, te = T.embed(enc, d.X[prep.train]), T.embed(enc, d.X[prep.test])
+    lp = linear_probe(tr, d.y[prep.train], te, d.y[prep.test], seed=seed)
+    return {"implementation": "polyclr", "pretrain_seconds": pre["pretrain_seconds"],
+            "pretrain_steps": pre["pretrain_steps"], "peak_rss_mb": pre["peak_rss_mb"],
+            "linear_probe_accuracy": lp["accuracy"], "linear_probe_macro_f1": lp["macro_f1"],
+            "svm_rbf_accuracy": svm_probe(tr, d.y[prep.train], te, d.y[prep.test])}
+
+
+def reference(repo: Path, name: str, ts_path: Path, seed: int) -> dict:
+    """Run the public TS2Vec train.py (unmodified) on the same data, parse its printed results."""
+    from polyclr.modalities.timeseries.io import load_dataset
+
+    d = load_dataset(ts_path)
+    ucr = repo / "datasets" / "UCR" / name
+    ucr.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        ix = d.indices(split)
+        table = np.concatenate([np.array(d.classes, dtype=float)[d.y[ix]][:, None], d.X[ix, 0]], axis=1)
+        np.savetxt(ucr / f"{name}_{split.upper()}.tsv", table, delimiter="\t")
+    cmd = [sys.executable, "train.py", name, "bench", "--loader", "UCR", "--seed", str(seed),
+           "--max-threads", os.environ.get("OMP_NUM_THREADS", "1"), "--eval", "--gpu", "0"]
+    t0 = time.perf_counter()
+    env = dict(os.environ)
+    if os.environ.get("TS2VEC_EXTRA_PATH"):  # e.g. a --target dir holding 'bottleneck' for it
+        env["PYTHONPATH"] = os.environ["TS2VEC_EXTRA_PATH"]
+    res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=3600, env=env)
+    wall = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr[-2000:])
+    m = re.search(r"Training time: (\d+):(\d+):([\d.]+)", res.stdout)
+    train_s = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else float("nan")
+    acc = re.search(r"'acc': ([\d.]+)", res.stdout)
+    return {"implementation": "ts2vec_public_b0088e1", "pretrain_seconds": round(train_s, 3),
+            "pretrain_steps": 200, "svm_rbf_accuracy": float(acc.group(1)) if acc else float("nan"),
+            "process_seconds": round(wall, 1)}
+
+
+def main() -> None:
+    import aeon
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--datasets", nargs="+", default=list(PAPER))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--reference", type=Path, default=None, help="checkout of yuezhihan/ts2vec")
+    ap.add_argument("--out", default="timeseries_ucr.csv")
+    args = ap.parse_args()
+    root = Path(os.path.dirname(aeon.__file__)) / "datasets" / "data"
+    rows = []
+    for name in args.datasets:
+        path = root / name / f"{name}_TRAIN.ts"
+        for seed in args.seeds:
+            runs = [ours(path, seed, args.steps)]
+            if args.reference is not None:
+                runs.append(reference(args.reference, name, path, seed))
+            for r in runs:
+                rows.append({"dataset": name, "seed": seed, "paper_accuracy": PAPER.get(name, ""), **r, **stamp()})
+                print(rows[-1], flush=True)
+            write_csv(args.out, rows)
+
+
+if __name__ == "__main__":
+    main()

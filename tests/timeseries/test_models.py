@@ -1,0 +1,149 @@
+"""Encoders, augmentations, objectives (gradient routing of AutoTCL's alternation), simulator."""
+
+import numpy as np
+import pytest
+import torch
+
+from polyclr.modalities.timeseries.augment import (
+    ParametricAugmenter,
+    crop_resize,
+    overlapping_crops,
+    permutation,
+    take_per_row,
+)
+from polyclr.modalities.timeseries.encoders import (
+    Classifier,
+    TS2VecEncoder,
+    TsaiBackbone,
+    instance_embedding,
+)
+from polyclr.modalities.timeseries.losses import DBPM
+from polyclr.modalities.timeseries.objectives import (
+    AutoTCLObjective,
+    COMETObjective,
+    TS2VecObjective,
+)
+from polyclr.modalities.timeseries.simulator import CLASSES, make_ecg_dataset
+
+
+@pytest.mark.parametrize("t", [1, 7, 16])
+def test_ts2vec_encoder_shapes_and_padding(t):
+    enc = TS2VecEncoder(3, output_dims=8, hidden_dims=4, depth=3).eval()
+    x = torch.randn(2, 3, t)
+    assert enc(x).shape == (2, t, 8)
+    # NaN padding is masked: a padded series embeds like the series without its padding only in
+    # shape; the max-pool ignores padded steps
+    xp = torch.cat([x, torch.full((2, 3, 4), float("nan"))], dim=2)
+    assert torch.isfinite(instance_embedding(enc, xp)).all()
+
+
+def test_ts2vec_encoder_is_causal_free_same_padding():
+    # a dilated "same" conv stack: output at t depends on inputs on both sides, length kept
+    enc = TS2VecEncoder(1, output_dims=4, hidden_dims=4, depth=2, dropout=0.0).eval()
+    x = torch.zeros(1, 1, 32, requires_grad=True)
+    enc(x)[0, 16].sum().backward()
+    nz = torch.nonzero(x.grad[0, 0]).flatten()
+    assert nz.min() < 16 < nz.max()
+
+
+def test_tsai_backbone_by_name():
+    enc = TsaiBackbone("InceptionTimePlus", 2, 24, nf=8)
+    out = enc(torch.randn(3, 2, 24))
+    assert out.shape == (3, 24, enc.output_dims)
+    assert Classifier(enc, 4)(torch.randn(3, 2, 24)).shape == (3, 4)
+    with pytest.raises(ValueError):
+        TsaiBackbone("NotAModel", 2, 24)
+
+
+def test_augmentations():
+    x = torch.randn(4, 2, 23)
+    p = permutation(x, 5)
+    assert torch.allclose(p.sort(dim=2).values, x.sort(dim=2).values)
+    torch.manual_seed(0)
+    assert torch.allclose(crop_resize(x, min_ratio=1.0), x, atol=1e-5)
+    start = torch.tensor([0, 3, 5, 1])
+    w = take_per_row(x, start, 6)
+    for i in range(4):
+        assert torch.equal(w[i], x[i, :, start[i] : start[i] + 6])
+
+
+def test_overlapping_crops_invariants():
+    torch.manual_seed(1)
+    for _ in range(50):
+        s1, l1, s2, l2, crop = overlapping_crops(30, 5, torch.device("cpu"), 2)
+        assert (s1 >= 0).all() and (s1 + l1 <= 30).all() and (s2 + l2 <= 30).all()
+        # the last `crop` steps of view 1 are the first `crop` steps of view 2
+        assert torch.equal(s1 + l1 - crop, s2)
+
+
+def test_parametric_augmenter_starts_near_identity():
+    aug = ParametricAugmenter(2).eval()
+    x = torch.randn(3, 2, 20)
+    v, h = aug(x)
+    assert v.shape == x.shape and h.shape == (3, 1, 20)
+    assert torch.allclose(v, torch.sigmoid(torch.tensor(4.0)) * x, atol=0.1)
+
+
+def _batch(b=6, t=16):
+    return {"x": torch.randn(b, 1, t), "index": torch.arange(b), "trial": torch.arange(b) // 2,
+            "patient": torch.arange(b) // 4}
+
+
+def test_autotcl_alternates_gradients():
+    enc = TS2VecEncoder(1, output_dims=8, hidden_dims=4, depth=2)
+    obj = AutoTCLObjective(enc, 1, aug_every=2).train()
+    batch = _batch()
+    obj(batch)["loss"].backward()  # step 0: encoder step
+    assert enc.input_fc.weight.grad is not None
+    assert all(p.grad is None for p in obj.augmenter.parameters())
+    obj.zero_grad(set_to_none=True)
+    out = obj(batch)  # step 1: augmenter step, encoder frozen
+    out["loss"].backward()
+    assert "aug_info" in out
+    assert all(p.grad is None for p in enc.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in obj.augmenter.parameters())
+
+
+def test_ts2vec_and_comet_objectives_train_step():
+    torch.manual_seed(0)
+    enc = TS2VecEncoder(1, output_dims=8, hidden_dims=4, depth=2)
+    obj = TS2VecObjective(enc, dbpm=DBPM(6, warmup=1)).train()
+    out = obj(_batch())
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and enc.input_fc.weight.grad is not None
+    assert obj.dbpm.visits.sum() == 6
+    assert obj.n_averaged == 1 and obj.export_encoder() is obj.avg_encoder
+    comet = COMETObjective(TS2VecEncoder(1, output_dims=8, hidden_dims=4, depth=2),
+                           {"sample": 1.0, "trial": 0.5, "patient": 0.5}).train()
+    out = comet(_batch())
+    assert set(k for k in out if k.startswith("level_")) == {"level_sample", "level_trial", "level_patient"}
+    with pytest.raises(ValueError):
+        COMETObjective(enc, {"sample": 0.0})
+
+
+def test_simulator_deterministic_and_hierarchical():
+    a = make_ecg_dataset(n_patients=4, trials_per_patient=2, windows_per_trial=3, seed=3)
+    b = make_ecg_dataset(n_patients=4, trials_per_patient=2, windows_per_trial=3, seed=3)
+    c = make_ecg_dataset(n_patients=4, trials_per_patient=2, windows_per_trial=3, seed=4)
+    assert np.array_equal(a.X, b.X) and not np.array_equal(a.X, c.X)
+    assert a.X.shape == (24, 2, 256) and set(a.classes) <= set(CLASSES)
+    assert len(np.unique(a.patient_id)) == 4 and len(np.unique(a.trial_id)) == 8
+    # a trial has one class and one patient
+    for t in np.unique(a.trial_id):
+        m = a.trial_id == t
+        assert len(np.unique(a.y[m])) == 1 and len(np.unique(a.patient_id[m])) == 1
+
+
+def test_simulated_rhythm_differs_by_class():
+    # AF-like recordings have irregular RR intervals: R-peak spacing varies more than in normal
+    from polyclr.modalities.timeseries.simulator import _patient_params, simulate_recording
+
+    rng = np.random.default_rng(0)
+    params = _patient_params(rng)
+    cv = {}
+    for cls in (0, 1):
+        lead = simulate_recording(np.random.default_rng(1), params, cls, 30.0, 100.0)[1]
+        peaks = np.flatnonzero((lead[1:-1] > lead[:-2]) & (lead[1:-1] >= lead[2:]) & (lead[1:-1] > 0.6 * lead.max())) + 1
+        rr = np.diff(peaks)
+        cv[cls] = rr.std() / rr.mean()
+    assert cv[1] > 2 * cv[0]

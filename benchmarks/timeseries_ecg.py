@@ -28,10 +28,14 @@ except ImportError:  # run as a script
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--objectives", nargs="+", default=["ts2vec", "comet"])
-    ap.add_argument("--steps", type=int, default=400)
-    ap.add_argument("--finetune-steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--finetune-steps", type=int, default=100)
+    ap.add_argument("--depth", type=int, default=6, help="TS2Vec encoder depth (10 in the paper)")
+    ap.add_argument("--hidden", type=int, default=32)
+    ap.add_argument("--dims", type=int, default=128)
+    ap.add_argument("--no-baselines", action="store_true", help="skip random-init / supervised rows")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--out", default="benchmarks/results/timeseries_ecg.csv")
+    ap.add_argument("--out", default="timeseries_ecg.csv", help="file name under benchmarks/results/")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="polyclr_ecg_"))
     data = write_ecg_npz(work / "ecg.npz", seed=0)
@@ -43,7 +47,9 @@ def main() -> None:
         cfg.objective.name = objective
         cfg.downstream.seeds = args.seeds
         cfg.downstream.finetune_steps = args.finetune_steps
-        cfg.downstream.methods = ["linear_probe", "pretrained"] + (["random_init", "supervised"] if i == 0 else [])
+        cfg.encoder.depth, cfg.encoder.hidden_dims, cfg.encoder.output_dims = args.depth, args.hidden, args.dims
+        baselines = i == 0 and not args.no_baselines
+        cfg.downstream.methods = ["linear_probe", "pretrained"] + (["random_init", "supervised"] if baselines else [])
         seed_everything(0)
         out = work / objective
         out.mkdir()
@@ -57,7 +63,8 @@ def main() -> None:
             name = r["method"] if r["method"] in ("random_init", "supervised") else f"{objective}:{r['method']}"
             rows.append({"dataset": "ecg_simulator", **r, "method": name, "objective": objective,
                          "pretrain_steps": pre["pretrain_steps"], "pretrain_seconds": pre["pretrain_seconds"],
-                         "peak_rss_mb": pre["peak_rss_mb"], "n_train": len(prep.train), "n_test": len(prep.test),
+                         "peak_rss_mb": pre["peak_rss_mb"], "encoder_depth": args.depth,
+                         "encoder_hidden": args.hidden, "encoder_dims": args.dims, "n_train": len(prep.train), "n_test": len(prep.test),
                          **stamp()})
         print(objective, "pretrain", pre["pretrain_seconds"], "s; downstream", round(time.perf_counter() - t0, 1), "s",
               flush=True)

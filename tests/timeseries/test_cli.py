@@ -91,3 +91,13 @@ def test_pretrain_finetune_evaluate_chain(tmp_path, objective):
     assert m["init"] == "pretrained" and 0 <= m["test"]["accuracy"] <= 1
     assert main(["evaluate", *common, "--out", str(ev), "--checkpoint", str(ft), *_small(tmp_path)]) == 0
     assert json.loads((ev / "metrics.json").read_text())["test"] == m["test"]
+
+
+def test_selection_hook_every_n(tmp_path):
+    path = write_ecg_npz(tmp_path / "ecg.npz", n_patients=6, trials_per_patient=2, windows_per_trial=4)
+    cfg = TimeSeriesConfig()
+    cfg.selection.method, cfg.selection.every_n = "every_n", 2
+    prep = T.prepare(cfg, path)
+    kept = T._select(cfg, prep, prep.train)
+    # every second window of each recording (4 windows -> 2 per trial)
+    assert len(kept) == len(prep.train) // 2 and set(kept) <= set(prep.train)

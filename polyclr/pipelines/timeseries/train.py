@@ -124,14 +124,15 @@ def build_objective(cfg: TimeSeriesConfig, encoder: nn.Module, n_train: int, in_
 
 
 def _select(cfg: TimeSeriesConfig, prep: Prepared, idx: np.ndarray) -> np.ndarray:
+    """Redundancy-reducing selection of the pre-training windows (``cfg.selection``): each
+    window (C, T) is an item, grouped by trial (recording) in window order."""
     if cfg.selection.method == "none":
         return idx
-    try:  # the shared selection module (written separately); items are windows, groups = trials
-        from polyclr.selection import select_items  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise DataError(None, "selection is not available in this installation") from exc
-    keep = select_items(prep.data.X[idx], groups=prep.data.trial_id[idx], config=cfg.selection)
-    return idx[np.asarray(keep)]
+    from polyclr.selection import select_items
+
+    items = np.nan_to_num(prep.data.X[idx], nan=0.0)
+    result = select_items(items, groups=prep.data.trial_id[idx].tolist(), config=cfg.selection)
+    return idx[np.asarray(result.kept_mask, dtype=bool)]
 
 
 def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: bool = False) -> dict[str, Any]:

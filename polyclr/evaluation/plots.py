@@ -146,6 +146,7 @@ def plot_embedding(
     seed: int = 0,
     label_name: str = "label",
     group_name: str = "patient",
+    max_points: int = 3000,
 ) -> Path:
     """2-D map of an embedding space coloured by label and (side by side) by group/patient.
 
@@ -163,15 +164,25 @@ def plot_embedding(
         seed: projection random state.
         label_name: legend title of the first panel.
         group_name: legend title of the second panel.
+        max_points: above this many points a seeded random subset is drawn (noted in the title).
 
     Shape:
         emb: (N, D); labels, groups: (N,)
     """
+    emb = np.asarray(emb)
+    labels = _as_1d(labels, "labels", len(emb))
+    groups = None if groups is None else _as_1d(groups, "groups", len(emb))
+    note = ""
+    if len(emb) > max_points:  # t-SNE and silhouettes are quadratic-ish: plot a seeded sample
+        keep = np.sort(np.random.default_rng(seed).choice(len(emb), max_points, replace=False))
+        note = f" — random {max_points} of {len(emb)} points"
+        emb, labels = emb[keep], labels[keep]
+        groups = None if groups is None else groups[keep]
     xy, used = project_2d(emb, method, seed)
     n = len(xy)
-    panels = [(label_name, _as_1d(labels, "labels", n))]
+    panels = [(label_name, labels)]
     if groups is not None:
-        panels.append((group_name, _as_1d(groups, "groups", n)))
+        panels.append((group_name, groups))
     scores = embedding_separation(emb, labels, groups)
     fig = _figure(5.2 * len(panels), 4.6)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
@@ -191,10 +202,13 @@ def plot_embedding(
         ax.set_yticks([])
         if len(cats) <= _MAX_LEGEND:
             ax.legend(title=name, fontsize=7, title_fontsize=8, markerscale=1.2, loc="best")
+        elif len(cats) == n:
+            ax.text(0.01, 0.01, f"every sample is its own {name}: no {name} structure to see",
+                    transform=ax.transAxes, fontsize=8)
         else:
             ax.text(0.01, 0.01, f"{len(cats)} {name}s", transform=ax.transAxes, fontsize=8)
-    if title:
-        fig.suptitle(title)
+    if title or note:
+        fig.suptitle(f"{title}{note}" if title else note.lstrip(" —"))
     return _save(fig, path)
 
 
@@ -241,6 +255,7 @@ def plot_label_efficiency(
     method_key: str = "method",
     title: str = "",
     logx: bool | None = None,
+    min_span: float = 0.1,
 ) -> Path:
     """Label-efficiency curve: metric vs labels, mean ± std over seeds, one line per method.
 
@@ -254,6 +269,8 @@ def plot_label_efficiency(
         title: figure title.
         logx: logarithmic x axis; default: when every x is positive and they span a factor of
             at least 8 (label fractions 1 %, 10 %, 100 %; 1, 2, 8 volumes).
+        min_span: for scores in [0, 1], the y axis spans at least this much, so differences
+            in the third decimal do not look like large effects.
     """
     curves = aggregate_curve(rows, x_key, y_key, method_key)
     if not curves:
@@ -270,6 +287,12 @@ def plot_label_efficiency(
         ax.fill_between(c["x"], c["mean"] - c["std"], c["mean"] + c["std"], color=color, alpha=0.15)
     if logx:
         ax.set_xscale("log")
+    lo = min(float((c["mean"] - c["std"]).min()) for c in curves.values())
+    hi = max(float((c["mean"] + c["std"]).max()) for c in curves.values())
+    if 0.0 <= lo and hi <= 1.0 and hi - lo < min_span:
+        # Scores in [0, 1] that differ in the third decimal should not fill the whole axis.
+        mid = min(max((lo + hi) / 2, min_span / 2), 1.0 - min_span / 2)
+        ax.set_ylim(mid - min_span / 2 - 0.01, mid + min_span / 2 + 0.01)
     ticks = np.unique(all_x)
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{t:g}" for t in ticks])
@@ -321,10 +344,20 @@ def plot_confusion(
     return _save(fig, path)
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 0, b > 0
-    denom = a.sum() + b.sum()
-    return float("nan") if denom == 0 else float(2 * (a & b).sum() / denom)
+def slice_dice(pred: Any, label: Any) -> dict[int, float]:
+    """Dice of each foreground class present in ``pred`` or ``label`` (one slice or volume).
+
+    A class present in only one of them scores 0. (MONAI's ``DiceMetric`` works on one-hot
+    batches; for a single display slice this direct count is simpler and exact.)
+    """
+    p, t = np.asarray(pred), np.asarray(label)
+    out = {}
+    for c in np.union1d(np.unique(p), np.unique(t)):
+        if c == 0:
+            continue
+        a, b = p == c, t == c
+        out[int(c)] = float(2 * (a & b).sum() / (a.sum() + b.sum()))
+    return out
 
 
 def plot_segmentation_overlay(
@@ -335,11 +368,13 @@ def plot_segmentation_overlay(
     title: str = "",
     transpose: bool = False,
     origin: str = "lower",
+    class_names: Mapping[int, str] | Sequence[str] | None = None,
 ) -> Path:
     """A slice with the ground truth and the prediction drawn over it, side by side.
 
-    Each class gets one colour: a translucent fill plus its contour. The third panel's title
-    gives the foreground Dice of the prediction on this slice.
+    Each class gets one colour: a translucent fill plus its contour, named in a legend. The
+    third panel's title gives the prediction's Dice on this slice, averaged over the foreground
+    classes present in the ground truth or the prediction (see :func:`slice_dice`).
 
     Args:
         image2d: intensities of one slice.
@@ -352,6 +387,7 @@ def plot_segmentation_overlay(
             ``.T``) so that x runs to the right.
         origin: ``"lower"`` (default) puts row 0 at the bottom, so a transposed RAS slice shows
             anterior up; ``"upper"`` for ordinary photographs / screen images.
+        class_names: legend names by class index (default ``"class k"``).
 
     Shape:
         image2d, label2d, pred2d: (H, W)
@@ -388,8 +424,24 @@ def plot_segmentation_overlay(
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(name)
-    d = _dice(pred, lab)
-    axes[2].set_title("prediction" + (f" (Dice {d:.3f})" if math.isfinite(d) else ""))
+    dice = slice_dice(pred, lab)
+    if dice:
+        axes[2].set_title(f"prediction (mean Dice {np.mean(list(dice.values())):.3f})")
+    if classes:
+        from matplotlib.patches import Patch
+
+        def _name(c: int) -> str:
+            if class_names is None:
+                return f"class {c}"
+            try:
+                return str(class_names[c])
+            except (KeyError, IndexError):
+                return f"class {c}"
+
+        handles = [Patch(facecolor=(*col[:3], 0.5), edgecolor=col,
+                         label=_name(c) + (f" (Dice {dice[c]:.2f})" if c in dice else ""))
+                   for c, col in zip(classes, colors, strict=False)]
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8)
     if title:
         fig.suptitle(title)
     return _save(fig, path)
@@ -511,4 +563,5 @@ __all__ = [
     "plot_selection_strip",
     "plot_training_curve",
     "project_2d",
+    "slice_dice",
 ]

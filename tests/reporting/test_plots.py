@@ -72,6 +72,9 @@ def test_plot_embedding_two_panels_deterministic(tmp_path):
         P.plot_embedding(emb, labels[:3], tmp_path / "bad.png")
     with pytest.raises(ValueError, match="PNG"):
         P.plot_embedding(emb, labels, tmp_path / "bad.jpg")
+    sub = P.plot_embedding(emb, labels, tmp_path / "sub.png", groups=groups, title="x", method="pca",
+                           max_points=12)
+    assert sub.read_bytes() != two.read_bytes()
 
 
 def test_label_efficiency_aggregation_hand_worked(tmp_path):
@@ -126,14 +129,15 @@ def test_segmentation_overlay_draws_masks_only_on_mask_panels(tmp_path):
         P.plot_segmentation_overlay(img, lab[:5], pred, tmp_path / "bad.png")
 
 
-def test_dice_hand_worked():
-    a = np.zeros((4, 4), int)
-    b = np.zeros((4, 4), int)
-    a[0, :4] = 1
-    b[0, 2:4] = 1
-    b[1, 0:2] = 1
-    assert P._dice(a, b) == pytest.approx(2 * 2 / (4 + 4))
-    assert math.isnan(P._dice(np.zeros(3), np.zeros(3)))
+def test_slice_dice_hand_worked():
+    pred = np.zeros((4, 4), int)
+    lab = np.zeros((4, 4), int)
+    pred[0, :4] = 1  # 4 pixels of class 1
+    lab[0, 2:4] = 1  # 2 of them right ...
+    lab[1, 0:2] = 1  # ... 2 missed elsewhere
+    pred[3, 3] = 2  # class 2 predicted, absent from the ground truth
+    assert P.slice_dice(pred, lab) == pytest.approx({1: 2 * 2 / (4 + 4), 2: 0.0})
+    assert P.slice_dice(np.zeros(3), np.zeros(3)) == {}
 
 
 def test_selection_strip_more_kept_more_green(tmp_path):

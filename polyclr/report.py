@@ -70,8 +70,26 @@ def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> tuple[dict[
     return scalars, tables
 
 
-def _cell(value: Any) -> str:
-    return format_value(value).replace("|", "\\|").replace("\n", " ")
+def _cell(value: Any, short: bool = False) -> str:
+    return _fmt(value, short).replace("|", "\\|").replace("\n", " ")
+
+
+def _fmt(value: Any, short: bool) -> str:
+    if short and isinstance(value, float) and math.isfinite(value):
+        return f"{value:g}"
+    return format_value(value)
+
+
+def _short_columns(rows: Sequence[Mapping[str, Any]], cols: list[str]) -> set[str]:
+    """Columns whose floats all have at most 3 decimals (label fractions, 0.5, 0.25): written
+    as ``0.01`` rather than ``0.0100``. Columns with any longer float keep 4 decimals."""
+    short = set()
+    for c in cols:
+        vals = [r.get(c) for r in rows]
+        floats = [float(v) for v in vals if isinstance(v, float) and math.isfinite(v)]
+        if floats and all(abs(v * 1000 - round(v * 1000)) < 1e-6 and abs(v) < 1e6 for v in floats):
+            short.add(c)
+    return short
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -82,14 +100,16 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A Markdown table from row dicts (columns in order of first appearance)."""
+    """A Markdown table from row dicts (columns in order of first appearance; numbers as in
+    :func:`format_value`, except columns of short decimals such as label fractions)."""
     rows = list(rows)
     if not rows:
         return "_(no rows)_"
     cols = _columns(rows)
+    short = _short_columns(rows, cols)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(_cell(r.get(c)) for c in cols) + " |")
+        lines.append("| " + " | ".join(_cell(r.get(c), c in short) for c in cols) + " |")
     return "\n".join(lines)
 
 
@@ -98,9 +118,10 @@ def _html_table(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return "<p><em>(no rows)</em></p>"
     cols = _columns(rows)
+    short = _short_columns(rows, cols)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(format_value(r.get(c)))}</td>" for c in cols) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c), c in short))}</td>" for c in cols) + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -232,7 +253,15 @@ def write_report(
     scalars, metric_tables = flatten_metrics(metrics)
     all_tables = [(name.replace("_", " "), rows) for name, rows in metric_tables.items()]
     all_tables += _normalize_tables(tables)
-    env_rows = _env_rows(_environment(out, environment))
+    env = _environment(out, environment)
+    if config is not None and dataclasses.is_dataclass(config):
+        from polyclr.config import to_dict
+
+        config = to_dict(config)
+    seed = (config or {}).get("engine", {}).get("seed") if isinstance(config, Mapping) else None
+    if env.get("seed") is None and seed is not None:
+        env["seed"] = seed
+    env_rows = _env_rows(env)
     notes = [str(n) for n in notes]
 
     md = [f"# {title}", ""]
@@ -260,10 +289,6 @@ def write_report(
     if env_rows:
         md += ["## Run environment", "", markdown_table(env_rows), ""]
         h.append("<h2>Run environment</h2>" + _html_table(env_rows))
-    if config is not None and dataclasses.is_dataclass(config):
-        from polyclr.config import to_dict
-
-        config = to_dict(config)
     if config:
         import yaml
 

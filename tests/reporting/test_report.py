@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 
@@ -26,13 +27,18 @@ def test_format_value(value, text):
     assert format_value(value) == text
 
 
+def test_markdown_table_long_decimals_keep_four_places():
+    rows = [{"fraction": 0.01, "f1": 0.5}, {"fraction": 1.0, "f1": 0.71234}]
+    assert markdown_table(rows).splitlines()[2:] == ["| 0.01 | 0.5000 |", "| 1 | 0.7123 |"]
+
+
 def test_markdown_table_exact():
     rows = [{"method": "pre", "f1": 0.5}, {"method": "a|b", "auroc": 0.75}]
     assert markdown_table(rows) == (
         "| method | f1 | auroc |\n"
         "| --- | --- | --- |\n"
-        "| pre | 0.5000 | n/a |\n"
-        "| a\\|b | n/a | 0.7500 |"
+        "| pre | 0.5 | n/a |\n"
+        "| a\\|b | n/a | 0.75 |"
     )
 
 
@@ -67,8 +73,8 @@ def test_write_report_markdown_and_self_contained_html(tmp_path):
     assert md_path == out / "report.md"
     assert md.startswith("# Time series run\n")
     assert "| probe.auroc | 0.9123 |" in md
-    assert "| 0.1000 | 0.5000 |" in md  # metrics list -> its own table
-    assert "## Dice by budget" in md and "| 1 | 0.7100 |" in md
+    assert "| 0.1 | 0.5 |" in md  # metrics list -> its own table
+    assert "## Dice by budget" in md and "| 1 | 0.71 |" in md
     assert "![kept vs dropped](plots/strip.png)" in md
     assert "![copied](figures/other.png)" in md
     assert "![again, path first](plots/strip.png)" in md
@@ -83,8 +89,16 @@ def test_write_report_markdown_and_self_contained_html(tmp_path):
 
 
 def test_report_without_environment_file_records_this_process(tmp_path):
-    md = write_report(tmp_path, "t", {"x": 1.0}).read_text()
+    from polyclr.engine import EngineConfig
+
+    @dataclasses.dataclass
+    class Cfg:
+        engine: EngineConfig = dataclasses.field(default_factory=lambda: EngineConfig(seed=5))
+
+    md = write_report(tmp_path, "t", {"x": 1.0}, config=Cfg()).read_text()
     assert "| python |" in md and "| machine |" in md
+    assert "| seed | 5 |" in md  # taken from the config until environment.json exists
+    assert "## Configuration" in md and "seed: 5" in md
 
 
 def test_missing_figure_is_a_data_error(tmp_path):

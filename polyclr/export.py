@@ -16,9 +16,9 @@ from typing import Any
 import torch
 import yaml
 
-from polyclr.cards import dataset_names, scrub_identifiers, write_model_card
 from polyclr.engine import load_encoder, safe_torch_load, save_encoder
 from polyclr.errors import CheckpointError
+from polyclr.model_cards import dataset_names, scrub_identifiers, write_model_card
 from polyclr.rundir import write_json
 
 ENCODER_FILE = "encoder.safetensors"

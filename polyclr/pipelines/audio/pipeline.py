@@ -246,10 +246,10 @@ class AudioPipeline(Pipeline):
         ref = base / "audio_reference"
         if (ref / CAPTIONS_FILE).is_file():
             return ref
-        root = base / "audio_synth_v1"
+        root = base / "audio_synth_v2"
         if not (root / CAPTIONS_FILE).is_file():
             tmp = Path(tempfile.mkdtemp(dir=base.mkdir(parents=True, exist_ok=True) or base))
-            synth.generate(tmp, n_per_event=24, n_ordered=80, seed=0)
+            synth.generate(tmp, n_per_event=20, n_ordered=60, seed=0)
             try:
                 tmp.rename(root)
             except OSError:  # another process won the race; use its copy
@@ -258,8 +258,9 @@ class AudioPipeline(Pipeline):
 
     def demo_config(self) -> AudioConfig:
         cfg = AudioConfig()
-        cfg.engine.max_epochs = 12
-        cfg.engine.batch_size = 48
+        cfg.engine.max_epochs = 8
+        cfg.engine.batch_size = 32
+        cfg.data.clip_seconds = 1.5
         cfg.objective.runs = ["cwcl+order"]
         cfg.evaluation.long_form_clips = 0
         return cfg

@@ -178,3 +178,7 @@ __all__ = [
     "validate_data_card",
     "write_model_card",
 ]
+
+
+if __name__ == "__main__":  # python -m polyclr.cards: the index table for data_cards/README.md
+    print(data_card_index())

@@ -45,10 +45,15 @@ REQUIRED_DATA_CARD_FIELDS: tuple[str, ...] = (
 DATA_CARDS_DIR: Path = Path(__file__).resolve().parent.parent / "data_cards"
 """``data_cards/`` of a source checkout (cards are documentation, not package data)."""
 
-DATASET_CARDS: dict[str, str] = {}
+DATASET_CARDS: dict[str, str] = {
+    "ucr_uea": "ucr_uea.md",
+    "ecg_simulator": "ecg_simulator.md",
+    "audio_reference": "audio_reference.md",
+}
 """Dataset name -> card file name in ``data_cards/``."""
 
 DATASET_LOADERS: dict[str, str] = {
+    "ucr_uea": "polyclr.modalities.timeseries.io:load_dataset",
     "mni152_subjects": "polyclr.modalities.volume.reference:generate_reference",
     "ecg_simulator": "polyclr.modalities.timeseries.simulator:make_ecg_dataset",
     "audio_reference": "polyclr.modalities.audio.synth:generate",

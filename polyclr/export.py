@@ -50,6 +50,12 @@ def _resolve(checkpoint: Path) -> Path:
         for cand in (checkpoint / ENCODER_FILE, checkpoint / "checkpoints" / "last.ckpt"):
             if cand.is_file():
                 return cand
+        found = sorted(p.relative_to(checkpoint).as_posix()
+                       for p in [*checkpoint.glob("*/*.safetensors"), *checkpoint.glob("*/*/*.safetensors")])
+        if found:  # a `polyclr run` directory holds one encoder per method: ask which one
+            shown = ", ".join(found[:6]) + (", ..." if len(found) > 6 else "")
+            raise CheckpointError(checkpoint, f"no {ENCODER_FILE} at the top of this run directory; "
+                                              f"pass one of its encoders: {shown}")
         raise CheckpointError(
             checkpoint, f"run directory has no {ENCODER_FILE} or checkpoints/last.ckpt (was pretrain run here?)"
         )

@@ -13,6 +13,7 @@ import html
 import json
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -125,6 +126,15 @@ def _html_table(rows: Sequence[Mapping[str, Any]]) -> str:
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _inline_markdown(text: str) -> str:
+    """Escaped HTML with Markdown code spans and bold/italic (a few regexes: notes are short
+    sentences, not documents, so no Markdown dependency is pulled in for them)."""
+    out = html.escape(text)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"(?<![*\w])\*([^*\s][^*]*)\*(?![*\w])", r"<em>\1</em>", out)
 
 
 def _normalize_tables(tables: Iterable[Any]) -> list[tuple[str, list[Mapping[str, Any]]]]:
@@ -285,7 +295,7 @@ def write_report(
                  f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     if notes:
         md += ["## Notes", ""] + [n + "\n" for n in notes]
-        h.append("<h2>Notes</h2>" + "".join(f"<p>{html.escape(n)}</p>" for n in notes))
+        h.append("<h2>Notes</h2>" + "".join(f"<p>{_inline_markdown(n)}</p>" for n in notes))
     if env_rows:
         md += ["## Run environment", "", markdown_table(env_rows), ""]
         h.append("<h2>Run environment</h2>" + _html_table(env_rows))

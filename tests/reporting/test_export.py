@@ -175,6 +175,12 @@ def test_bad_inputs_are_checkpoint_errors(tmp_path):
         export_checkpoint(tmp_path / "missing.ckpt", tmp_path / "o")
     with pytest.raises(CheckpointError, match="no encoder.safetensors"):
         export_checkpoint(tmp_path, tmp_path / "o")
+    multi = tmp_path / "multi"
+    for name in ("encoders/GR.safetensors", "runs/clip/encoder.safetensors"):
+        save_encoder(multi / name, {"w": torch.ones(1)}, {})
+    with pytest.raises(CheckpointError, match="pass one of its encoders: encoders/GR.safetensors, "
+                                              "runs/clip/encoder.safetensors"):
+        export_checkpoint(multi, tmp_path / "o")
     (tmp_path / "text.ckpt").write_text("hello")
     with pytest.raises(CheckpointError, match="text.ckpt"):
         export_checkpoint(tmp_path / "text.ckpt", tmp_path / "o")

@@ -172,3 +172,15 @@ def test_step_and_epoch_suffixed_columns_are_found(tmp_path):
     csv = tmp_path / "metrics.csv"
     csv.write_text("epoch,step,train/loss_step,train/loss_epoch\n0,0,2.0,\n0,1,1.5,\n0,1,,1.7\n")
     assert P.plot_training_curve(csv, tmp_path / "c.png").is_file()
+
+
+def test_plots_leave_no_pyplot_figures_and_keep_the_backend(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    before = plt.get_fignums()
+    P.plot_selection_strip(np.arange(4), [True, False, True, False], tmp_path / "s.png")
+    P.plot_confusion([0, 1], [1, 1], ["a", "b"], tmp_path / "c.png")
+    assert plt.get_fignums() == before
+    assert matplotlib.get_backend() == backend

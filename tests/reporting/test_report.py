@@ -32,6 +32,14 @@ def test_markdown_table_long_decimals_keep_four_places():
     assert markdown_table(rows).splitlines()[2:] == ["| 0.01 | 0.5000 |", "| 1 | 0.7123 |"]
 
 
+def test_inline_markdown_in_html_notes_is_escaped_first():
+    from polyclr.report import _inline_markdown
+
+    assert _inline_markdown("a `x<y` **b** *c* 2*3*4 <script>") == (
+        "a <code>x&lt;y</code> <strong>b</strong> <em>c</em> 2*3*4 &lt;script&gt;"
+    )
+
+
 def test_markdown_table_exact():
     rows = [{"method": "pre", "f1": 0.5}, {"method": "a|b", "auroc": 0.75}]
     assert markdown_table(rows) == (
@@ -84,7 +92,7 @@ def test_write_report_markdown_and_self_contained_html(tmp_path):
     html = (out / "report.html").read_text()
     assert base64.b64encode(inside.read_bytes()).decode() in html  # inlined, not linked
     assert "src='plots/" not in html
-    assert "Pre-training took **2 min**." in html
+    assert "Pre-training took <strong>2 min</strong>." in html
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 

@@ -147,3 +147,24 @@ def test_simulated_rhythm_differs_by_class():
         rr = np.diff(peaks)
         cv[cls] = rr.std() / rr.mean()
     assert cv[1] > 2 * cv[0]
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_lp_ft_head_reproduces_probe(n_classes):
+    from sklearn.linear_model import LogisticRegression
+
+    from polyclr.pipelines.timeseries.train import embed, init_head_from_probe, predict_proba
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 1, 12)).astype(np.float32)
+    y = np.arange(30) % n_classes
+    X[:, 0, :4] += y[:, None] * 2.0
+    model = Classifier(TS2VecEncoder(1, output_dims=8, hidden_dims=4, depth=2), n_classes + 1)
+    init_head_from_probe(model, X, y, seed=0)
+    emb = embed(model.encoder, X).astype(np.float64)
+    mu, sd = emb.mean(0), emb.std(0) + 1e-6
+    ref = LogisticRegression(max_iter=1000, random_state=0).fit((emb - mu) / sd, y)
+    proba = predict_proba(model, X)
+    assert proba.shape == (30, n_classes + 1) and proba[:, n_classes].max() < 1e-6  # unseen class
+    np.testing.assert_allclose(proba[:, :n_classes], ref.predict_proba((emb - mu) / sd), atol=1e-4)

@@ -91,6 +91,8 @@ class DownstreamConfig:
         finetune_lr: learning rate of fine-tuning.
         finetune_batch_size: batch size of fine-tuning.
         supervised_arch: tsai architecture of the supervised baseline.
+        head_init: ``linear_probe`` (LP-FT: head starts at a probe on the frozen features, for
+            every fine-tuned method alike) or ``random``.
         plots: write figures and report.md in ``run``.
     """
 
@@ -101,6 +103,7 @@ class DownstreamConfig:
     finetune_lr: float = 1e-3
     finetune_batch_size: int = 16
     supervised_arch: str = "InceptionTimePlus"
+    head_init: str = "linear_probe"
     plots: bool = True
 
 

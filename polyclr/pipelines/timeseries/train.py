@@ -234,8 +234,40 @@ def predict_proba(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.
     return torch.cat(out).numpy()
 
 
+@torch.no_grad()
+def init_head_from_probe(model: Classifier, X: np.ndarray, y: np.ndarray, seed: int) -> None:
+    """Linear-probe-then-fine-tune (Kumar et al., ICLR 2022): start the head at a logistic
+    regression fitted on the frozen embeddings of the labelled subset (scaler folded into the
+    weights), so fine-tuning does not begin by back-propagating a random head into the encoder.
+
+    Shape:
+        X: ``(n, C, T)``; y: ``(n,)``.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    if len(np.unique(y)) < 2:
+        return
+    emb = embed(model.encoder, X).astype(np.float64)
+    mu, sd = emb.mean(0), emb.std(0) + 1e-6
+    lr = LogisticRegression(max_iter=1000, random_state=seed).fit((emb - mu) / sd, y)
+    coef, bias = lr.coef_ / sd, lr.intercept_ - (lr.coef_ / sd) @ mu
+    w = torch.zeros_like(model.head.weight, dtype=torch.float64)
+    b = torch.zeros_like(model.head.bias, dtype=torch.float64)
+    cls = torch.as_tensor(lr.classes_, dtype=torch.long)
+    if coef.shape[0] == 1:  # binary: softmax over (0, z) equals sigmoid(z)
+        w[cls[1]], b[cls[1]] = torch.as_tensor(coef[0]), float(bias[0])
+    else:
+        w[cls], b[cls] = torch.as_tensor(coef), torch.as_tensor(bias)
+    b[~torch.isin(torch.arange(len(b)), cls)] = -1e4  # classes absent from the labelled subset
+    model.head.weight.copy_(w.to(model.head.weight.dtype))
+    model.head.bias.copy_(b.to(model.head.bias.dtype))
+
+
 def finetune_model(cfg: TimeSeriesConfig, model: nn.Module, X: np.ndarray, y: np.ndarray, seed: int) -> nn.Module:
-    """Train encoder + head with cross-entropy for ``finetune_steps`` steps on ``(X, y)``."""
+    """Train encoder + head with cross-entropy for ``finetune_steps`` steps on ``(X, y)``
+    (head first initialised by a linear probe when ``downstream.head_init == "linear_probe"``)."""
+    if cfg.downstream.head_init == "linear_probe":
+        init_head_from_probe(model, X, y, seed)
     ds = [{"x": torch.from_numpy(X[i]), "y": torch.tensor(int(y[i]))} for i in range(len(X))]
     bs = max(1, min(cfg.downstream.finetune_batch_size, len(ds)))
     loader = make_loader(ds, bs, seed, shuffle=True, collate_fn=collate_batch)  # type: ignore[arg-type]

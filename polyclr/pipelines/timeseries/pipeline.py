@@ -139,7 +139,7 @@ class TimeSeriesPipeline(Pipeline):
             "dataset": str(data), "objective": cfg.objective.name, "encoder": spec["name"],
             "n_train": int(len(prep.train)), "n_test": int(len(prep.test)),
             "pretrain_seconds": pre["pretrain_seconds"], "pretrain_steps": pre["pretrain_steps"],
-            "peak_rss_mb": pre["peak_rss_mb"], "linear_probe": _clean(probe_full),
+            "peak_rss_mb": pre["peak_rss_mb"], "peak_gpu_mb": pre["peak_gpu_mb"], "linear_probe": _clean(probe_full),
             "rows": rows,
             "summary": mean_std(rows, ["method", "label_fraction"], METRIC_KEYS),
         }

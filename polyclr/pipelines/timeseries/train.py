@@ -153,7 +153,8 @@ def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: b
                              num_workers=cfg.engine.num_workers, collate_fn=collate_batch)
     meta = {"modality": "timeseries", "objective": cfg.objective.name}
     module = PretrainModule(objective, cfg.engine.lr, cfg.engine.weight_decay, meta)
-    tracemalloc_peak = _peak_rss_mb()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     trainer = fit(module, loader, cfg.engine, out, resume=resume)
     seconds = time.perf_counter() - t0
@@ -162,13 +163,15 @@ def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: b
     logged = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     return {
         "pretrain_seconds": round(seconds, 3), "pretrain_steps": int(trainer.global_step),
-        "pretrain_samples": int(len(idx)), "peak_rss_mb": max(tracemalloc_peak, _peak_rss_mb()),
+        "pretrain_samples": int(len(idx)), "peak_rss_mb": _peak_rss_mb(),
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None,
         "final_loss": logged.get("train/loss"), "objective": cfg.objective.name,
         "encoder": spec["name"], "objective_object": objective,
     }
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MB; includes imported libraries)."""
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)

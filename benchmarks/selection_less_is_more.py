@@ -66,7 +66,18 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--threshold", type=float, default=6)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--merge", type=Path, nargs="*", default=[],
+                    help="only merge these CSVs (e.g. runs of single seeds) into --out")
     args = ap.parse_args()
+    if args.merge:
+        rows = [r for p in args.merge for r in csv.DictReader(p.open())]
+        with open(args.out, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        print(f"wrote {args.out}")
+        return
     common = {"machine": machine_description(), "commit": git_commit(),
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "dataset": args.data.name,
               "epochs": args.epochs}
@@ -81,12 +92,12 @@ def main() -> None:
             rows.append({**common, "condition": name, "seed": seed, **r})
             print(f"seed {seed} {name:28s} items {r['n_pretrain_items']:4d} steps {r['pretrain_steps']:4d} "
                   f"{r['pretrain_seconds']:7.1f} s  acc {r['test_accuracy']:.3f}", flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with open(OUT, "w", newline="") as fh:
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    print(f"wrote {OUT}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -310,8 +310,11 @@ def phash(images: np.ndarray, hash_size: int = 8, highfreq_factor: int = 4) -> n
 HASHES = {"dhash": dhash, "ahash": ahash, "phash": phash}
 
 
-def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 4096) -> np.ndarray:
+def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 128) -> np.ndarray:
     """Hash uint8 images in batches with ``method`` (dhash, ahash or phash).
+
+    Small batches keep the working set (xor copy, int32 products) in cache; 128 slices of
+    256x256 measured fastest on the development machine.
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64.

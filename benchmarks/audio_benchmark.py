@@ -91,7 +91,7 @@ def speed(threads: int, seconds: float = 10.0, batch: int = 16, repeats: int = 5
 
 
 def quality(data: Path, seeds: list[int], epochs: int, objectives: list[str], batch_size: int = 32,
-            clip_seconds: float = 2.0) -> None:
+            clip_seconds: float = 2.0, random_init: bool = True) -> None:
     from polyclr.pipelines.audio import PIPELINE, AudioConfig
     from polyclr.pipelines.audio.evaluate import evaluate_models
     from polyclr.pipelines.audio.train import build_models, train_objective
@@ -103,7 +103,7 @@ def quality(data: Path, seeds: list[int], epochs: int, objectives: list[str], ba
     cfg.engine.logger = "none"
     prep = PIPELINE._prepare(cfg, data, None)
     for seed in seeds:
-        for name in [*objectives, "random_init"]:
+        for name in [*objectives, *(["random_init"] if random_init else [])]:
             if name == "random_init":
                 torch.manual_seed(seed)
                 enc, text = build_models(cfg, PIPELINE.cache, [])
@@ -145,6 +145,7 @@ def main() -> None:
     ap.add_argument("--clip-seconds", type=float, default=2.0)
     ap.add_argument("--objectives", nargs="+", default=["clip", "cwcl", "cwcl+order"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-random-init", action="store_true")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     args = ap.parse_args()
@@ -153,7 +154,7 @@ def main() -> None:
     if not args.speed_only:
         torch.set_num_threads(args.threads)
         quality(args.data or PIPELINE.demo_data(), args.seeds, args.epochs, args.objectives,
-                args.batch_size, args.clip_seconds)
+                args.batch_size, args.clip_seconds, not args.no_random_init)
 
 
 if __name__ == "__main__":

@@ -28,13 +28,15 @@ except ImportError:  # run as a script
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--objectives", nargs="+", default=["ts2vec", "comet"])
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--finetune-steps", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--finetune-steps", type=int, default=60)
     ap.add_argument("--depth", type=int, default=6, help="TS2Vec encoder depth (10 in the paper)")
     ap.add_argument("--hidden", type=int, default=32)
     ap.add_argument("--dims", type=int, default=128)
     ap.add_argument("--no-baselines", action="store_true", help="skip random-init / supervised rows")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    ap.add_argument("--supervised", action="store_true", help="add the supervised tsai baseline")
     ap.add_argument("--out", default="timeseries_ecg.csv", help="file name under benchmarks/results/")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="polyclr_ecg_"))
@@ -45,11 +47,12 @@ def main() -> None:
         cfg.engine.max_steps, cfg.engine.logger = args.steps, "none"
         cfg.engine.batch_size = 16 if objective == "comet" else 8
         cfg.objective.name = objective
-        cfg.downstream.seeds = args.seeds
+        cfg.downstream.seeds, cfg.downstream.label_fractions = args.seeds, args.fractions
         cfg.downstream.finetune_steps = args.finetune_steps
         cfg.encoder.depth, cfg.encoder.hidden_dims, cfg.encoder.output_dims = args.depth, args.hidden, args.dims
         baselines = i == 0 and not args.no_baselines
-        cfg.downstream.methods = ["linear_probe", "pretrained"] + (["random_init", "supervised"] if baselines else [])
+        cfg.downstream.methods = ["linear_probe", "pretrained"] + (["random_init"] if baselines else []) + (
+            ["supervised"] if baselines and args.supervised else [])
         seed_everything(0)
         out = work / objective
         out.mkdir()

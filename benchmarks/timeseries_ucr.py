@@ -117,15 +117,16 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--reference", type=Path, default=None, help="checkout of yuezhihan/ts2vec")
+    ap.add_argument("--reference-seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--out", default="timeseries_ucr.csv")
     args = ap.parse_args()
     root = Path(os.path.dirname(aeon.__file__)) / "datasets" / "data"
     rows = []
-    for name in args.datasets:
-        path = root / name / f"{name}_TRAIN.ts"
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed-major, so a partial run already covers every dataset
+        for name in args.datasets:
+            path = root / name / f"{name}_TRAIN.ts"
             runs = [ours(path, seed, args.steps)]
-            if args.reference is not None:
+            if args.reference is not None and seed in args.reference_seeds:
                 runs.append(reference(args.reference, name, path, seed))
             for r in runs:
                 rows.append({"dataset": name, "seed": seed, "paper_accuracy": PAPER.get(name, ""), **r, **stamp()})

@@ -74,6 +74,12 @@ class ObjectiveConfig:
         temperature: initial temperature (learnable logit scale, clamped).
         max_logit_scale: clamp of the logit scale.
         learnable_temperature: learn the logit scale (CLAP).
+        cwcl_power: exponent applied to the CWCL weights ``w_ij = (1 + <q_i, q_j>) / 2``. The
+            paper's weights (power 1) are nearly uniform for sentence-encoder embeddings (their
+            cosines are mostly 0–0.6, so w is 0.5–0.8): at batch 32 the target is close to
+            uniform and the audio embeddings collapsed in our runs (constant zero-shot
+            prediction, see docs/results_audio.md). Power 8 (≈ exp(4 (cos − 1)) near cos = 1)
+            keeps the diagonal at 1 and the ordering of the weights, and sharpens them.
     """
 
     runs: list[str] = field(default_factory=lambda: ["clip", "cwcl", "cwcl+order"])
@@ -81,6 +87,7 @@ class ObjectiveConfig:
     temperature: float = 0.07
     max_logit_scale: float = 100.0
     learnable_temperature: bool = True
+    cwcl_power: float = 8.0
 
 
 @dataclass
@@ -124,5 +131,7 @@ class AudioConfig:
                 raise ConfigError(f"unknown audio objective {name!r}; choose from {OBJECTIVES}")
         if self.model.text_tower not in ("frozen", "small"):
             raise ConfigError("model.text_tower must be 'frozen' or 'small'")
+        if self.objective.cwcl_power <= 0:
+            raise ConfigError("objective.cwcl_power must be positive")
         if self.data.clip_seconds <= 0:
             raise ConfigError("data.clip_seconds must be positive")

@@ -29,6 +29,7 @@ class AudioTextObjective(nn.Module):
         text: text tower (caption index → joint space).
         name: ``clip``, ``cwcl``, ``clip+order`` or ``cwcl+order``.
         temperature, learnable_temperature, max_logit_scale: logit scale of the loss.
+        cwcl_power: exponent on the CWCL weights (1 = the paper's ``(1 + cos) / 2``).
 
     The batch is a dict from :class:`ClipTrainDataset` (collated): ``wave (B, T)``, ``text (B,)``,
     ``swap_text (B,)``, ``swap_wave (B, T)``, ``has_swap (B,)``.
@@ -42,6 +43,7 @@ class AudioTextObjective(nn.Module):
         temperature: float = 0.07,
         learnable_temperature: bool = True,
         max_logit_scale: float = 100.0,
+        cwcl_power: float = 1.0,
     ) -> None:
         super().__init__()
         if "cwcl" in name and text.kind != "frozen":
@@ -49,6 +51,7 @@ class AudioTextObjective(nn.Module):
         self.encoder = encoder
         self.text = text
         self.name = name
+        self.cwcl_power = cwcl_power
         # gather_distributed is a no-op with one process and gathers across DDP ranks otherwise.
         self.loss = CrossModalInfoNCE(temperature, learnable_temperature, max_logit_scale,
                                       gather_distributed=True)
@@ -59,7 +62,7 @@ class AudioTextObjective(nn.Module):
         weights = None
         if "cwcl" in self.name:
             q = gather_no_grad(self.text.frozen_embeddings(batch["text"]).to(a.device))
-            weights = cwcl_weights(q)
+            weights = cwcl_weights(q) ** self.cwcl_power
         extra_t = extra_a = None
         has = batch["has_swap"].bool()
         if "order" in self.name and bool(has.any()):
@@ -116,7 +119,8 @@ def train_objective(
     text.register(texts)  # frozen tower: every caption encoded exactly once, here
     index = {t: i for i, t in enumerate(text.texts)}
     objective = AudioTextObjective(encoder, text, name, cfg.objective.temperature,
-                                   cfg.objective.learnable_temperature, cfg.objective.max_logit_scale)
+                                   cfg.objective.learnable_temperature, cfg.objective.max_logit_scale,
+                                   cfg.objective.cwcl_power)
     ds = ClipTrainDataset(train_items, cfg.features.sample_rate, cfg.data.clip_seconds, index,
                           cfg.data.cache_max_seconds, seed)
     bs = min(cfg.engine.batch_size, len(ds))
@@ -131,6 +135,7 @@ def train_objective(
     stats = {
         "objective": name,
         "seed": seed,
+        "cwcl_power": cfg.objective.cwcl_power if "cwcl" in name else None,
         "epochs": int(trainer.current_epoch),
         "steps": steps,
         "train_seconds": elapsed,

@@ -57,14 +57,43 @@ def load_features(path: Path, n: int) -> np.ndarray:
                 f = z[key]
         else:
             raise DataError(path, "--checkpoint for --method embedding must be a .npy/.npz "
-                                  "feature file (N, D) aligned with the items, e.g. from "
-                                  "`polyclr embed`")
+                                  "feature file (N, D) aligned with the items (e.g. from "
+                                  "`polyclr embed`), or a time-series encoder run dir / "
+                                  ".safetensors")
     except (OSError, ValueError) as exc:
         raise DataError(path, f"cannot read features ({type(exc).__name__}: {exc})") from exc
     f = np.asarray(f)
     if f.ndim < 2 or len(f) != n:
         raise DataError(path, f"features have shape {f.shape}; expected ({n}, D), one row per item")
     return f.reshape(n, -1)
+
+
+def encoder_features(checkpoint: Path, modality: str, items: list[np.ndarray]) -> np.ndarray:
+    """Features from a pre-trained polyclr encoder (run dir or ``encoder.safetensors``).
+
+    Time series: the pipeline's encoder is rebuilt from the file's metadata, inputs are
+    normalised with the stored training mean/std, and instance embeddings are max-pooled.
+
+    Shape:
+        returns (N, D) float32.
+    """
+    if modality != "timeseries":
+        raise DataError(checkpoint, f"encoder checkpoints are supported for time series; for "
+                                    f"{modality} pass a .npy/.npz feature file (N, D) instead")
+    from polyclr.pipelines.timeseries import train as T
+
+    lengths = {a.shape for a in items}
+    if len(lengths) != 1:
+        raise DataError(checkpoint, "series of different lengths; embed them with `polyclr embed` "
+                                    "and pass the .npy features")
+    encoder, meta, _ = T.load_checkpoint(checkpoint)
+    x = np.stack(items).astype(np.float32)
+    norm = (meta.get("input") or {}).get("normalization")
+    if norm:
+        mean = np.asarray(norm["mean"], dtype=np.float32)[None, :, None]
+        std = np.asarray(norm["std"], dtype=np.float32)[None, :, None]
+        x = (x - mean) / (std + 1e-8)
+    return T.embed(encoder, x)
 
 
 def _safe(name: str) -> str:
@@ -93,9 +122,13 @@ def run_select(args: argparse.Namespace) -> int:
     payload: Any = items.items
     feature_source = None
     if method == "embedding":
-        if args.checkpoint is not None:
-            payload = load_features(Path(args.checkpoint), len(items.items))
-            feature_source = str(args.checkpoint)
+        ckpt = None if args.checkpoint is None else Path(args.checkpoint)
+        if ckpt is not None and (ckpt.is_dir() or ckpt.name.endswith(".safetensors")):
+            payload = encoder_features(ckpt, items.modality, items.items)
+            feature_source = f"encoder {ckpt}"
+        elif ckpt is not None:
+            payload = load_features(ckpt, len(items.items))
+            feature_source = str(ckpt)
         else:
             payload = thumbnail_features(items.items, groups)
             feature_source = "16x16 Lanczos thumbnails (no --checkpoint given)"

@@ -134,3 +134,26 @@ def test_bad_data_exit_2(tmp_path, capsys):
     assert main(["select", "--data", str(tmp_path / "ok.nii"), "--out", str(out), "--method",
                  "embedding", "--checkpoint", str(tmp_path / "f.npy")]) == 2
     assert "f.npy" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.slow
+def test_embedding_with_timeseries_encoder(tmp_path):
+    pytest.importorskip("tsai")
+    from polyclr.engine import save_encoder
+    from polyclr.pipelines.timeseries import train as T
+
+    spec = {"name": "ts2vec", "in_channels": 1, "seq_len": 32, "kwargs": {}}
+    enc = T.make_encoder(spec)
+    save_encoder(tmp_path / "encoder.safetensors", enc.state_dict(),
+                 {"modality": "timeseries", "encoder": spec,
+                  "input": {"normalization": {"mean": [0.0], "std": [1.0]}}})
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(2, 1, 32)).astype(np.float32)
+    X = np.concatenate([np.repeat(base[:1], 3, 0), np.repeat(base[1:], 3, 0)])
+    np.savez(tmp_path / "d.npz", X=X, y=np.arange(6) % 2, patient_id=np.array([0, 0, 0, 1, 1, 1]))
+    out = tmp_path / "out"
+    assert main(["select", "--data", str(tmp_path / "d.npz"), "--out", str(out), "--method",
+                 "embedding", "--checkpoint", str(tmp_path / "encoder.safetensors")]) == 0
+    m = pd.read_csv(out / "manifest.csv")
+    assert m.kept.tolist() == [True, False, False, True, False, False]  # identical series
+    assert "encoder" in json.loads((out / "summary.json").read_text())["features"]

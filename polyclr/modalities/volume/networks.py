@@ -70,15 +70,16 @@ class SegUNet(nn.Module):
         x4 = u.down_4(x3)
         return [x0, x1, x2, x3, x4]
 
-    def decode(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Decoder stage outputs ``[u4, u3, u2, u1]`` (coarse to fine)."""
+    def decode(self, skips: list[torch.Tensor], upto: int = 4) -> list[torch.Tensor]:
+        """Decoder stage outputs ``[u4, u3, u2, u1]`` (coarse to fine), the first ``upto`` only."""
         u = self.unet
         x0, x1, x2, x3, x4 = skips
-        u4 = u.upcat_4(x4, x3)
-        u3 = u.upcat_3(u4, x2)
-        u2 = u.upcat_2(u3, x1)
-        u1 = u.upcat_1(u2, x0)
-        return [u4, u3, u2, u1]
+        ups = (u.upcat_4, u.upcat_3, u.upcat_2, u.upcat_1)
+        outs, h = [], x4
+        for block, skip in list(zip(ups, (x3, x2, x1, x0), strict=True))[:upto]:
+            h = block(h, skip)
+            outs.append(h)
+        return outs
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         u = self.unet

@@ -109,7 +109,7 @@ class VolumeContrastive(nn.Module):
                 skips = self.encoder.encode(x)
         else:
             skips = self.encoder.encode(x)
-        feats = self.encoder.decode(skips)[self.decoder_stage - 1]
+        feats = self.encoder.decode(skips, upto=self.decoder_stage)[-1]
         proj = self.local_head(feats)
         gen = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
         boxes = region_boxes(tuple(proj.shape[2:]), self.region_size, self.num_regions,

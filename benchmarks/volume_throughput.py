@@ -1,0 +1,124 @@
+"""Pre-training throughput of the volume pipeline: loader alone vs training steps, peak memory.
+
+Measures, on the MNI152-derived reference subjects:
+* loader: batches/s and slices/s of the partition-structured DataLoader alone;
+* training step (global, local, joint phases): slices/s (anchor images, each in two views)
+  including on-device augmentation, forward, backward and optimiser step;
+* peak memory: process peak RSS on CPU, ``torch.cuda.max_memory_allocated`` on GPU;
+* local-loss size: similarity-matrix elements with R sampled regions vs a dense per-pixel loss.
+
+Usage:
+    .venv/bin/python benchmarks/volume_throughput.py [--steps 10] [--precision 16-mixed] [--dims 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from polyclr.config import merge
+from polyclr.engine import make_loader
+from polyclr.modalities.volume.data import PartitionDataset
+from polyclr.modalities.volume.networks import SegUNet
+from polyclr.modalities.volume.objectives import VolumeContrastive
+from polyclr.modalities.volume.reference import generate_reference
+from polyclr.pipelines.volume import VolumeConfig
+from polyclr.pipelines.volume.prepare import prepare
+from polyclr.rundir import git_commit, machine_description
+
+
+def _peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--dims", type=int, default=2, choices=[2, 3])
+    ap.add_argument("--precision", default="32-true", choices=["32-true", "16-mixed", "bf16-mixed"])
+    ap.add_argument("--volumes-per-batch", type=int, default=4)
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=0)
+    args = ap.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    settings = {"data": {"spacing": [4.0, 4.0, 4.0], "slice_size": [48, 48], "patch_size": [32, 32, 32]},
+                "net": {"features": [8, 8, 16, 32, 64, 8], "spatial_dims": args.dims}}
+    cfg = merge(VolumeConfig(), settings)
+    cases = prepare(cfg, generate_reference(n_subjects=16, seed=0))
+    ds = PartitionDataset(args.dims, [c.image for c in cases], [c.affine for c in cases],
+                          args.partitions, 2, cfg.data.patch_size, length=10_000)
+    loader = make_loader(ds, args.volumes_per_batch, seed=0, num_workers=args.workers, drop_last=True)
+    per_batch = args.volumes_per_batch * args.partitions
+    it = iter(loader)
+    next(it)
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        next(it)
+    loader_s = (time.perf_counter() - t0) / args.steps
+    rows = [{"what": "loader_only", "phase": "-", "seconds_per_batch": loader_s,
+             "slices_per_second": per_batch / loader_s}]
+    amp_dtype = {"16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}.get(args.precision)
+    scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16 and device.type == "cuda")
+    for phase, glob, loc in (("global", "GD", None), ("local", "GD", "LD"), ("joint", "GD", "LD")):
+        torch.manual_seed(0)
+        obj = VolumeContrastive(SegUNet(args.dims, 1, 3, tuple(cfg.net.features)), glob, loc, phase=phase,
+                                decoder_stage=3, region_size=3, num_regions=13).to(device)
+        opt = torch.optim.AdamW([p for p in obj.parameters() if p.requires_grad], lr=1e-3)
+        batches = [next(it) for _ in range(args.steps + 1)]
+        times = []
+        for i, b in enumerate(batches):
+            b = {k: v.to(device) for k, v in b.items()}
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                loss = obj(b)["loss"]
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i > 0:  # first step warms up
+                times.append(time.perf_counter() - t)
+        s = sum(times) / len(times)
+        rows.append({"what": "train_step", "phase": phase, "seconds_per_batch": s,
+                     "slices_per_second": per_batch / s})
+    # local loss matrix size: R sampled regions vs every pixel of the decoder map
+    n_img = 2 * per_batch
+    h = cfg.data.slice_size[0] // 4 if args.dims == 2 else cfg.data.patch_size[0] // 4
+    fmap = h ** args.dims
+    rows.append({"what": "local_loss_matrix_elements", "phase": "regions=13",
+                 "seconds_per_batch": float("nan"), "slices_per_second": float("nan"),
+                 "elements": (n_img * 13) ** 2})
+    rows.append({"what": "local_loss_matrix_elements", "phase": f"dense_{fmap}_pixels",
+                 "seconds_per_batch": float("nan"), "slices_per_second": float("nan"),
+                 "elements": (n_img * fmap) ** 2})
+    peak = _peak_mb(device)
+    stamp = {"machine": machine_description(), "commit": git_commit(),
+             "date": datetime.now(UTC).strftime("%Y-%m-%d"), "device": device.type,
+             "precision": args.precision, "spatial_dims": args.dims,
+             "images_per_batch": per_batch, "peak_memory_mb": round(peak, 1)}
+    out = Path(__file__).parent / "results" / f"volume_throughput_{device.type}_{args.dims}d.csv"
+    out.parent.mkdir(exist_ok=True)
+    fields = ["what", "phase", "seconds_per_batch", "slices_per_second", "elements", *stamp]
+    with open(out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({**{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}, **stamp})
+    for r in rows:
+        print(r)
+    print(f"peak memory {peak:.0f} MB -> {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -148,7 +148,8 @@ def _load_dicom_series(path: Path, max_bytes: int):
     monai_data = require("monai.data", "volume")
     reader = monai_data.PydicomReader(affine_lps_to_ras=True)
     try:
-        obj = reader.read([str(f) for f in files] if len(files) > 1 else str(files[0]))
+        # a directory is read as one series (slices sorted by position); a file as itself
+        obj = reader.read(str(path) if path.is_dir() else str(files[0]))
         arr, meta = reader.get_data(obj)
     except Exception as exc:
         msg = " ".join(str(exc).split())[:160]

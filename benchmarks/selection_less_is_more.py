@@ -48,6 +48,8 @@ def run_one(data: Path, selection: SelectionConfig, seed: int, epochs: int) -> d
         spec = T.encoder_spec(cfg, prep.data)
         enc = T.make_encoder(spec)
         enc.load_state_dict(load_encoder(out / "encoder.safetensors")[0])
+    print(f"  pre-trained on {pre['pretrain_samples']} items in {pre['pretrain_seconds']:.1f} s",
+          flush=True)
     d = prep.data
     probe = linear_probe(T.embed(enc, d.X[prep.train]), d.y[prep.train],
                          T.embed(enc, d.X[prep.test]), d.y[prep.test], seed=seed)
@@ -67,6 +69,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--threshold", type=float, default=6)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--merge", type=Path, nargs="*", default=[],
                     help="only merge these CSVs (e.g. runs of single seeds) into --out")
     args = ap.parse_args()
@@ -78,6 +81,9 @@ def main() -> None:
             w.writerows(rows)
         print(f"wrote {args.out}")
         return
+    import torch
+
+    torch.set_num_threads(args.threads)
     common = {"machine": machine_description(), "commit": git_commit(),
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "dataset": args.data.name,
               "epochs": args.epochs}

@@ -36,7 +36,12 @@ def hash_section() -> list[str]:
     for r in rows:
         out.append(f"| {r['method']} | {r['implementation']} | {r['threads']} | {r['n_slices']} | "
                    f"{float(r['slices_per_s']):,.0f} | {float(r['speedup']):.1f}x | {r['identical']} |")
-    out += ["", f"Machine: {rows[0]['machine']}; commit `{(rows[0]['commit'] or '')[:10]}`; "
+    out += ["", "Targets were >= 50x the imagehash loop and >= 10,000 dHash slices/s on 2 cores. The "
+            "hashes are bit-identical because the batched code reproduces Pillow's fixed-point "
+            "Lanczos resize exactly (int8 digit products, int32 sums); that costs about 2 million "
+            "int8 multiply-adds per 256x256 slice, which is why the speed-up over Pillow's own C "
+            "loop stays near 10x rather than 50x.", "",
+            f"Machine: {rows[0]['machine']}; commit `{(rows[0]['commit'] or '')[:10]}`; "
             f"date {rows[0]['date']}.", ""]
     return out
 

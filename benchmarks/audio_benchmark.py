@@ -91,7 +91,8 @@ def speed(threads: int, seconds: float = 10.0, batch: int = 16, repeats: int = 5
 
 
 def quality(data: Path, seeds: list[int], epochs: int, objectives: list[str], batch_size: int = 32,
-            clip_seconds: float = 2.0, random_init: bool = True, cwcl_power: float | None = None) -> None:
+            clip_seconds: float = 2.0, random_init: bool = True, cwcl_power: float | None = None,
+            text_tower: str = "frozen") -> None:
     from polyclr.pipelines.audio import PIPELINE, AudioConfig
     from polyclr.pipelines.audio.evaluate import evaluate_models
     from polyclr.pipelines.audio.train import build_models, train_objective
@@ -102,6 +103,8 @@ def quality(data: Path, seeds: list[int], epochs: int, objectives: list[str], ba
     cfg.data.clip_seconds = clip_seconds
     if cwcl_power is not None:
         cfg.objective.cwcl_power = cwcl_power
+    cfg.model.text_tower = text_tower
+    suffix = "" if text_tower == "frozen" else f" ({text_tower} text tower)"
     cfg.engine.logger = "none"
     prep = PIPELINE._prepare(cfg, data, None)
     for seed in seeds:
@@ -116,8 +119,8 @@ def quality(data: Path, seeds: list[int], epochs: int, objectives: list[str], ba
             r = evaluate_models(cfg, enc, text, prep)
             lf = r.get("long_form", {})
             row = {
-                **_stamp(), "dataset": data.name, "seed": seed, "objective": name if "cwcl" not in name or cfg.objective.cwcl_power == 8.0
-                else name.replace("cwcl", f"cwcl_gamma{cfg.objective.cwcl_power:g}"),
+                **_stamp(), "dataset": data.name, "seed": seed, "objective": name + suffix if "cwcl" not in name or cfg.objective.cwcl_power == 8.0
+                else name.replace("cwcl", f"cwcl_gamma{cfg.objective.cwcl_power:g}") + suffix,
                 "epochs": stats.get("epochs", 0),
                 "zero_shot_accuracy": r["zero_shot"]["accuracy"], "zero_shot_chance": r["zero_shot"]["chance"],
                 **{f"t2a_{k}": r["retrieval"]["t2a"][k] for k in ("R@1", "R@5", "R@10", "mAP@10")},
@@ -149,6 +152,7 @@ def main() -> None:
     ap.add_argument("--objectives", nargs="+", default=["clip", "cwcl", "cwcl+order"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-random-init", action="store_true")
+    ap.add_argument("--text-tower", default="frozen", choices=["frozen", "small"])
     ap.add_argument("--cwcl-power", type=float, default=None, help="objective.cwcl_power (default: config)")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
@@ -158,7 +162,7 @@ def main() -> None:
     if not args.speed_only:
         torch.set_num_threads(args.threads)
         quality(args.data or PIPELINE.demo_data(), args.seeds, args.epochs, args.objectives,
-                args.batch_size, args.clip_seconds, not args.no_random_init, args.cwcl_power)
+                args.batch_size, args.clip_seconds, not args.no_random_init, args.cwcl_power, args.text_tower)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "results_audio.md"
-ORDER = ["random_init", "clip", "cwcl", "clip+order", "cwcl+order"]
+ORDER = ["random_init", "clip", "cwcl", "clip+order", "cwcl+order", "cwcl_gamma1", "cwcl_gamma1+order",
+         "clip (small text tower)", "clip+order (small text tower)"]
 COLS = [("zero_shot_accuracy", "zero-shot acc"), ("t2a_R@1", "t2a R@1"), ("t2a_R@10", "t2a R@10"),
         ("a2t_R@1", "a2t R@1"), ("order_text", "order text"), ("order_audio", "order audio"),
         ("order_group", "order group"), ("linear_probe_accuracy", "linear probe"),

@@ -48,6 +48,11 @@ def test_cli_run_pretrain_evaluate_embed(tmp_path: Path) -> None:
     ev = tmp_path / "ev"
     assert main(["evaluate", "audio", "--data", str(data), "--checkpoint", str(pre), "--out", str(ev), *sets]) == 0
     assert json.loads((ev / "metrics.json").read_text())["objective"] == "clip+order"
+    ft = tmp_path / "ft"
+    assert main(["finetune", "audio", "--data", str(data), "--checkpoint", str(pre), "--out", str(ft),
+                 "--label-fraction", "0.5", *sets]) == 0
+    fm = json.loads((ft / "metrics.json").read_text())
+    assert fm["label_fraction"] == 0.5 and 2 <= fm["n_labeled"] < 9 and 0 <= fm["linear_probe"]["accuracy"] <= 1
     emb = tmp_path / "emb"
     assert main(["embed", "audio", "--data", str(data), "--checkpoint", str(pre), "--out", str(emb), *sets]) == 0
     x = np.load(emb / "embeddings.npy")

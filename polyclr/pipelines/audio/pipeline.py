@@ -66,6 +66,17 @@ class AudioPipeline(Pipeline):
             self._cache = TextEmbeddingCache()
         return self._cache
 
+    def summary_line(self, metrics: dict[str, Any]) -> str:
+        """Headline numbers per objective (``run``) or of the one model (``evaluate``)."""
+        rows = metrics.get("summary") or [{"objective": metrics.get("objective", "model"),
+                                           **{k: _get(metrics, k) for k in SUMMARY_KEYS}}]
+        parts = []
+        for r in rows:
+            vals = ", ".join(f"{k.split('.')[0]}={r[k]:.3f}" for k in SUMMARY_KEYS[:4]
+                             if isinstance(r.get(k), int | float))
+            parts.append(f"{r['objective']}: {vals}" if vals else "")
+        return "; ".join(p for p in parts if p) or super().summary_line(metrics)
+
     # ------------------------------------------------------------------ check
     def check(self, cfg: AudioConfig, data: Path) -> CheckReport:
         data = Path(data)

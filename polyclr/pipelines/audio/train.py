@@ -52,12 +52,14 @@ class AudioTextObjective(nn.Module):
         self.text = text
         self.name = name
         self.cwcl_power = cwcl_power
+        self.clips_seen = 0  # audio clips encoded in training (incl. order-swapped ones)
         # gather_distributed is a no-op with one process and gathers across DDP ranks otherwise.
         self.loss = CrossModalInfoNCE(temperature, learnable_temperature, max_logit_scale,
                                       gather_distributed=True)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         a = self.encoder(batch["wave"])
+        self.clips_seen += int(a.shape[0])
         t = self.text(batch["text"])
         weights = None
         if "cwcl" in self.name:
@@ -73,6 +75,7 @@ class AudioTextObjective(nn.Module):
             extra_a = -t.detach().clone()
             extra_t[has] = self.text(batch["swap_text"][has])
             extra_a[has] = self.encoder(batch["swap_wave"][has])
+            self.clips_seen += int(has.sum())
             extra_t, extra_a = extra_t.unsqueeze(1), extra_a.unsqueeze(1)
         loss = self.loss(a, t, weights=weights, extra_b_for_a=extra_t, extra_a_for_b=extra_a)
         return {"loss": loss, "logit_scale": self.loss.logit_scale().detach()}
@@ -139,7 +142,7 @@ def train_objective(
         "epochs": int(trainer.current_epoch),
         "steps": steps,
         "train_seconds": elapsed,
-        "clips_per_second": steps * bs * (1 + ("order" in name)) / max(elapsed, 1e-9),
+        "clips_per_second": objective.clips_seen / max(elapsed, 1e-9),
         "final_loss": float(trainer.callback_metrics.get("train/loss", torch.tensor(np.nan))),
         "logit_scale": float(objective.loss.logit_scale().detach()),
         "frozen_texts_encoded": int(text.cache.n_encoded) if text.kind == "frozen" else 0,

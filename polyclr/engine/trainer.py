@@ -31,6 +31,29 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
+class StopAtStep(L.Callback):
+    """Stop after ``max_steps`` optimiser steps without telling Lightning it is step-based.
+
+    Lightning treats any run with ``max_steps`` set as iteration-based and then resumes every
+    checkpoint as "mid-epoch", which replays a different data order unless the loader is
+    stateful. Counting steps here keeps Lightning's epoch-based resume (checkpoints at epoch
+    end, exact on CPU) while still honouring ``max_steps``.
+    """
+
+    def __init__(self, max_steps: int) -> None:
+        self.max_steps = max_steps
+
+    def _check(self, trainer: L.Trainer) -> None:
+        if trainer.global_step >= self.max_steps:
+            trainer.should_stop = True
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._check(trainer)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._check(trainer)
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (and data-loader workers) for reproducible runs."""
     quiet_lightning()
@@ -51,6 +74,7 @@ def build_trainer(
     max_epochs: int | None = None,
     checkpoints: bool = True,
     extra_callbacks: list[Any] | None = None,
+    log_version: str = "",
     **overrides: Any,
 ) -> L.Trainer:
     """A Lightning ``Trainer`` configured from ``cfg``.
@@ -65,7 +89,7 @@ def build_trainer(
         callbacks.append(
             ModelCheckpoint(
                 dirpath=Path(out) / "checkpoints",
-                filename="epoch{epoch:03d}",
+                filename="{epoch:03d}",
                 save_last=True,
                 save_top_k=1,  # with monitor=None: keep only the newest epoch file
                 every_n_epochs=max(1, cfg.checkpoint_every_n_epochs),
@@ -73,19 +97,21 @@ def build_trainer(
             )
         )
     callbacks.extend(extra_callbacks or [])
+    if cfg.max_steps > 0:
+        callbacks.append(StopAtStep(cfg.max_steps))
     logger: Any = False
     if out is not None and cfg.logger != "none":
         if cfg.logger == "tensorboard":
             try:
                 from lightning.pytorch.loggers import TensorBoardLogger
 
-                logger = TensorBoardLogger(str(out), name="logs", version="")
+                logger = TensorBoardLogger(str(out), name="logs", version=log_version)
             except ModuleNotFoundError:
                 logger = False
         if logger is False:
             from lightning.pytorch.loggers import CSVLogger
 
-            logger = CSVLogger(str(out), name="logs", version="")
+            logger = CSVLogger(str(out), name="logs", version=log_version)
     kwargs: dict[str, Any] = dict(
         accelerator=cfg.accelerator,
         devices=_devices(cfg.devices),
@@ -93,7 +119,7 @@ def build_trainer(
         strategy=cfg.strategy,
         precision=cfg.precision,
         max_epochs=cfg.max_epochs if max_epochs is None else max_epochs,
-        max_steps=cfg.max_steps,
+        max_steps=-1,  # enforced by StopAtStep (see its docstring)
         deterministic=True if cfg.deterministic and cfg.accelerator == "cpu" else ("warn" if cfg.deterministic else False),
         enable_progress_bar=cfg.progress_bar,
         enable_model_summary=False,
@@ -123,13 +149,20 @@ def fit(
     **overrides: Any,
 ) -> L.Trainer:
     """Train ``module``; with ``resume`` continue from ``out/checkpoints/last.ckpt`` if present."""
-    trainer = build_trainer(
-        cfg, out, max_epochs=max_epochs, checkpoints=checkpoints, extra_callbacks=extra_callbacks, **overrides
-    )
     ckpt = None
+    log_version = ""
     if resume and out is not None:
         last = Path(out) / "checkpoints" / "last.ckpt"
         ckpt = str(last) if last.is_file() else None
+        # keep the interrupted run's log; the resumed part logs beside it
+        n = 1
+        while (Path(out) / "logs" / f"resume{n}").exists():
+            n += 1
+        log_version = f"resume{n}" if (Path(out) / "logs" / "metrics.csv").exists() else ""
+    trainer = build_trainer(
+        cfg, out, max_epochs=max_epochs, checkpoints=checkpoints, extra_callbacks=extra_callbacks,
+        log_version=log_version, **overrides,
+    )
     os.environ.setdefault("PYTHONHASHSEED", str(cfg.seed))
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt)
     return trainer

@@ -46,3 +46,15 @@ def test_stop_after_two_epochs_then_resume_equals_three(tmp_path: Path):
     a, b = _weights(full), _weights(staged)
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_step_budget_resume_after_sigkill_matches(tmp_path: Path):
+    """``engine.max_steps`` runs (TS2Vec-style budgets) resume exactly too, with drop_last."""
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    common = ["-1", "--max-steps", "14", "--drop-last"]
+    assert _run(str(full), *common).returncode == 0
+    assert _run(str(killed), *common, "--kill-at-step", "10").returncode == -signal.SIGKILL
+    assert _run(str(killed), *common, "--resume").returncode == 0
+    a, b = _weights(full), _weights(killed)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -1,6 +1,6 @@
 """A small real training script for engine tests (run as a subprocess, may SIGKILL itself).
 
-Usage: python toy_training.py OUT MAX_EPOCHS [--resume] [--kill-at-step N]
+Usage: python toy_training.py OUT MAX_EPOCHS [--max-steps N] [--drop-last] [--resume] [--kill-at-step N]
 """
 
 from __future__ import annotations
@@ -56,11 +56,13 @@ def main() -> None:
     callbacks = []
     if "--kill-at-step" in sys.argv:
         callbacks.append(KillAt(int(sys.argv[sys.argv.index("--kill-at-step") + 1])))
-    cfg = EngineConfig(max_epochs=max_epochs, batch_size=16, accelerator="cpu", seed=7)
+    max_steps = int(sys.argv[sys.argv.index("--max-steps") + 1]) if "--max-steps" in sys.argv else -1
+    drop_last = "--drop-last" in sys.argv
+    cfg = EngineConfig(max_epochs=max_epochs, max_steps=max_steps, batch_size=16, accelerator="cpu", seed=7)
     seed_everything(cfg.seed)
-    data = TensorDataset(torch.randn(64, 8, generator=torch.Generator().manual_seed(0)))
+    data = TensorDataset(torch.randn(70 if drop_last else 64, 8, generator=torch.Generator().manual_seed(0)))
     module = PretrainModule(TwoViewObjective(), lr=1e-2, meta={"modality": "toy"})
-    loader = make_loader(data, cfg.batch_size, seed=cfg.seed, shuffle=True)
+    loader = make_loader(data, cfg.batch_size, seed=cfg.seed, shuffle=True, drop_last=drop_last)
     fit(module, loader, cfg, out, resume=resume, extra_callbacks=callbacks)
     save_encoder(out / "encoder.safetensors", module.objective.encoder.state_dict(), {"modality": "toy"})
 

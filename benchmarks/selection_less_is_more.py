@@ -94,7 +94,7 @@ def main() -> None:
         n = max(1, round(all_["n_pretrain_items"] / max(1, dh["n_pretrain_items"])))
         ev = run_one(args.data, SelectionConfig("every_n", None, n, "global"), seed, args.epochs)
         for name, r in (("all items", all_), (f"dhash <= {args.threshold:g} (global)", dh),
-                        (f"every {n}th item", ev)):
+                        (f"every_n, N={n} (global)", ev)):
             rows.append({**common, "condition": name, "seed": seed, **r})
             print(f"seed {seed} {name:28s} items {r['n_pretrain_items']:4d} steps {r['pretrain_steps']:4d} "
                   f"{r['pretrain_seconds']:7.1f} s  acc {r['test_accuracy']:.3f}", flush=True)

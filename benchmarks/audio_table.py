@@ -45,13 +45,16 @@ def quality_table(rows: list[dict[str, str]]) -> str:
     commit = rows[-1]["commit"][:10]
     machine = rows[-1]["machine"]
     dataset = rows[-1]["dataset"]
-    names = sorted({r["objective"] for r in rows}, key=lambda n: ORDER.index(n) if n in ORDER else 99)
-    out = ["| objective | seeds | " + " | ".join(c[1] for c in COLS) + " |",
-           "| --- | --- | " + " | ".join("---" for _ in COLS) + " |"]
-    for n in names:
-        rs = [r for r in rows if r["objective"] == n]
+    for r in rows:  # random_init rows have epochs 0; trained rows are grouped by epochs too
+        r["_key"] = (r["objective"], int(r["epochs"] or 0))
+    names = sorted({r["_key"] for r in rows},
+                   key=lambda k: (k[1] if k[0] != "random_init" else -1, ORDER.index(k[0]) if k[0] in ORDER else 99))
+    out = ["| objective | epochs | seeds | " + " | ".join(c[1] for c in COLS) + " |",
+           "| --- | --- | --- | " + " | ".join("---" for _ in COLS) + " |"]
+    for key in names:
+        rs = [r for r in rows if r["_key"] == key]
         cells = [_fmt([float(r[c]) if r[c] not in ("", "None") else np.nan for r in rs]) for c, _ in COLS]
-        out.append(f"| {n} | {len(rs)} | " + " | ".join(cells) + " |")
+        out.append(f"| {key[0]} | {key[1] or '–'} | {len(rs)} | " + " | ".join(cells) + " |")
     chance = rows[-1].get("zero_shot_chance", "")
     note = (f"\nHeld-out split of `{dataset}`, mean ± std over seeds, in %. Zero-shot chance "
             f"{100 * float(chance):.1f} %; order test chance text/audio 25 %, group 16.7 %. "

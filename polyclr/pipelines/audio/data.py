@@ -143,7 +143,10 @@ class ClipTrainDataset(Dataset):
             else:
                 start = int(rng.integers(0, hi + 1))
             crop = wave[start : start + self.n]
-            swap = swap_audio(wave, boundary)[start : start + self.n] if has_swap else np.zeros(self.n, np.float32)
+            # the mirrored window straddles the swapped clip's boundary with the same proportions (B then A)
+            mirror = wave.shape[-1] - start - self.n
+            swap = (swap_audio(wave, boundary)[mirror : mirror + self.n] if has_swap
+                    else np.zeros(self.n, np.float32))
         return {
             "wave": np.ascontiguousarray(crop, dtype=np.float32),
             "text": self.text_index[caption],

@@ -56,9 +56,11 @@ class VolumePipeline(Pipeline):
         cfg = VolumeConfig()
         return dataclasses.replace(
             cfg,
+            data=dataclasses.replace(cfg.data, spacing=[4.0, 4.0, 4.0], slice_size=[48, 48]),
+            net=dataclasses.replace(cfg.net, features=[8, 8, 16, 32, 64, 8]),
             pretrain=dataclasses.replace(cfg.pretrain, strategies=["GD+LD"], global_steps=60,
                                          local_steps=40, volumes_per_batch=3),
-            finetune=dataclasses.replace(cfg.finetune, labeled_volumes=[1], combinations=2, steps=80,
+            finetune=dataclasses.replace(cfg.finetune, labeled_volumes=[1], combinations=2, steps=40,
                                          classification=False, write_predictions=True),
         )
 

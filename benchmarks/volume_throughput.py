@@ -94,8 +94,9 @@ def main() -> None:
                      "slices_per_second": per_batch / s})
     # local loss matrix size: R sampled regions vs every pixel of the decoder map
     n_img = 2 * per_batch
-    h = cfg.data.slice_size[0] // 4 if args.dims == 2 else cfg.data.patch_size[0] // 4
-    fmap = h ** args.dims
+    stage = 3  # decoder stage used above: u2, at 1/2 of the input resolution
+    side = cfg.data.slice_size[0] if args.dims == 2 else cfg.data.patch_size[0]
+    fmap = (side // 2 ** (4 - stage)) ** args.dims
     rows.append({"what": "local_loss_matrix_elements", "phase": "regions=13",
                  "seconds_per_batch": float("nan"), "slices_per_second": float("nan"),
                  "elements": (n_img * 13) ** 2})

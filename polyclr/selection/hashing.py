@@ -310,11 +310,15 @@ def phash(images: np.ndarray, hash_size: int = 8, highfreq_factor: int = 4) -> n
 HASHES = {"dhash": dhash, "ahash": ahash, "phash": phash}
 
 
-def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 128) -> np.ndarray:
+def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 128,
+                 threads: int | None = 1) -> np.ndarray:
     """Hash uint8 images in batches with ``method`` (dhash, ahash or phash).
 
     Small batches keep the working set (xor copy, int32 products) in cache; 128 slices of
-    256x256 measured fastest on the development machine.
+    256x256 measured fastest on the development machine. ``threads`` sets torch's intra-op
+    threads while hashing (restored afterwards; None leaves them): the per-batch int8 products
+    are small, and on a shared 2-core machine one thread was about 7x faster than two
+    (see benchmarks/results/selection_hash.csv).
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64.
@@ -323,7 +327,13 @@ def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 128
         raise ValueError(f"unknown hash {method!r}; choose from {sorted(HASHES)}")
     x = _check_images(images)
     fn = HASHES[method]
-    out = [fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        out = [fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    finally:
+        torch.set_num_threads(before)
     return np.concatenate(out) if out else np.zeros(0, dtype=np.uint64)
 
 

@@ -122,3 +122,29 @@ def test_partition_dataset_draws_one_image_per_partition():
     for s, k in enumerate(planes):
         assert k in expected[s]
         assert item["position"][s].item() == pytest.approx(k / 9)
+
+
+def test_partition_dataset_respects_selection_keep_mask():
+    vol = torch.arange(10, dtype=torch.float32).view(1, 1, 1, 10).expand(1, 4, 4, 10).clone()
+    keep = np.zeros(10, bool)
+    keep[[1, 4, 8]] = True
+    ds = PartitionDataset(2, [vol], [np.eye(4)], num_partitions=2, keep=[keep])
+    torch.manual_seed(0)
+    for i in range(5):
+        planes = set(ds[i]["x"][:, 0, 0, 0].long().tolist())
+        assert planes <= {1, 4, 8}
+
+
+def test_selection_hook_every_n_keeps_one_plane_in_two(tiny_msd, tmp_path):
+    from polyclr.config import merge
+    from polyclr.pipelines.volume import VolumeConfig
+    from polyclr.pipelines.volume.prepare import prepare
+    from polyclr.pipelines.volume.steps import _apply_selection
+
+    cfg = merge(VolumeConfig(), {"data": {"spacing": [2, 2, 3], "slice_size": [32, 32]},
+                                 "selection": {"method": "every_n", "every_n": 2}})
+    cases = prepare(cfg, tiny_msd)[:2]
+    masks = _apply_selection(cfg, cases, tmp_path)
+    assert len(masks) == 2 and (tmp_path / "selection.csv").is_file()
+    for m, c in zip(masks, cases, strict=True):
+        assert len(m) == c.image.shape[3] and m.sum() == (len(m) + 1) // 2

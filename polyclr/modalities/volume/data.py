@@ -48,6 +48,7 @@ class PartitionDataset(Dataset):
         axis: partition axis (2 = S).
         patch_size: 3D patch size.
         length: items per epoch (default: number of volumes).
+        keep: optional per-volume boolean masks of the planes that may be drawn.
 
     Shape:
         item["x"]: ``(S, 1, *spatial)``; item["partition"], ["position"], ["volume"]: ``(S,)``.
@@ -62,9 +63,12 @@ class PartitionDataset(Dataset):
         axis: int = 2,
         patch_size: list[int] | None = None,
         length: int | None = None,
+        keep: list[np.ndarray] | None = None,
     ) -> None:
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+        if keep is not None and len(keep) != len(volumes):
+            raise ValueError("keep needs one mask per volume")
         if not volumes:
             raise ValueError("no volumes")
         self.spatial_dims, self.volumes = spatial_dims, volumes
@@ -72,9 +76,11 @@ class PartitionDataset(Dataset):
         self.patch = list(patch_size or [32, 32, 32])
         self.length = length or len(volumes)
         self.positions, self.partitions = [], []
-        for v, a in zip(volumes, affines, strict=True):
+        for vi, (v, a) in enumerate(zip(volumes, affines, strict=True)):
             n = v.shape[axis + 1]
             pos = normalised_positions(a, tuple(v.shape[1:]), axis)
+            if keep is not None and np.asarray(keep[vi]).any():  # planes dropped by selection
+                pos = np.where(np.asarray(keep[vi], bool), pos, np.nan)
             if spatial_dims == 3:  # patch centres must leave room for the patch along the axis
                 half = self.patch[axis] // 2
                 valid = np.zeros(n, bool)

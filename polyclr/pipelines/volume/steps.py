@@ -30,14 +30,40 @@ from polyclr.pipelines.volume.train import (
 )
 
 
-def _apply_selection(cfg: VolumeConfig, cases: list[Case]) -> list[Case]:
-    """Hook for redundancy-reducing selection of pre-training volumes (``cfg.selection``)."""
-    if cfg.selection.method != "none":
-        raise ConfigError(
-            "selection.method is not supported by the volume pipeline in this version; "
-            "run `polyclr select` on the data folder first and pre-train on its output"
-        )
-    return cases
+def _apply_selection(cfg: VolumeConfig, cases: list[Case], out: Path | None = None
+                     ) -> list[np.ndarray] | None:
+    """Redundancy-reducing selection of pre-training slices (``cfg.selection``).
+
+    Slices along ``data.axis`` of every pre-training volume go through
+    :func:`polyclr.selection.select_items` (grouped per volume, in physical order, positions in
+    mm from the affine). Returns one keep-mask per volume (None when selection is off); the
+    selection table is written to ``out/selection.csv``.
+    """
+    if cfg.selection.method == "none":
+        return None
+    from polyclr.selection import select_items
+
+    axis = cfg.data.axis
+    images, groups, positions, names = [], [], [], []
+    for vi, c in enumerate(cases):
+        vol = c.image[0].movedim(axis, 0).numpy()  # (n_planes, ., .)
+        aff = c.affine
+        world = int(np.argmax(np.abs(aff[:3, axis])))
+        mm = aff[world, axis] * np.arange(vol.shape[0]) + aff[world, 3]
+        images.append(vol)
+        groups += [vi] * vol.shape[0]
+        positions += mm.tolist()
+        names += [f"{c.item.case_id}:{k}" for k in range(vol.shape[0])]
+    result = select_items(np.concatenate(images), groups=np.array(groups), positions=np.array(positions),
+                          item_names=names, config=cfg.selection)
+    kept = np.asarray(result.table["kept"], dtype=bool)
+    if out is not None:
+        result.table.to_csv(out / "selection.csv", index=False)
+    masks, start = [], 0
+    for im in images:
+        masks.append(kept[start:start + im.shape[0]])
+        start += im.shape[0]
+    return masks
 
 
 def _validate(cfg: VolumeConfig) -> None:
@@ -157,12 +183,16 @@ def pretrain_step(cfg: VolumeConfig, data: Path, out: Path, resume: bool = False
     _validate(cfg)
     cases = prepare(cfg, data)
     split = split_cases(cfg, cases, out)
-    pre = _apply_selection(cfg, split["pretrain"])
+    pre = split["pretrain"]
+    keep = _apply_selection(cfg, pre, out)
     n_cls = num_classes(cases)
-    net, info = pretrain_net(cfg, pre, cfg.pretrain.strategy, out, n_cls, resume)
+    net, info = pretrain_net(cfg, pre, cfg.pretrain.strategy, out, n_cls, resume, keep=keep)
     glob, loc = parse_strategy(cfg.pretrain.strategy)
     trained = (["encoder"] if glob else []) + (["decoder"] if loc else [])
     save_encoder(out / "encoder.safetensors", net.state_dict(), encoder_meta(cfg, net, cfg.pretrain.strategy, trained))
+    if keep is not None:
+        info["selection"] = {"method": cfg.selection.method, "kept_slices": int(sum(k.sum() for k in keep)),
+                             "total_slices": int(sum(len(k) for k in keep))}
     return {"strategy": cfg.pretrain.strategy, "pretrain_volumes": len(pre), **info}
 
 
@@ -242,11 +272,12 @@ def run_all(cfg: VolumeConfig, data: Path, out: Path) -> dict[str, Any]:
         raise DataError(data, "need labelled volumes for both training and testing")
     n_cls = num_classes(cases)
     names = _class_names(data, n_cls)
-    pre = _apply_selection(cfg, split["pretrain"])
+    pre = split["pretrain"]
+    keep = _apply_selection(cfg, pre, out)
     inits: dict[str, dict[str, torch.Tensor] | None] = {"random_init": None}
     pretrain_info = []
     for strategy in cfg.pretrain.strategies:
-        net, info = pretrain_net(cfg, pre, strategy, None, n_cls)
+        net, info = pretrain_net(cfg, pre, strategy, None, n_cls, keep=keep)
         inits[strategy] = copy.deepcopy(net.state_dict())
         pretrain_info.append(info)
         glob, loc = parse_strategy(strategy)

@@ -55,12 +55,15 @@ def encoder_meta(cfg: VolumeConfig, net: SegUNet, strategy: str, trained: list[s
 
 def pretrain_net(
     cfg: VolumeConfig, cases: list[Case], strategy: str, out: Path | None, out_channels: int,
-    resume: bool = False,
+    resume: bool = False, keep: list[np.ndarray] | None = None,
 ) -> tuple[SegUNet, dict[str, Any]]:
     """Pre-train a SegUNet with ``strategy`` (``GD+LD``, ``GR``, ...) on ``cases`` (images only).
 
     Staged schedule: global stage (encoder + global head), then local stage (decoder + local
     head, encoder frozen). Joint: one stage with ``global + local_weight * local``.
+
+    Args:
+        keep: optional per-volume masks of planes that may be sampled (dataset selection).
 
     Returns:
         ``(net, info)`` with ``info`` holding the final losses and timings.
@@ -95,7 +98,7 @@ def pretrain_net(
         done = None if stage_out is None else stage_out / "done.json"
         objective.set_phase(phase)
         ds = PartitionDataset(cfg.net.spatial_dims, images, affines, p.num_partitions, cfg.data.axis,
-                              cfg.data.patch_size,
+                              cfg.data.patch_size, keep=keep,
                               length=max(len(images), p.volumes_per_batch) * 4)
         loader = make_loader(ds, p.volumes_per_batch, seed=cfg.engine.seed, shuffle=True,
                              drop_last=True, num_workers=cfg.engine.num_workers)

@@ -40,7 +40,8 @@ def hash_section() -> list[str]:
             "hashes are bit-identical because the batched code reproduces Pillow's fixed-point "
             "Lanczos resize exactly (int8 digit products, int32 sums); that costs about 2 million "
             "int8 multiply-adds per 256x256 slice, which is why the speed-up over Pillow's own C "
-            "loop stays near 10x rather than 50x.", "",
+            "loop stays near 10x rather than 50x. Two torch threads were slower than one here because "
+            "the CPU was oversubscribed by other jobs (load average about 18 on 2 cores).", "",
             f"Machine: {rows[0]['machine']}; commit `{(rows[0]['commit'] or '')[:10]}`; "
             f"date {rows[0]['date']}.", ""]
     return out

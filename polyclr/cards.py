@@ -49,6 +49,7 @@ DATASET_CARDS: dict[str, str] = {
     "ucr_uea": "ucr_uea.md",
     "ecg_simulator": "ecg_simulator.md",
     "audio_reference": "audio_reference.md",
+    "mni152_subjects": "mni152_subjects.md",
 }
 """Dataset name -> card file name in ``data_cards/``."""
 

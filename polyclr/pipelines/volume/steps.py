@@ -244,6 +244,30 @@ def evaluate_step(cfg: VolumeConfig, data: Path, checkpoint: Path, out: Path) ->
             "test_volumes": [c.item.case_id for c in split["test"]]}
 
 
+def finetune_table(cfg: VolumeConfig, split: dict[str, list[Case]], inits: dict[str, Any], n_cls: int,
+                   names: list[str], pred_root: Path | None) -> list[dict[str, Any]]:
+    """Rows for every K in ``cfg.finetune.labeled_volumes`` (that fits) x method x combination x seed."""
+    ks = [k for k in cfg.finetune.labeled_volumes if k <= len(split["train"])]
+    rows: list[dict[str, Any]] = []
+    for k in ks:
+        for method, init in inits.items():
+            rows += finetune_rows(cfg, method, init, split, k, n_cls, names,
+                                  pred_root if k == max(ks) else None)
+    return rows
+
+
+def classification_rows(cfg: VolumeConfig, split: dict[str, list[Case]], inits: dict[str, Any],
+                        n_cls: int) -> list[dict[str, Any]]:
+    """Volume-classification probe rows for each initialisation (frozen encoders)."""
+    nets = {}
+    for method, init in inits.items():
+        torch.manual_seed(cfg.engine.seed)
+        nets[method] = build_net(cfg, n_cls)
+        if init is not None:
+            nets[method].load_state_dict(init)
+    return _classification(cfg, nets, split)
+
+
 def _classification(cfg: VolumeConfig, nets: dict[str, SegUNet], split: dict[str, list[Case]]) -> list[dict[str, Any]]:
     """Volume-level classification: linear probe on frozen encoder features -> test AUROC."""
     train = [c for c in split["train"] if c.item.class_label is not None]
@@ -285,23 +309,10 @@ def run_all(cfg: VolumeConfig, data: Path, out: Path) -> dict[str, Any]:
         safe = strategy.replace("+", "_").replace("-", "minus")
         save_encoder(out / "encoders" / f"{safe}.safetensors", net.state_dict(),
                      encoder_meta(cfg, net, strategy, trained))
-    ks = [k for k in cfg.finetune.labeled_volumes if k <= n_train]
     skipped = [k for k in cfg.finetune.labeled_volumes if k > n_train]
-    rows: list[dict[str, Any]] = []
-    for k in ks:
-        for method, init in inits.items():
-            rows += finetune_rows(cfg, method, init, split, k, n_cls, names, out / "predictions"
-                                  if k == max(ks) else None)
+    rows = finetune_table(cfg, split, inits, n_cls, names, out / "predictions")
     summary = mean_std(rows, ["method", "labeled_volumes"], ["dice_mean"])
-    classification = []
-    if cfg.finetune.classification:
-        nets = {}
-        for method, init in inits.items():
-            torch.manual_seed(cfg.engine.seed)
-            nets[method] = build_net(cfg, n_cls)
-            if init is not None:
-                nets[method].load_state_dict(init)
-        classification = _classification(cfg, nets, split)
+    classification = classification_rows(cfg, split, inits, n_cls) if cfg.finetune.classification else []
     metrics = {
         "rows": rows, "summary": summary, "classification": classification,
         "pretrain": pretrain_info, "classes": names, "train_volumes": n_train,

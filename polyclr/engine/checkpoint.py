@@ -30,8 +30,8 @@ def safe_torch_load(path: str | Path, map_location: Any = "cpu") -> Any:
     except pickle.UnpicklingError as exc:
         first = " ".join(str(exc).split())[:160]
         raise CheckpointError(p, f"refused: not a plain weights file ({first})") from exc
-    except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise CheckpointError(p, f"unreadable checkpoint ({' '.join(str(exc).split())[:160]})") from exc
+    except Exception as exc:  # torch raises many types on garbage (KeyError, SafetensorError...)
+        raise CheckpointError(p, f"unreadable checkpoint ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from exc
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -13,7 +13,6 @@ Usage: python benchmarks/loss_core.py [--sizes 512 2048 8192] [--repeats 5]
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import resource
 import statistics
@@ -81,7 +80,7 @@ def main() -> None:
     ap.add_argument("--monai-max-n", type=int, default=1024)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "loss_core.csv")
     args = ap.parse_args()
-    from polyclr.rundir import git_commit, machine_description
+    from polyclr.rundir import git_commit, machine_description, write_csv
 
     rows = []
     for n in args.sizes:
@@ -107,11 +106,7 @@ def main() -> None:
                 "date": datetime.now(UTC).date().isoformat(),
             })
             print(rows[-1])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out, rows)
     print(f"wrote {args.out}")
 
 

@@ -12,7 +12,6 @@ inverted-file index; and scikit-learn NearestNeighbors when faiss is hidden) and
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polyclr.rundir import git_commit, machine_description
+from polyclr.rundir import git_commit, machine_description, write_csv
 from polyclr.selection import select_items
 
 OUT = Path(__file__).parent / "results" / "selection_embedding.csv"
@@ -68,11 +67,7 @@ def main() -> None:
         rows.append({**common, "n_items": n, "dim": x.shape[1], "true_distinct": n_true,
                      "scope": scope, "index": index, "seconds": round(sec, 2), "items_kept": kept})
         print(f"{scope:6s} {index:40s} {sec:7.1f} s kept {kept} (true distinct {n_true})")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with open(OUT, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(OUT, rows)
     print(f"wrote {OUT}")
 
 

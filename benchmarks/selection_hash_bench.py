@@ -10,14 +10,13 @@ hashes are compared bit for bit. Writes benchmarks/results/selection_hash.csv.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import time
 from pathlib import Path
 
 import numpy as np
 
-from polyclr.rundir import git_commit, machine_description
+from polyclr.rundir import git_commit, machine_description, write_csv
 from polyclr.selection import hashing
 
 OUT = Path(__file__).parent / "results" / "selection_hash.csv"
@@ -89,11 +88,7 @@ def main() -> None:
                          "identical": identical})
             print(f"{method} threads={threads}: {rate:,.0f} slices/s vs imagehash "
                   f"{loop_rate:,.0f}/s = {rate / loop_rate:.1f}x, identical={identical}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    with open(OUT, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(OUT, rows)
     print(f"wrote {OUT}")
 
 

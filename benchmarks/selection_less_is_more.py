@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polyclr.rundir import git_commit, machine_description
+from polyclr.rundir import git_commit, machine_description, write_csv
 from polyclr.selection import SelectionConfig
 
 OUT = Path(__file__).parent / "results" / "selection_less_is_more.csv"
@@ -98,11 +98,7 @@ def main() -> None:
             rows.append({**common, "condition": name, "seed": seed, **r})
             print(f"seed {seed} {name:28s} items {r['n_pretrain_items']:4d} steps {r['pretrain_steps']:4d} "
                   f"{r['pretrain_seconds']:7.1f} s  acc {r['test_accuracy']:.3f}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(args.out, rows)
     print(f"wrote {args.out}")
 
 

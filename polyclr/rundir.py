@@ -120,3 +120,18 @@ def machine_description() -> str:
     if torch.cuda.is_available():
         desc += f", GPU {torch.cuda.get_device_name(0)}"
     return desc
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    """Atomically write a list of row dicts as CSV (columns: union of keys, first-seen order)."""
+    import csv
+    import io
+
+    fields: list[str] = []
+    for row in rows:
+        fields.extend(k for k in row if k not in fields)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, buf.getvalue())

@@ -32,9 +32,9 @@ from polyclr.rundir import git_commit, machine_description, write_json
 BENCH_SETTINGS = {
     "data": {"spacing": [4.0, 4.0, 4.0], "slice_size": [48, 48]},
     "net": {"features": [8, 8, 16, 32, 64, 8]},
-    "pretrain": {"strategies": ["GR", "GD-", "GD", "GD+LD"], "global_steps": 60, "local_steps": 40,
+    "pretrain": {"strategies": ["GR", "GD-", "GD", "GD+LD"], "global_steps": 300, "local_steps": 200,
                  "volumes_per_batch": 4, "num_partitions": 4},
-    "finetune": {"labeled_volumes": [1, 2], "combinations": 3, "seeds": [0], "steps": 30,
+    "finetune": {"labeled_volumes": [1, 2, 8], "combinations": 3, "seeds": [0], "steps": 150,
                  "batch_size": 16},
 }
 

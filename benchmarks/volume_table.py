@@ -38,8 +38,13 @@ def main() -> None:
                     f"(n={cell[m, k]['runs']})" if (m, k) in cell else "–" for k in ks]
             lines.append(f"| {m} | " + " | ".join(vals) + " |")
         r0 = summary[0]
-        lines += ["", f"Machine: {r0['machine']}; commit {r0['commit']}; {r0['date']}; "
-                  f"wall time {float(r0['wall_seconds']) / 60:.0f} min (CPU shared with other jobs).", ""]
+        wall = float(r0["wall_seconds"])
+        wall_txt = f"; wall time {wall / 60:.0f} min" if wall == wall else ""
+        lines += ["", f"Machine: {r0['machine']}; commit {r0['commit']}; {r0['date']}{wall_txt}. "
+                  "Settings: `BENCH_SETTINGS` in `benchmarks/volume_label_efficiency.py` at that commit "
+                  "(4 mm, 48x48 slices, BasicUNet features 8-64, S=4 partitions); 16 subjects, "
+                  "12 train / 4 test (patient-disjoint); pre-training uses the 12 training volumes "
+                  "only; each run = one fixed combination of labelled volumes.", ""]
     cls = _read("volume_classification.csv")
     if cls:
         lines += ["Volume-level classification (synthetic lesion present?), logistic-regression probe "

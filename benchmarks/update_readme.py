@@ -48,7 +48,9 @@ def main() -> None:
     for area in ORDER:
         p = ROOT / "docs" / f"results_{area}.md"
         if p.is_file():
-            parts += [p.read_text().strip(), ""]
+            # demote the section's headings one level so they sit under "## Results"
+            text = "\n".join("#" + ln if ln.startswith("#") else ln for ln in p.read_text().strip().splitlines())
+            parts += [text, ""]
     parts.append(loss_core_section())
     readme = ROOT / "README.md"
     text = readme.read_text()

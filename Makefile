@@ -16,11 +16,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/polyclr demo
 
-# tests/volume first: once tsai/fastai models have run in a process, MONAI's traced inverse
+# Two pytest processes: once tsai/fastai models have run in a process, MONAI's traced inverse
 # (Invertd) loses applied_operations in that process (under investigation), so the volume
-# tests must not run after the time-series ones in one pytest process. pytest de-duplicates.
+# tests run in their own process.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=600 tests/volume tests notebooks $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/volume $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=600 --ignore=tests/volume tests notebooks $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -104,7 +104,7 @@ def _engine_sets(args: argparse.Namespace) -> list[str]:
     return sets
 
 
-def _prepare_out(out: Path, allow_existing: bool = False) -> bool:
+def _prepare_out(out: Path) -> bool:
     """Create OUT; returns True if this call created it (so it can be removed on failure)."""
     if out.exists() and not out.is_dir():
         raise DataError(out, "output path exists and is not a directory")

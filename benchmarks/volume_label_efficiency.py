@@ -1,32 +1,50 @@
 """Dice by pre-training strategy x labelled volumes on the MNI152-derived reference subjects.
 
-Runs ``polyclr run volume`` (the same code path as the CLI) and writes one CSV row per
-(method, labelled volumes, combination, seed) plus a mean ± std summary CSV.
+Two stages, so that settings are chosen without looking at the test volumes:
+
+* ``--stage validation``: the 12 training subjects are split (patient-disjoint) into a pool of
+  8 and 4 *validation* subjects; pre-training uses the pool + the unlabelled subjects; every
+  variant (``--pretrain-scales`` x ``--finetune-steps``) is scored on the validation subjects
+  -> ``results/volume_validation.csv``.
+* ``--stage test``: the chosen settings, the 12 training subjects (+ unlabelled) for
+  pre-training and fine-tuning, the 4 held-out test subjects for Dice ->
+  ``results/volume_label_efficiency.csv`` (+ ``_summary.csv``, ``volume_paired_margin.csv``,
+  ``volume_classification.csv``).
+
+Every row is one fixed combination of K labelled volumes x one training seed; the library
+functions are the ones ``polyclr run volume`` calls (``pretrain_net``, ``finetune_table``).
 
 Usage:
-    .venv/bin/python benchmarks/volume_label_efficiency.py [--out runs/bench_volume] [--set k=v ...]
+    .venv/bin/python benchmarks/volume_label_efficiency.py --stage validation
+    .venv/bin/python benchmarks/volume_label_efficiency.py --stage test [--set k=v ...]
     (GPU: add --set engine.precision=16-mixed)
-
-On a busy CPU the fine-tuning can be split over processes, reusing the encoders that a full run
-wrote to ``OUT/encoders/``:
-    ... --encoders OUT/encoders --methods GR --part    (one process per method; writes a part CSV)
-    ... --encoders OUT/encoders --merge                 (classification probe + final CSVs)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
+import dataclasses
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from polyclr.config import merge, parse_set
+from polyclr.evaluation import mean_std
 from polyclr.modalities.volume.reference import generate_reference
 from polyclr.pipelines.volume import VolumeConfig
-from polyclr.pipelines.volume.steps import run_all
+from polyclr.pipelines.volume.prepare import num_classes, prepare, split_cases
+from polyclr.pipelines.volume.steps import (
+    _class_names,
+    classification_rows,
+    finetune_table,
+    fully_supervised_rows,
+)
+from polyclr.pipelines.volume.train import pretrain_net
 from polyclr.rundir import git_commit, machine_description, write_json
 
 BENCH_SETTINGS = {
@@ -34,112 +52,168 @@ BENCH_SETTINGS = {
     "net": {"features": [8, 8, 16, 32, 64, 8]},
     "pretrain": {"strategies": ["GR", "GD-", "GD", "GD+LD"], "global_steps": 300, "local_steps": 200,
                  "volumes_per_batch": 4, "num_partitions": 4},
-    "finetune": {"labeled_volumes": [1, 2, 8], "combinations": 3, "seeds": [0], "steps": 150,
+    "finetune": {"labeled_volumes": [1, 2], "combinations": 3, "seeds": [0, 1, 2], "steps": 150,
                  "batch_size": 16},
 }
+DATA = {"n_subjects": 16, "n_unlabelled": 24, "variation": "strong", "real_unlabelled": True, "seed": 0}
+RES = Path(__file__).parent / "results"
+
+
+def _stamp() -> dict[str, str]:
+    return {"machine": machine_description(), "commit": git_commit(),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d")}
+
+
+def validation_split(cfg: VolumeConfig, split: dict) -> dict:
+    """Hold out a third of the training subjects (patient-disjoint) as validation subjects;
+    they leave fine-tuning *and* pre-training (the test subjects are never touched)."""
+    from polyclr.splits import assert_group_disjoint, group_split
+
+    train = split["train"]
+    idx = group_split([c.item.patient_id for c in train], test_size=1 / 3, seed=cfg.finetune.split_seed + 1,
+                      source="volume-validation")
+    pool = [train[i] for i in idx["train"]] + [train[i] for i in idx.get("val", [])]
+    val = [train[i] for i in idx["test"]]
+    assert_group_disjoint({"pool": [c.item.patient_id for c in pool],
+                           "val": [c.item.patient_id for c in val]}, source="volume-validation")
+    val_ids = {id(c) for c in val}
+    return {"train": pool, "test": val, "pretrain": [c for c in split["pretrain"] if id(c) not in val_ids]}
+
+
+def pretrain_inits(cfg: VolumeConfig, split: dict, n_cls: int, scales: list[float],
+                   strategies: list[str]) -> tuple[dict, list]:
+    """Pre-train each strategy at each step scale (x global/local steps). Names: ``GD+LD`` at
+    scale 1, ``GD+LD@x4`` at scale 4."""
+    inits: dict = {"random_init": None}
+    info = []
+    for scale in scales:
+        p = dataclasses.replace(cfg.pretrain, global_steps=int(cfg.pretrain.global_steps * scale),
+                                local_steps=int(cfg.pretrain.local_steps * scale))
+        c = dataclasses.replace(cfg, pretrain=p)
+        for strategy in strategies:
+            net, i = pretrain_net(c, split["pretrain"], strategy, None, n_cls)
+            name = strategy if scale == 1 else f"{strategy}@x{scale:g}"
+            inits[name] = copy.deepcopy(net.state_dict())
+            info.append({"method": name, **i})
+            print(f"pretrained {name}: {[round(s['seconds']) for s in i['stages']]} s", flush=True)
+    return inits, info
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--stage", choices=["validation", "test"], default="test")
     ap.add_argument("--out", type=Path, default=Path("runs/bench_volume"))
-    ap.add_argument("--subjects", type=int, default=16)
     ap.add_argument("--set", action="append", default=[])
-    ap.add_argument("--encoders", type=Path, default=None, help="reuse pre-trained encoders (OUT/encoders)")
-    ap.add_argument("--methods", nargs="*", default=None, help="with --encoders: methods to fine-tune")
-    ap.add_argument("--part", action="store_true", help="write a part CSV for --methods only")
-    ap.add_argument("--merge", action="store_true", help="merge part CSVs, run the classification probe")
+    ap.add_argument("--pretrain-scales", type=float, nargs="+", default=[1.0])
+    ap.add_argument("--finetune-steps", type=int, nargs="+", default=None)
+    ap.add_argument("--strategies", nargs="+", default=None)
+    ap.add_argument("--no-full", action="store_true", help="skip the fully supervised row")
     args = ap.parse_args()
-    if args.encoders is not None:
-        return from_encoders(args)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     cfg = merge(merge(VolumeConfig(), BENCH_SETTINGS), parse_set(args.set))
-    data = generate_reference(n_subjects=args.subjects, seed=0)
-    args.out.mkdir(parents=True, exist_ok=True)
+    strategies = args.strategies or list(cfg.pretrain.strategies)
+    data = generate_reference(**DATA)
     t0 = time.perf_counter()
-    metrics = run_all(cfg, data, args.out)
+    cases = prepare(cfg, data)
+    split = split_cases(cfg, cases, None)
+    if args.stage == "validation":
+        split = validation_split(cfg, split)
+    n_cls, names = num_classes(cases), _class_names(data, num_classes(cases))
+    print(f"{args.stage}: {len(split['train'])} train, {len(split['test'])} scored, "
+          f"{len(split['pretrain'])} pre-training volumes", flush=True)
+    inits, info = pretrain_inits(cfg, split, n_cls, args.pretrain_scales, strategies)
+    rows = []
+    for steps in args.finetune_steps or [cfg.finetune.steps]:
+        c = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, steps=steps))
+        new = finetune_table(c, split, inits, n_cls, names, None)
+        if not args.no_full:
+            new += fully_supervised_rows(c, split, n_cls, names)
+        for r in new:
+            r["finetune_steps"] = steps
+        rows += new
+        print(f"fine-tune {steps} steps done ({time.perf_counter() - t0:.0f} s)", flush=True)
     seconds = time.perf_counter() - t0
-    write_json(args.out / "metrics.json", metrics)
-    stamp = {"machine": machine_description(), "commit": git_commit(),
-             "date": datetime.now(UTC).strftime("%Y-%m-%d")}
-    _write_csvs(metrics, stamp, seconds)
+    cls = classification_rows(cfg, split, inits, n_cls) if args.stage == "test" else []
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / f"metrics_{args.stage}.json", {"rows": rows, "pretrain": info, "classification": cls})
+    stamp = {**_stamp(), "stage": args.stage, "variation": DATA["variation"],
+             "pretrain_volumes": len(split["pretrain"]), "scored_volumes": len(split["test"]),
+             "wall_seconds": round(seconds, 1)}
+    write_csvs(rows, cls, names, stamp, cfg)
     print(f"done in {seconds:.0f} s")
 
 
-FILES = {"GR": "GR", "GD-": "GDminus", "GD": "GD", "GD+LD": "GD_LD"}
+def paired_margins(rows: list[dict], baseline: str = "random_init") -> list[dict]:
+    """Per (method, K, steps): mean ± std over (combination, seed) of Dice(method) - Dice(baseline)
+    on the same labelled volumes and seed (a paired comparison)."""
+    base = {(r["labeled_volumes"], r["combination"], r["seed"], r["finetune_steps"]): r["dice_mean"]
+            for r in rows if r["method"] == baseline}
+    diffs: dict[tuple, list[float]] = {}
+    for r in rows:
+        key = (r["labeled_volumes"], r["combination"], r["seed"], r["finetune_steps"])
+        if r["method"] in (baseline, "fully_supervised") or key not in base:
+            continue
+        diffs.setdefault((r["method"], r["labeled_volumes"], r["finetune_steps"]), []).append(
+            r["dice_mean"] - base[key])
+    return [{"method": m, "labeled_volumes": k, "finetune_steps": s, "runs": len(d),
+             "margin_mean": float(np.mean(d)), "margin_std": float(np.std(d)),
+             "wins": int(sum(x > 0 for x in d))} for (m, k, s), d in diffs.items()]
 
 
-def from_encoders(args: argparse.Namespace) -> None:
-    """Fine-tune (``--part``) or merge + classify (``--merge``) from saved encoders."""
-    from polyclr.engine import load_encoder
-    from polyclr.evaluation import mean_std
-    from polyclr.pipelines.volume.prepare import num_classes, prepare, split_cases
-    from polyclr.pipelines.volume.steps import _class_names, classification_rows, finetune_table
-
-    cfg = merge(merge(VolumeConfig(), BENCH_SETTINGS), parse_set(args.set))
-    data = generate_reference(n_subjects=args.subjects, seed=0)
-    cases = prepare(cfg, data)
-    split = split_cases(cfg, cases, None)
-    n_cls = num_classes(cases)
-    names = _class_names(data, n_cls)
-    methods = args.methods or ["random_init", *cfg.pretrain.strategies]
-    inits = {m: (None if m == "random_init" else load_encoder(args.encoders / f"{FILES[m]}.safetensors")[0])
-             for m in methods}
-    stamp = {"machine": machine_description(), "commit": git_commit(),
-             "date": datetime.now(UTC).strftime("%Y-%m-%d")}
-    if args.part:
-        t0 = time.perf_counter()
-        rows = finetune_table(cfg, split, inits, n_cls, names, None)
-        for r in rows:
-            r["seconds"] = round(time.perf_counter() - t0, 1)
-        tag = "_".join(FILES.get(m, m) for m in methods)
-        write_json(args.out / f"part_{tag}.json", {"rows": rows, "classes": names,
-                                                   "test_volumes": len(split["test"]), **stamp})
-        print(f"{tag}: {len(rows)} rows in {time.perf_counter() - t0:.0f} s")
-        return
-    import json
-
-    rows = []
-    for p in sorted(args.out.glob("part_*.json")):
-        rows += json.loads(p.read_text())["rows"]
-    metrics = {"rows": rows, "summary": mean_std(rows, ["method", "labeled_volumes"], ["dice_mean"]),
-               "classes": names, "test_volumes": len(split["test"]),
-               "classification": classification_rows(cfg, split, inits, n_cls)}
-    write_json(args.out / "metrics.json", metrics)
-    _write_csvs(metrics, stamp, float("nan"))
-
-
-def _write_csvs(metrics: dict, stamp: dict, seconds: float) -> None:
-    res = Path(__file__).parent / "results"
-    res.mkdir(exist_ok=True)
-    classes = metrics["classes"]
-    with open(res / "volume_label_efficiency.csv", "w", newline="") as fh:
+def _write(path: Path, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["method", "labeled_volumes", "combination", "seed", "train_volumes", "dice_mean",
-                    *[f"dice_{c}" for c in classes], "test_volumes", "machine", "commit", "date"])
-        for r in metrics["rows"]:
-            w.writerow([r["method"], r["labeled_volumes"], r["combination"], r["seed"],
-                        " ".join(r["train_volumes"]), f"{r['dice_mean']:.4f}",
-                        *[f"{r['dice'][c]:.4f}" for c in classes], metrics["test_volumes"],
-                        stamp["machine"], stamp["commit"], stamp["date"]])
-    with open(res / "volume_label_efficiency_summary.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["method", "labeled_volumes", "runs", "dice_mean", "dice_std", "wall_seconds",
-                    "machine", "commit", "date"])
-        for r in metrics["summary"]:
-            w.writerow([r["method"], r["labeled_volumes"], r["n"], f"{r['dice_mean_mean']:.4f}",
-                        f"{r['dice_mean_std']:.4f}", round(seconds, 1), stamp["machine"],
-                        stamp["commit"], stamp["date"]])
-    if metrics.get("classification"):
-        with open(res / "volume_classification.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["method", "auroc", "accuracy", "train_volumes", "test_volumes", "machine",
-                        "commit", "date"])
-            for r in metrics["classification"]:
-                w.writerow([r["method"], f"{r['auroc']:.4f}", f"{r['accuracy']:.4f}",
-                            r["train_volumes"], r["test_volumes"], stamp["machine"],
-                            stamp["commit"], stamp["date"]])
-    for r in metrics["summary"]:
-        print(f"{r['method']:<12} K={r['labeled_volumes']}: {r['dice_mean_mean']:.3f} ± {r['dice_mean_std']:.3f}")
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def write_csvs(rows: list[dict], cls: list[dict], classes: list[str], stamp: dict, cfg: VolumeConfig) -> None:
+    RES.mkdir(exist_ok=True)
+    meta_keys = list(stamp)
+    meta = [stamp[k] for k in meta_keys]
+    settings = (f"pretrain {cfg.pretrain.global_steps}/{cfg.pretrain.local_steps} steps x scale; "
+                f"{cfg.data.spacing[0]:g} mm {cfg.data.slice_size[0]}x{cfg.data.slice_size[1]}; "
+                f"features {cfg.net.features}; S={cfg.pretrain.num_partitions}")
+    summary = mean_std(rows, ["method", "labeled_volumes", "finetune_steps"], ["dice_mean"])
+    margins = paired_margins(rows)
+    if stamp["stage"] == "validation":
+        _write(RES / "volume_validation.csv",
+               ["method", "labeled_volumes", "finetune_steps", "runs", "dice_mean", "dice_std",
+                "margin_vs_random", "margin_std", "wins", "settings", *meta_keys],
+               [[s["method"], s["labeled_volumes"], s["finetune_steps"], s["n"], f"{s['dice_mean_mean']:.4f}",
+                 f"{s['dice_mean_std']:.4f}",
+                 *next(([f"{m['margin_mean']:.4f}", f"{m['margin_std']:.4f}", m["wins"]] for m in margins
+                        if (m["method"], m["labeled_volumes"], m["finetune_steps"])
+                        == (s["method"], s["labeled_volumes"], s["finetune_steps"])), ["", "", ""]),
+                 settings, *meta] for s in summary])
+    else:
+        _write(RES / "volume_label_efficiency.csv",
+               ["method", "labeled_volumes", "combination", "seed", "finetune_steps", "train_volumes",
+                "dice_mean", *[f"dice_{c}" for c in classes], *meta_keys],
+               [[r["method"], r["labeled_volumes"], r["combination"], r["seed"], r["finetune_steps"],
+                 " ".join(r["train_volumes"]), f"{r['dice_mean']:.4f}",
+                 *[f"{r['dice'][c]:.4f}" for c in classes], *meta] for r in rows])
+        _write(RES / "volume_label_efficiency_summary.csv",
+               ["method", "labeled_volumes", "finetune_steps", "runs", "dice_mean", "dice_std",
+                "settings", *meta_keys],
+               [[s["method"], s["labeled_volumes"], s["finetune_steps"], s["n"], f"{s['dice_mean_mean']:.4f}",
+                 f"{s['dice_mean_std']:.4f}", settings, *meta] for s in summary])
+        _write(RES / "volume_paired_margin.csv",
+               ["method", "labeled_volumes", "finetune_steps", "runs", "margin_mean", "margin_std", "wins",
+                *meta_keys],
+               [[m["method"], m["labeled_volumes"], m["finetune_steps"], m["runs"], f"{m['margin_mean']:.4f}",
+                 f"{m['margin_std']:.4f}", m["wins"], *meta] for m in margins])
+        if cls:
+            _write(RES / "volume_classification.csv",
+                   ["method", "auroc", "accuracy", "train_volumes", "test_volumes", *meta_keys],
+                   [[r["method"], f"{r['auroc']:.4f}", f"{r['accuracy']:.4f}", r["train_volumes"],
+                     r["test_volumes"], *meta] for r in cls])
+    for s in summary:
+        print(f"{s['method']:<14} K={s['labeled_volumes']} steps={s['finetune_steps']}: "
+              f"{s['dice_mean_mean']:.3f} ± {s['dice_mean_std']:.3f}")
+    for m in margins:
+        print(f"margin {m['method']:<14} K={m['labeled_volumes']} steps={m['finetune_steps']}: "
+              f"{m['margin_mean']:+.3f} ± {m['margin_std']:.3f} ({m['wins']}/{m['runs']} wins)")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,8 @@ class FinetuneConfig:
         write_predictions: write predicted NIfTI masks of the test volumes.
         classification: also run the volume-level classification probe (needs class labels).
         sw_batch_size: sliding-window batch for 3D inference.
+        fully_supervised: ``run`` also fine-tunes a random init on every training volume
+            (method ``fully_supervised``, one row per seed): the upper reference.
     """
 
     labeled_volumes: list[int] = field(default_factory=lambda: [1, 2, 8])
@@ -95,6 +97,7 @@ class FinetuneConfig:
     write_predictions: bool = True
     classification: bool = True
     sw_batch_size: int = 4
+    fully_supervised: bool = True
 
 
 @dataclass

@@ -256,6 +256,12 @@ def finetune_table(cfg: VolumeConfig, split: dict[str, list[Case]], inits: dict[
     return rows
 
 
+def fully_supervised_rows(cfg: VolumeConfig, split: dict[str, list[Case]], n_cls: int,
+                          names: list[str]) -> list[dict[str, Any]]:
+    """Upper reference: random init fine-tuned on *all* training volumes, one row per seed."""
+    return finetune_rows(cfg, "fully_supervised", None, split, len(split["train"]), n_cls, names, None)
+
+
 def classification_rows(cfg: VolumeConfig, split: dict[str, list[Case]], inits: dict[str, Any],
                         n_cls: int) -> list[dict[str, Any]]:
     """Volume-classification probe rows for each initialisation (frozen encoders)."""
@@ -311,6 +317,8 @@ def run_all(cfg: VolumeConfig, data: Path, out: Path) -> dict[str, Any]:
                      encoder_meta(cfg, net, strategy, trained))
     skipped = [k for k in cfg.finetune.labeled_volumes if k > n_train]
     rows = finetune_table(cfg, split, inits, n_cls, names, out / "predictions")
+    if cfg.finetune.fully_supervised:
+        rows += fully_supervised_rows(cfg, split, n_cls, names)
     summary = mean_std(rows, ["method", "labeled_volumes"], ["dice_mean"])
     classification = classification_rows(cfg, split, inits, n_cls) if cfg.finetune.classification else []
     metrics = {

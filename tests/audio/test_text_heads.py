@@ -1,0 +1,92 @@
+"""Locked text tower, the order-aware token head, token caching and CWCL weight spread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from polyclr.losses import cwcl_weights
+from polyclr.modalities.audio.text import TextEmbeddingCache, TextTower, TokenOrderHead
+
+WORDS = {"a": 0, "beep": 1, "then": 2, "noise": 3, "chirp": 4}
+
+
+def _fake_cache() -> TextEmbeddingCache:
+    """Deterministic stand-in for MiniLM: bag-of-words sentence vectors, one-hot word tokens.
+
+    The sentence vector ignores word order (like a mean-pooled encoder); the token sequence keeps it.
+    """
+
+    def sentences(texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 8), np.float32)
+        for i, t in enumerate(texts):
+            for w in t.split():
+                out[i, WORDS[w]] += 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def tokens(texts: list[str]) -> list[np.ndarray]:
+        return [np.eye(8, dtype=np.float32)[[WORDS[w] for w in t.split()]] for t in texts]
+
+    return TextEmbeddingCache(sentences, tokens)
+
+
+def test_locked_tower_returns_the_frozen_embedding_and_has_no_parameters() -> None:
+    cache = _fake_cache()
+    tower = TextTower("frozen", 8, cache=cache, frozen_dim=8, head="locked")
+    assert not list(tower.parameters())
+    emb = tower.encode(["a beep", "a chirp then noise"])
+    expected = cache.get(["a beep", "a chirp then noise"])
+    np.testing.assert_allclose(emb.numpy(), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="proj_dim"):
+        TextTower("frozen", 4, cache=cache, frozen_dim=8, head="locked")
+
+
+def test_order_head_is_zero_at_init_and_then_order_sensitive() -> None:
+    cache = _fake_cache()
+    torch.manual_seed(0)
+    tower = TextTower("frozen", 8, cache=cache, frozen_dim=8, head="locked", order_head=True)
+    ab, ba = "a beep then noise", "noise then a beep"
+    assert np.allclose(cache.get([ab]), cache.get([ba]))  # the sentence path cannot tell them apart
+    tower.eval()
+    e = tower.encode([ab, ba])
+    np.testing.assert_allclose(e[0].numpy(), e[1].numpy(), atol=1e-6)  # zero-initialised head
+    torch.nn.init.normal_(tower.order.out.weight)  # as after training: the head now contributes
+    e = tower.encode([ab, ba])
+    assert float((e[0] - e[1]).abs().max()) > 1e-3
+
+
+def test_token_head_padding_does_not_change_output() -> None:
+    torch.manual_seed(0)
+    head = TokenOrderHead(8, 4, dim=16, max_len=6).eval()
+    torch.nn.init.normal_(head.out.weight)
+    tok = torch.randn(1, 3, 8)
+    padded = torch.cat([tok, torch.randn(1, 3, 8)], dim=1)  # garbage in padded slots
+    short = head(tok, torch.ones(1, 3, dtype=torch.bool))
+    long = head(padded, torch.tensor([[True, True, True, False, False, False]]))
+    torch.testing.assert_close(short, long, atol=1e-5, rtol=1e-5)
+
+
+def test_token_outputs_are_cached_once_per_string() -> None:
+    cache = _fake_cache()
+    tower = TextTower("frozen", 8, cache=cache, frozen_dim=8, head="mlp", order_head=True)
+    tower.register(["a beep", "noise then a beep", "a beep"])
+    tower.register(["a beep", "a chirp"])
+    idx = tower.register(["a chirp", "a beep"])
+    tower(idx)
+    tower(idx)
+    assert cache.n_encoded == 3 and cache.n_encoded_tokens == 3
+    tok, mask = cache.get_tokens(["noise then a beep"], max_len=6)
+    assert tok.shape == (1, 6, 8) and mask.tolist() == [[True] * 4 + [False] * 2]
+    assert tok[0, 0, WORDS["noise"]] == 1.0 and tok[0, 3, WORDS["beep"]] == 1.0
+
+
+def test_cwcl_weight_power_sharpens_targets_hand_example() -> None:
+    # cos(q0, q1) = 0.6 -> paper weight (1 + 0.6) / 2 = 0.8; power 8 -> 0.8 ** 8 = 0.16777
+    q = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
+    w = cwcl_weights(q)
+    assert float(w[0, 1]) == pytest.approx(0.8)
+    assert float((w**8)[0, 1]) == pytest.approx(0.8**8)
+    # row targets: paper 1 / 1.8 on the diagonal, power 8: 1 / 1.16777
+    t1, t8 = w / w.sum(1, keepdim=True), w**8 / (w**8).sum(1, keepdim=True)
+    assert float(t1[0, 0]) == pytest.approx(1 / 1.8) and float(t8[0, 0]) == pytest.approx(1 / (1 + 0.8**8))

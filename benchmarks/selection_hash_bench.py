@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import time
 from pathlib import Path
 
@@ -40,13 +41,15 @@ def mni_slices(n: int, size: int = 256) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(out)[:n])
 
 
-def best_of(fn, repeats: int) -> float:
-    times = []
+def best_of(fn, repeats: int) -> tuple[float, float]:
+    """Best wall-clock and best process-CPU seconds over ``repeats`` calls."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return min(wall), min(cpu)
 
 
 def main() -> None:
@@ -70,22 +73,24 @@ def main() -> None:
         def loop(ref_fn=ref_fn, ref_hex=ref_hex):
             ref_hex[:] = [str(ref_fn(Image.fromarray(s))) for s in loop_slices]
 
-        t_loop = best_of(loop, args.repeats)
+        t_loop, c_loop = best_of(loop, args.repeats)
         loop_rate = len(loop_slices) / t_loop
         rows.append({**common, "method": method, "implementation": "imagehash per-image loop",
                      "threads": 1, "n_slices": len(loop_slices), "seconds": round(t_loop, 4),
-                     "slices_per_s": round(loop_rate, 1), "speedup": 1.0, "identical": True})
+                     "cpu_seconds": round(c_loop, 4), "slices_per_s": round(loop_rate, 1),
+                     "speedup": 1.0, "identical": True, "load_avg": os.getloadavg()[0]})
         for threads in (1, 2):
             hashing.hash_images(slices[:64], method)  # warm caches (coefficients, pass order)
-            t = best_of(lambda m=method, th=threads: hashing.hash_images(slices, m, threads=th),
+            t, c = best_of(lambda m=method, th=threads: hashing.hash_images(slices, m, threads=th),
                         args.repeats)
             ours = hashing.to_hex(hashing.hash_images(loop_slices, method))
             identical = ours == ref_hex
             rate = len(slices) / t
             rows.append({**common, "method": method, "implementation": "polyclr batched",
                          "threads": threads, "n_slices": len(slices), "seconds": round(t, 4),
-                         "slices_per_s": round(rate, 1), "speedup": round(rate / loop_rate, 1),
-                         "identical": identical})
+                         "cpu_seconds": round(c, 4), "slices_per_s": round(rate, 1),
+                         "speedup": round(rate / loop_rate, 1), "identical": identical,
+                         "load_avg": os.getloadavg()[0]})
             print(f"{method} threads={threads}: {rate:,.0f} slices/s vs imagehash "
                   f"{loop_rate:,.0f}/s = {rate / loop_rate:.1f}x, identical={identical}")
     write_csv(OUT, rows)

@@ -23,6 +23,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from polyclr._optional import require
+from polyclr.selection._pillow_kernels import kernels
+
 PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point precision for 8-bit images
 _LANCZOS_SUPPORT = 3.0
 _DIGIT_BITS = 7  # coefficient digits in [0, 128) fit int8
@@ -114,20 +117,13 @@ def _int8_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarray, i
     return torch.from_numpy(mat), offset, nd
 
 
-def _signed(flat: np.ndarray) -> np.ndarray:
-    """uint8 -> int8 equal to (u - 128), by flipping the top bit (8 bytes at a time)."""
-    if flat.shape[1] % 8 == 0:
-        return (flat.view(np.uint64) ^ np.uint64(0x8080808080808080)).view(np.int8)
-    return (flat ^ np.uint8(0x80)).view(np.int8)
-
-
 def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
     """Resample the last axis of a uint8 array like one Pillow 8-bit pass.
 
-    The sum of each output is exact: int8 digit products accumulate in int32, and digits are
-    recombined in int32 with wrap-around, which is exact because the true sum fits in int32
-    (|sum| <= 255 * sum|w| < 2**31, as in Pillow's own int accumulator). All-zero rows (image
-    background) map to 0 and are skipped.
+    The sum of each output is exact: int8 digit products accumulate in int32 and the digits are
+    recombined in int64 (Pillow's own accumulator is int32 and never overflows). All-zero rows
+    (image background) map to 0 and are skipped. The steps around the product are compiled
+    kernels (``_pillow_kernels``).
 
     Shape:
         x: (..., in_size) uint8 -> (..., out_size) uint8.
@@ -136,29 +132,20 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
     lead = x.shape[:-1]
     mat, offset, nd = _int8_plan(in_size, out_size)
     flat = np.ascontiguousarray(x).reshape(-1, in_size)
-    if in_size % 8 == 0:
-        live = flat.view(np.uint64).any(axis=1)
-    else:
-        live = flat.any(axis=1)
     out = np.zeros((flat.shape[0], out_size), dtype=np.uint8)
+    live_rows, gather_signed, combine = kernels()
+    live = live_rows(flat.view(np.uint64)) if in_size % 8 == 0 else flat.any(axis=1)
     rows = np.flatnonzero(live)
     if rows.size == 0:
         return out.reshape(*lead, out_size)
-    sub = flat if rows.size == flat.shape[0] else flat[rows]
-    signed = torch.from_numpy(_signed(sub))
-    if sub.shape[0] > 16 and in_size >= 8:
-        prod = torch._int_mm(signed, mat).numpy()  # exact int32 accumulation
+    signed = np.empty((rows.size, in_size), dtype=np.int8)
+    gather_signed(flat, rows, signed)
+    st = torch.from_numpy(signed)
+    if rows.size > 16 and in_size >= 8:
+        prod = torch._int_mm(st, mat).numpy()  # exact int32 accumulation
     else:  # tiny inputs: plain integer matmul (also exact)
-        prod = (signed.to(torch.int64) @ mat.to(torch.int64)).to(torch.int32).numpy()
-    q = prod[:, : nd * out_size].reshape(-1, out_size, nd)
-    acc = q[:, :, 0] + offset[None, :]
-    for p in range(1, nd):
-        acc += q[:, :, p] << (_DIGIT_BITS * p)  # int32 wrap-around, exact (see above)
-    res = np.clip((acc + (1 << (PRECISION_BITS - 1))) >> PRECISION_BITS, 0, 255).astype(np.uint8)
-    if rows.size == flat.shape[0]:
-        out = res
-    else:
-        out[rows] = res
+        prod = (st.to(torch.int64) @ mat.to(torch.int64)).to(torch.int32).numpy()
+    combine(prod, rows, offset, nd, _DIGIT_BITS, out)
     return out.reshape(*lead, out_size)
 
 
@@ -310,15 +297,12 @@ def phash(images: np.ndarray, hash_size: int = 8, highfreq_factor: int = 4) -> n
 HASHES = {"dhash": dhash, "ahash": ahash, "phash": phash}
 
 
-def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 128,
-                 threads: int | None = 1) -> np.ndarray:
+def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 256,
+                 threads: int | None = None) -> np.ndarray:
     """Hash uint8 images in batches with ``method`` (dhash, ahash or phash).
 
-    Small batches keep the working set (xor copy, int32 products) in cache; 128 slices of
-    256x256 measured fastest on the development machine. ``threads`` sets torch's intra-op
-    threads while hashing (restored afterwards; None leaves them): the per-batch int8 products
-    are small, and on a shared 2-core machine one thread was about 7x faster than two
-    (see benchmarks/results/selection_hash.csv).
+    Batches keep the working set (gathered rows, int32 products) in cache. ``threads`` sets the
+    torch and numba threads used while hashing (restored afterwards); None uses every core.
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64.
@@ -327,13 +311,16 @@ def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 128
         raise ValueError(f"unknown hash {method!r}; choose from {sorted(HASHES)}")
     x = _check_images(images)
     fn = HASHES[method]
-    before = torch.get_num_threads()
+    numba = require("numba", "selection")
+    before = torch.get_num_threads(), numba.get_num_threads()
     if threads is not None:
         torch.set_num_threads(int(threads))
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
         out = [fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     finally:
-        torch.set_num_threads(before)
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
     return np.concatenate(out) if out else np.zeros(0, dtype=np.uint64)
 
 

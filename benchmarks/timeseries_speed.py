@@ -1,9 +1,18 @@
-"""Per-iteration pre-training speed: public TS2Vec code vs polyclr, interleaved in one process.
+"""Time to accuracy: the public TS2Vec code vs the polyclr pipeline, side by side in one process.
 
-Same data (a UCR dataset from aeon), batch 8, 320-d, lr 1e-3, ``--iters`` iterations, one thread;
-three timings per repetition, run back to back so they see the same machine load:
-``ts2vec_public`` (its ``TS2Vec.fit``), ``polyclr_loop`` (our objective in a plain PyTorch loop),
-``polyclr_pipeline`` (the full pre-training path: Lightning, checkpoints, SWA copy, encoder file).
+For each repetition and data set (UCR, shipped with aeon), run back to back with the same thread
+count so both see the same machine load:
+
+- ``ts2vec_public`` at each budget of ``--public-iters`` (its default is 200 iterations): its
+  ``TS2Vec.fit`` (unmodified code, train.py's settings: batch 8, lr 1e-3, 320-d), then its
+  ``encode(..., encoding_window="full_series")`` embeddings;
+- ``polyclr`` at ``--ours-iters`` (default: the pipeline's ``engine.max_steps``): the full
+  pre-training path (``pretrain_encoder``: Lightning, checkpoints, weight average, encoder file).
+
+Both are scored with the same probes on the archive's TEST split (fitted on TRAIN only): the
+standardised logistic-regression linear probe (``polyclr.evaluation.linear_probe``) and the RBF
+SVM of the TS2Vec protocol. ``seconds`` is the training call alone (no data loading, no
+evaluation). Rows carry ``load_avg`` (1-minute load average when the row finished).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/timeseries_speed.py --reference /path/to/ts2vec
 """
@@ -20,16 +29,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from polyclr.modalities.timeseries.encoders import TS2VecEncoder
+from polyclr.engine import seed_everything
+from polyclr.evaluation import linear_probe
 from polyclr.modalities.timeseries.io import load_dataset
-from polyclr.modalities.timeseries.objectives import TS2VecObjective
 from polyclr.pipelines.timeseries import TimeSeriesConfig
 from polyclr.pipelines.timeseries import train as T
 
 try:
     from benchmarks.timeseries_common import stamp, write_csv
+    from benchmarks.timeseries_ucr import svm_probe
 except ImportError:
     from timeseries_common import stamp, write_csv
+    from timeseries_ucr import svm_probe
+
+
+def _scores(tr, te, d) -> dict:
+    ytr, yte = d.y[d.indices("train")], d.y[d.indices("test")]
+    return {"linear_probe_accuracy": round(linear_probe(tr, ytr, te, yte, seed=0)["accuracy"], 4),
+            "svm_rbf_accuracy": round(svm_probe(tr, ytr, te, yte), 4)}
 
 
 def main() -> None:
@@ -38,52 +55,56 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reference", type=Path, required=True, help="checkout of yuezhihan/ts2vec")
     ap.add_argument("--extra-path", default=os.environ.get("TS2VEC_EXTRA_PATH", ""))
-    ap.add_argument("--dataset", default="GunPoint")
-    ap.add_argument("--iters", type=int, default=40)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--datasets", nargs="+", default=["ItalyPowerDemand", "GunPoint"])
+    ap.add_argument("--public-iters", type=int, nargs="+", default=[200])
+    ap.add_argument("--ours-iters", type=int, default=None)
+    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="timeseries_speed.csv")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     sys.path[:0] = [str(args.reference)] + ([args.extra_path] if args.extra_path else [])
     from ts2vec import TS2Vec  # the public code, unmodified
 
-    path = Path(os.path.dirname(aeon.__file__)) / "datasets" / "data" / args.dataset / f"{args.dataset}_TRAIN.ts"
-    d = load_dataset(path)
-    X = d.X[d.indices("train")]
-    n = args.iters
-
-    def public() -> float:
-        m = TS2Vec(input_dims=X.shape[1], device="cpu", batch_size=8, lr=0.001, output_dims=320, max_train_length=3000)
-        t = time.perf_counter()
-        m.fit(X.transpose(0, 2, 1).astype(np.float64), n_iters=n)
-        return time.perf_counter() - t
-
-    def loop() -> float:
-        obj = TS2VecObjective(TS2VecEncoder(X.shape[1])).train()
-        opt = torch.optim.AdamW(obj.parameters(), lr=1e-3)
-        xt = torch.from_numpy(X)
-        t = time.perf_counter()
-        for _ in range(n):
-            idx = torch.randperm(len(xt))[:8]
-            loss = obj({"x": xt[idx], "index": idx})["loss"]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        return time.perf_counter() - t
-
-    def pipeline() -> float:
-        cfg = TimeSeriesConfig()
-        cfg.engine.max_steps, cfg.engine.logger = n, "none"
-        prep = T.prepare(cfg, path)
-        return float(T.pretrain_encoder(cfg, prep, Path(tempfile.mkdtemp()))["pretrain_seconds"])
-
+    root = Path(os.path.dirname(aeon.__file__)) / "datasets" / "data"
     rows = []
+
+    def record(name: str, rep: int, impl: str, iters: int, seconds: float, scores: dict) -> None:
+        rows.append({"dataset": name, "rep": rep, "implementation": impl, "iterations": iters,
+                     "threads": args.threads, "seconds": round(seconds, 3),
+                     "ms_per_iteration": round(1000 * seconds / iters, 1), **scores,
+                     "load_avg": round(os.getloadavg()[0], 2), **stamp()})
+        print(rows[-1], flush=True)
+        write_csv(args.out, rows)
+
     for rep in range(args.reps):
-        for impl, fn in (("ts2vec_public_b0088e1", public), ("polyclr_loop", loop), ("polyclr_pipeline", pipeline)):
-            s = fn()
-            rows.append({"dataset": args.dataset, "rep": rep, "implementation": impl, "iterations": n,
-                         "seconds": round(s, 3), "ms_per_iteration": round(1000 * s / n, 1), **stamp()})
-            print(rows[-1], flush=True)
-    write_csv("timeseries_speed.csv", rows)
+        for name in args.datasets:
+            path = root / name / f"{name}_TRAIN.ts"
+            d = load_dataset(path)
+            xtr = d.X[d.indices("train")].transpose(0, 2, 1).astype(np.float64)
+            xte = d.X[d.indices("test")].transpose(0, 2, 1).astype(np.float64)
+            for iters in args.public_iters:
+                seed_everything(rep)
+                m = TS2Vec(input_dims=xtr.shape[-1], device="cpu", batch_size=8, lr=0.001,
+                           output_dims=320, max_train_length=3000)
+                t0 = time.perf_counter()
+                m.fit(xtr, n_iters=iters)
+                seconds = time.perf_counter() - t0
+                tr, te = (m.encode(x, encoding_window="full_series") for x in (xtr, xte))
+                record(name, rep, "ts2vec_public_b0088e1", iters, seconds, _scores(tr, te, d))
+
+            cfg = TimeSeriesConfig()
+            cfg.engine.seed, cfg.engine.logger = rep, "none"
+            if args.ours_iters is not None:
+                cfg.engine.max_steps = args.ours_iters
+            seed_everything(rep)
+            out = Path(tempfile.mkdtemp(prefix="polyclr_speed_"))
+            prep = T.prepare(cfg, path, out)
+            pre = T.pretrain_encoder(cfg, prep, out)
+            enc = pre["objective_object"].export_encoder()
+            tr, te = T.embed(enc, prep.data.X[prep.train]), T.embed(enc, prep.data.X[prep.test])
+            record(name, rep, "polyclr_pipeline", pre["pretrain_steps"], pre["pretrain_seconds"],
+                   _scores(tr, te, prep.data))
 
 
 if __name__ == "__main__":

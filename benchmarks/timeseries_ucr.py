@@ -49,9 +49,27 @@ def svm_probe(tr_x, tr_y, te_x, te_y) -> float:
     return float((model.predict(te_x) == te_y).mean())
 
 
-def ours(path: Path, seed: int, steps: int) -> dict:
+def train_cv_accuracy(tr_x, tr_y) -> float:
+    """Model-selection score that never sees TEST: mean accuracy of the standardised
+    logistic-regression probe under 3× repeated stratified 5-fold CV on the TRAIN embeddings."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    k = int(min(5, np.bincount(tr_y)[np.bincount(tr_y) > 0].min()))
+    cv = RepeatedStratifiedKFold(n_splits=k, n_repeats=3, random_state=0)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return float(cross_val_score(model, tr_x, tr_y, cv=cv).mean())
+
+
+def ours(path: Path, seed: int, steps: int | None = None, lr: float | None = None) -> dict:
     cfg = TimeSeriesConfig()
-    cfg.engine.seed, cfg.engine.max_steps, cfg.engine.logger = seed, steps, "none"
+    cfg.engine.seed, cfg.engine.logger = seed, "none"
+    if steps is not None:
+        cfg.engine.max_steps = steps
+    if lr is not None:
+        cfg.engine.lr = lr
     seed_everything(seed)
     out = Path(tempfile.mkdtemp(prefix="polyclr_ucr_"))
     prep = T.prepare(cfg, path, out)
@@ -61,10 +79,11 @@ def ours(path: Path, seed: int, steps: int) -> dict:
     d = prep.data
     tr, te = T.embed(enc, d.X[prep.train]), T.embed(enc, d.X[prep.test])
     lp = linear_probe(tr, d.y[prep.train], te, d.y[prep.test], seed=seed)
-    return {"implementation": "polyclr", "pretrain_seconds": pre["pretrain_seconds"],
+    return {"implementation": "polyclr", "lr": cfg.engine.lr, "pretrain_seconds": pre["pretrain_seconds"],
             "pretrain_steps": pre["pretrain_steps"], "peak_rss_mb": pre["peak_rss_mb"],
             "linear_probe_accuracy": lp["accuracy"], "linear_probe_macro_f1": lp["macro_f1"],
-            "svm_rbf_accuracy": svm_probe(tr, d.y[prep.train], te, d.y[prep.test])}
+            "svm_rbf_accuracy": svm_probe(tr, d.y[prep.train], te, d.y[prep.test]),
+            "train_cv_accuracy": train_cv_accuracy(tr, d.y[prep.train]), "load_avg": os.getloadavg()[0]}
 
 
 def reference(repo: Path, name: str, ts_path: Path, seed: int) -> dict:
@@ -115,7 +134,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=list(PAPER))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=None, help="default: the pipeline's engine.max_steps")
+    ap.add_argument("--lr", type=float, default=None, help="default: the pipeline's engine.lr")
     ap.add_argument("--reference", type=Path, default=None, help="checkout of yuezhihan/ts2vec")
     ap.add_argument("--reference-seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--out", default="timeseries_ucr.csv")
@@ -125,7 +145,7 @@ def main() -> None:
     for seed in args.seeds:  # seed-major, so a partial run already covers every dataset
         for name in args.datasets:
             path = root / name / f"{name}_TRAIN.ts"
-            runs = [ours(path, seed, args.steps)]
+            runs = [ours(path, seed, args.steps, args.lr)]
             if args.reference is not None and seed in args.reference_seeds:
                 runs.append(reference(args.reference, name, path, seed))
             for r in runs:

@@ -75,6 +75,22 @@ def test_paired_rows_closed_form_two_items():
     assert torch.allclose(rows, torch.full((1, 4), expected))
 
 
+@pytest.mark.parametrize("temperature", [1.0, 0.2])
+def test_paired_rows_equal_the_losses_core(temperature):
+    # the cross-entropy fast path is the core's masked InfoNCE with a one-hot positive mask
+    from polyclr.losses import masked_info_nce_rows, same_key_mask, two_view_ids
+
+    g = torch.Generator().manual_seed(1)
+    z1, z2 = torch.randn(4, 3, 5, generator=g, dtype=torch.float64), torch.randn(4, 3, 5, generator=g, dtype=torch.float64)
+    z = torch.cat([z1, z2], dim=1)
+    logits = (z @ z.transpose(1, 2) / temperature).reshape(24, 6)
+    eye = torch.eye(6, dtype=torch.bool)
+    pos = same_key_mask(two_view_ids(3)) & ~eye
+    core, valid = masked_info_nce_rows(logits, pos.repeat(4, 1), eye.repeat(4, 1))
+    assert valid.all()
+    assert torch.allclose(paired_view_rows(z1, z2, temperature).reshape(-1), core)
+
+
 def test_single_sample_and_single_step_are_zero():
     z = torch.randn(1, 8, 4)
     assert instance_loss(z, z + 0.1).abs().max() < 1e-7

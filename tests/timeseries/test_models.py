@@ -1,5 +1,7 @@
 """Encoders, augmentations, objectives (gradient routing of AutoTCL's alternation), simulator."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from polyclr.modalities.timeseries.augment import (
     permutation,
     take_per_row,
 )
+from polyclr.modalities.timeseries.autotcl import mask_budget_penalty, mask_smoothness
 from polyclr.modalities.timeseries.encoders import (
     Classifier,
     TS2VecEncoder,
@@ -81,7 +84,33 @@ def test_parametric_augmenter_starts_near_identity():
     x = torch.randn(3, 2, 20)
     v, h = aug(x)
     assert v.shape == x.shape and h.shape == (3, 1, 20)
-    assert torch.allclose(v, torch.sigmoid(torch.tensor(4.0)) * x, atol=0.1)
+    # eval: g = 1, h = stretched sigmoid(2.0) = 1.2 * 0.8808 - 0.1
+    keep = 1.2 * torch.sigmoid(torch.tensor(2.0)) - 0.1
+    assert torch.allclose(h, keep.expand_as(h)) and torch.allclose(v, keep * x, atol=1e-6)
+
+
+def test_parametric_augmenter_hard_mask_straight_through_and_invertible_g():
+    torch.manual_seed(0)
+    aug = ParametricAugmenter(2, init_keep_logit=0.0, max_log_scale=0.5).train()
+    torch.nn.init.normal_(aug.transform_head.weight)
+    x = torch.randn(4, 2, 32)
+    v, h = aug(x)
+    assert set(h.detach().unique().tolist()) == {0.0, 1.0}  # hard 0/1 masks in training
+    kept = (h > 0).expand_as(x)
+    ratio = (v[kept] / x[kept]).abs()
+    assert (ratio >= math.exp(-0.5) - 1e-5).all() and (ratio <= math.exp(0.5) + 1e-5).all()  # g != 0
+    assert (v[~kept] == 0).all()
+    (v.sum() + h.sum()).backward()  # straight-through: the mask head still gets a gradient
+    assert aug.mask_head.bias.grad is not None and aug.mask_head.bias.grad.abs() > 0
+
+
+def test_autotcl_regularisers_hand_examples():
+    h = torch.tensor([[[1.0, 1.0, 0.0, 0.0]], [[1.0, 1.0, 1.0, 1.0]]])
+    # kept fractions 0.5 and 1.0; budget 0.6 -> relu(-0.1) = 0 and relu(0.4) = 0.4; mean 0.2
+    assert torch.isclose(mask_budget_penalty(h, 0.6), torch.tensor(0.2))
+    # one change out of 3 neighbour pairs in sample 0, none in sample 1 -> 1/6
+    assert torch.isclose(mask_smoothness(h), torch.tensor(1 / 6))
+    assert mask_smoothness(torch.ones(2, 1, 1)) == 0
 
 
 def _batch(b=6, t=16):
@@ -99,9 +128,22 @@ def test_autotcl_alternates_gradients():
     obj.zero_grad(set_to_none=True)
     out = obj(batch)  # step 1: augmenter step, encoder frozen
     out["loss"].backward()
-    assert "aug_info" in out
+    assert {"aug_info", "aug_adversarial", "aug_budget", "aug_smooth", "aug_kept"} <= set(out)
     assert all(p.grad is None for p in enc.parameters())
+    assert enc.training  # the frozen pass runs in eval mode and restores the mode
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in obj.augmenter.parameters())
+
+
+def test_autotcl_augmenter_objective_combines_its_terms():
+    torch.manual_seed(0)
+    obj = AutoTCLObjective(TS2VecEncoder(1, output_dims=8, hidden_dims=4, depth=2), 1, budget_weight=2.0,
+                           adv_weight=0.5, keep_ratio=0.3, smooth_weight=0.25).train()
+    out = obj.augmenter_loss(_batch()["x"])
+    expected = out["aug_info"] - 0.5 * out["aug_adversarial"] + 2.0 * out["aug_budget"] + 0.25 * out["aug_smooth"]
+    assert torch.isclose(out["loss"].detach(), expected)
+    assert out["aug_adversarial"] > 0 and out["aug_budget"] > 0  # init keeps ~all: over budget
+    with pytest.raises(ValueError):
+        AutoTCLObjective(TS2VecEncoder(1), 1, keep_ratio=0.0)
 
 
 def test_ts2vec_and_comet_objectives_train_step():

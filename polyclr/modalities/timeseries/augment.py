@@ -1,5 +1,6 @@
 """Augmentations, all vectorised over the batch: fixed ones (jitter, scaling, permutation,
-masking, crop-and-resize, TS2Vec overlapping crops) and AutoTCL's parametric augmenter.
+masking, crop-and-resize, TS2Vec overlapping crops). AutoTCL's parametric augmenter lives in
+:mod:`.autotcl` (re-exported here).
 
 Written by hand because they must be batched torch ops on the training device with per-sample
 randomness (tsai's transforms operate per batch with shared parameters or on CPU tensors).
@@ -9,7 +10,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from polyclr.modalities.timeseries.autotcl import ParametricAugmenter
+
+__all__ = ["FIXED", "ParametricAugmenter", "compose", "crop_resize", "jitter", "overlapping_crops",
+           "permutation", "resize_time", "scaling", "take_per_row", "timestamp_mask"]
 
 
 def jitter(x: torch.Tensor, sigma: float = 0.03) -> torch.Tensor:
@@ -108,63 +113,6 @@ def overlapping_crops(t: int, batch: int, generator_device: torch.device, min_le
     b2 = r(b, t + 1)
     shift = torch.randint(-a1, t - b2 + 1, (batch,), device=generator_device)
     return shift + a1, b - a1, shift + a, b2 - a, crop_l
-
-
-class ParametricAugmenter(nn.Module):
-    """AutoTCL's augmentation network: view ``v = g(h(x) * x)``.
-
-    ``h(x)`` is a per-timestamp mask in (0, 1), sampled with a binary-concrete (Gumbel-sigmoid)
-    relaxation during training; ``g(x) = a(x) * x + b(x)`` is a per-(channel, time) affine
-    transform with ``a = exp(tanh(.) * max_log_scale)`` (so ``g`` is invertible) and a bounded
-    shift. Both are small dilated convolutional networks; the augmenter is encoder-agnostic.
-
-    Reference: Zheng et al., "Parametric Augmentation for Time Series Contrastive Learning",
-    ICLR 2024 (factorised view ``g(h(x) x)``; augmenter trained alternately with the encoder).
-
-    Args:
-        in_channels: channels ``C``.
-        hidden: width of the small conv nets.
-        temperature: binary-concrete temperature of the mask.
-        max_log_scale: bound of ``|log a|``.
-        max_shift: bound of ``|b|``.
-
-    Shape:
-        x: ``(B, C, T)``; returns ``(view (B, C, T), mask (B, 1, T))``.
-    """
-
-    def __init__(self, in_channels: int, hidden: int = 32, temperature: float = 0.5,
-                 max_log_scale: float = 0.5, max_shift: float = 0.5) -> None:
-        super().__init__()
-        if in_channels < 1 or hidden < 1 or temperature <= 0:
-            raise ValueError("in_channels, hidden and temperature must be positive")
-
-        def net(out: int) -> nn.Sequential:
-            return nn.Sequential(
-                nn.Conv1d(in_channels, hidden, 5, padding=2), nn.GELU(),
-                nn.Conv1d(hidden, hidden, 3, padding=2, dilation=2), nn.GELU(),
-                nn.Conv1d(hidden, out, 1),
-            )
-
-        self.mask_net = net(1)
-        self.transform_net = net(2 * in_channels)
-        nn.init.constant_(self.mask_net[-1].bias, 2.0)  # start near "keep everything"
-        nn.init.zeros_(self.transform_net[-1].weight)
-        nn.init.zeros_(self.transform_net[-1].bias)  # start at the identity transform
-        self.temperature = temperature
-        self.max_log_scale = max_log_scale
-        self.max_shift = max_shift
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.nan_to_num(x, nan=0.0)
-        logit = self.mask_net(x)
-        if self.training:
-            u = torch.rand_like(logit).clamp(1e-6, 1 - 1e-6)
-            logit = logit + torch.log(u) - torch.log1p(-u)
-        h = torch.sigmoid(logit / self.temperature)
-        xm = h * x
-        log_a, b = self.transform_net(xm).chunk(2, dim=1)
-        a = torch.exp(torch.tanh(log_a) * self.max_log_scale)
-        return a * xm + torch.tanh(b) * self.max_shift, h
 
 
 def resize_time(x: torch.Tensor, t: int) -> torch.Tensor:

@@ -14,10 +14,14 @@ from torch.func import functional_call
 
 from polyclr.losses import MultiPositiveInfoNCE, same_sample_mask, two_view_ids
 from polyclr.modalities.timeseries.augment import (
-    ParametricAugmenter,
     compose,
     overlapping_crops,
     take_per_row,
+)
+from polyclr.modalities.timeseries.autotcl import (
+    ParametricAugmenter,
+    mask_budget_penalty,
+    mask_smoothness,
 )
 from polyclr.modalities.timeseries.losses import (
     DBPM,
@@ -42,9 +46,10 @@ class _Objective(nn.Module):
     def _update_average(self) -> None:
         if self.avg_encoder is None:
             return
-        n = float(self.n_averaged.item())
-        for a, p in zip(self.avg_encoder.parameters(), self.encoder.parameters(), strict=True):
-            a.mul_(n / (n + 1)).add_(p.detach(), alpha=1 / (n + 1))
+        n = float(self.n_averaged.item())  # a CPU scalar buffer read (no device sync on CPU)
+        # running uniform mean: avg += (p - avg) / (n + 1), one fused op for all parameters
+        torch._foreach_lerp_(list(self.avg_encoder.parameters()),
+                             [p.detach() for p in self.encoder.parameters()], 1.0 / (n + 1))
         for a, b in zip(self.avg_encoder.buffers(), self.encoder.buffers(), strict=True):
             a.copy_(b)
         self.n_averaged += 1
@@ -129,56 +134,86 @@ class COMETObjective(_Objective):
 
 
 class AutoTCLObjective(_Objective):
-    """AutoTCL: a parametric augmenter ``v = g(h(x) x)`` trained alternately with the encoder.
+    """AutoTCL: the encoder contrasts a series ``x`` with its learned view ``v = g(x) ⊙ h(x) ⊙ x``;
+    the augmentation network and the encoder are updated alternately.
 
-    Encoder steps: two stochastic views from the (frozen) augmenter, hierarchical contrastive
-    loss between them. Augmenter steps (every ``aug_every``-th step), with the encoder frozen:
-    keep the view informative about its source (InfoNCE between the instance embeddings of ``x``
-    and ``v``: each view must identify its own series in the batch) while making the kept part
-    minimal (``mask_weight * mean(h)``, the sparsity term on the mask).
+    Encoder steps: ``v`` from the augmenter (no gradient to it), TS2Vec hierarchical loss
+    between the per-timestamp representations of ``x`` and ``v`` (the mask and ``g`` act per
+    timestamp, so both are aligned in time). Augmenter steps (every ``aug_every``-th step; the
+    encoder frozen, in eval mode, no timestamp masking) minimise
+
+        info(x, v) - adv_weight * L_enc(x, v) + budget_weight * relu(mean(h) - keep_ratio)
+        + smooth_weight * mean|h_t - h_{t-1}|
+
+    ``info`` is the InfoNCE between instance embeddings of ``x`` and ``v`` (each view must
+    identify its own series in the batch: a lower bound on ``MI(x; v)``, the fidelity term);
+    ``-L_enc`` makes the views hard for the encoder (the adversarial term); the two regularisers
+    keep the informative part small and temporally contiguous.
 
     Args:
-        encoder: per-timestamp encoder (any; the augmenter is encoder-agnostic).
+        encoder: per-timestamp encoder (any; the augmenter never looks inside it).
         in_channels: channels of the input.
-        aug_every: one augmenter step every ``aug_every`` steps.
-        mask_weight: weight of the mask sparsity term.
-        temperature: temperature of the augmenter's InfoNCE.
+        aug_every: one augmenter step every ``aug_every`` steps (>= 2).
+        budget_weight: weight of the mask budget (sparsity) penalty.
+        temperature: temperature of the fidelity InfoNCE.
+        alpha: instance-loss weight of the hierarchical loss.
+        adv_weight: weight of the adversarial term (0 = information-preserving only).
+        keep_ratio: kept fraction of timestamps above which the budget penalty acts.
+        smooth_weight: weight of the temporal-consistency penalty.
     """
 
-    def __init__(self, encoder: nn.Module, in_channels: int, aug_every: int = 2, mask_weight: float = 0.1,
+    def __init__(self, encoder: nn.Module, in_channels: int, aug_every: int = 2, budget_weight: float = 0.1,
                  temperature: float = 0.2, alpha: float = 0.5, dbpm: DBPM | None = None,
-                 average: bool = True) -> None:
+                 average: bool = True, adv_weight: float = 0.5, keep_ratio: float = 0.7,
+                 smooth_weight: float = 0.1) -> None:
         super().__init__(encoder, dbpm, average)
         if aug_every < 2:
             raise ValueError(f"aug_every must be >= 2 (alternating steps), got {aug_every}")
+        if min(budget_weight, adv_weight, smooth_weight) < 0 or not 0 < keep_ratio <= 1:
+            raise ValueError("weights must be >= 0 and keep_ratio in (0, 1]")
         self.augmenter = ParametricAugmenter(in_channels)
-        self.aug_every, self.mask_weight, self.alpha = aug_every, mask_weight, alpha
+        self.aug_every, self.alpha = aug_every, alpha
+        self.budget_weight, self.adv_weight = budget_weight, adv_weight
+        self.keep_ratio, self.smooth_weight = keep_ratio, smooth_weight
         self.info_nce = MultiPositiveInfoNCE(temperature=temperature)
 
     def _frozen_encoder(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-timestamp representations with the encoder's weights detached (eval mode, no
+        timestamp masking): gradients reach the input (the augmenter) but not the encoder."""
         params = {k: v.detach() for k, v in self.encoder.named_parameters()}
         params.update(dict(self.encoder.named_buffers()))
         valid = ~torch.isnan(x).any(dim=1)
-        z = functional_call(self.encoder, params, (x,), {"mask": torch.ones_like(valid)})
-        return z.amax(dim=1)
+        was_training = self.encoder.training
+        self.encoder.eval()
+        try:
+            return functional_call(self.encoder, params, (x,), {"mask": torch.ones_like(valid)})
+        finally:
+            self.encoder.train(was_training)
+
+    def augmenter_loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The augmentation network's objective on a batch (encoder frozen). Shape: x ``(B, C, T)``."""
+        v, h = self.augmenter(x)
+        zx, zv = self._frozen_encoder(x), self._frozen_encoder(v)
+        info = self.info_nce(torch.cat([zx.amax(dim=1), zv.amax(dim=1)]),
+                             same_sample_mask(two_view_ids(x.shape[0], x.device)))
+        adv = hierarchical_contrastive_loss(zx, zv, self.alpha) if self.adv_weight > 0 else info.new_zeros(())
+        budget, smooth = mask_budget_penalty(h, self.keep_ratio), mask_smoothness(h)
+        loss = info - self.adv_weight * adv + self.budget_weight * budget + self.smooth_weight * smooth
+        return {"loss": loss, "aug_info": info.detach(), "aug_adversarial": adv.detach(),
+                "aug_budget": budget.detach(), "aug_smooth": smooth.detach(), "aug_kept": h.mean().detach()}
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         x = batch["x"]
         augmenter_step = self.training and int(self.step.item()) % self.aug_every == self.aug_every - 1
         if augmenter_step:
-            v, h = self.augmenter(x)
-            z = torch.cat([self._frozen_encoder(x), self._frozen_encoder(v)])
-            info = self.info_nce(z, same_sample_mask(two_view_ids(x.shape[0], x.device)))
             self.step += 1
-            return {"loss": info + self.mask_weight * h.mean(), "aug_info": info.detach(),
-                    "aug_mask_mean": h.mean().detach()}
+            return self.augmenter_loss(x)
         if self.training:
             self._update_average()
         with torch.no_grad():
-            v1, _ = self.augmenter(x)
-            v2, _ = self.augmenter(x)
-        z1, z2 = self.encoder(v1), self.encoder(v2)
-        per = hierarchical_contrastive_loss(z1, z2, self.alpha, 0, reduction="none")
+            v, _ = self.augmenter(x)
+        zx, zv = self.encoder(x), self.encoder(v)
+        per = hierarchical_contrastive_loss(zx, zv, self.alpha, 0, reduction="none")
         return self._reduce(per, batch, {})
 
 

@@ -56,7 +56,13 @@ class ObjectiveConfig:
         temperature: InfoNCE temperature for COMET / AutoTCL.
         augmentations: fixed augmentations making COMET's views.
         per_trial: samples per trial drawn together by the hierarchical batch sampler (COMET).
-        aug_every, mask_weight: AutoTCL alternation period and mask sparsity weight.
+        aug_every, mask_weight: AutoTCL alternation period and weight of the mask budget
+            (sparsity) penalty.
+        aug_adv_weight, aug_keep_ratio, aug_smooth_weight: AutoTCL adversarial-term weight, kept
+            fraction above which the budget penalty acts, temporal-consistency weight.
+        checkpoint_every_n_steps: spacing of the resumable pre-training checkpoints in optimiser
+            steps, rounded to whole epochs (small data sets have a few steps per epoch; writing
+            the checkpoint every epoch cost ~5 % of the run); 0 = ``engine.checkpoint_every_n_epochs``.
         dbpm, dbpm_warmup, dbpm_beta, dbpm_down_weight: dynamic bad pair mining.
     """
 
@@ -72,6 +78,10 @@ class ObjectiveConfig:
     per_trial: int = 2
     aug_every: int = 2
     mask_weight: float = 0.1
+    aug_adv_weight: float = 0.5
+    aug_keep_ratio: float = 0.7
+    aug_smooth_weight: float = 0.1
+    checkpoint_every_n_steps: int = 100
     dbpm: bool = False
     dbpm_warmup: int = 5
     dbpm_beta: float = 2.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from dataclasses import dataclass
@@ -119,7 +120,7 @@ def build_objective(cfg: TimeSeriesConfig, encoder: nn.Module, n_train: int, in_
         return COMETObjective(encoder, o.comet_weights, o.temperature, tuple(o.augmentations), dbpm, o.average)
     if o.name == "autotcl":
         return AutoTCLObjective(encoder, in_channels, o.aug_every, o.mask_weight, o.temperature, o.alpha,
-                                dbpm, o.average)
+                                dbpm, o.average, o.aug_adv_weight, o.aug_keep_ratio, o.aug_smooth_weight)
     raise DataError(None, f"unknown objective '{o.name}' (ts2vec, comet, autotcl)")
 
 
@@ -156,7 +157,11 @@ def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: b
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    trainer = fit(module, loader, cfg.engine, out, resume=resume)
+    engine = cfg.engine
+    if cfg.objective.checkpoint_every_n_steps > 0:
+        every = max(1, round(cfg.objective.checkpoint_every_n_steps / max(1, len(loader))))
+        engine = dataclasses.replace(engine, checkpoint_every_n_epochs=every)
+    trainer = fit(module, loader, engine, out, resume=resume)
     seconds = time.perf_counter() - t0
     enc = objective.export_encoder()
     save_encoder(out / "encoder.safetensors", enc.state_dict(), encoder_meta(cfg, spec, prep))

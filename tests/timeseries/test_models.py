@@ -49,6 +49,27 @@ def test_ts2vec_encoder_is_causal_free_same_padding():
     assert nz.min() < 16 < nz.max()
 
 
+@pytest.mark.parametrize("t", [3, 8, 9, 20])
+def test_dilated_block_centre_tap_shortcut_is_exact(t):
+    # for T <= dilation the block uses only the centre tap; outputs and gradients must equal
+    # the full dilated convolution's
+    from polyclr.modalities.timeseries.encoders import _DilatedBlock
+
+    torch.manual_seed(0)
+    fast = _DilatedBlock(4, 6, 3, dilation=8, final=True)
+    full = _DilatedBlock(4, 6, 3, dilation=8, final=True)
+    full.load_state_dict(fast.state_dict())
+    full.center = None  # disable the shortcut
+    x = torch.randn(2, 4, t, dtype=torch.float64)
+    fast, full = fast.double(), full.double()
+    a, b = fast(x), full(x)
+    assert a.shape == b.shape == (2, 6, t) and torch.allclose(a, b)
+    a.square().sum().backward()
+    b.square().sum().backward()
+    for p, q in zip(fast.parameters(), full.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad)
+
+
 def test_tsai_backbone_by_name():
     enc = TsaiBackbone("InceptionTimePlus", 2, 24, nf=8)
     out = enc(torch.randn(3, 2, 24))

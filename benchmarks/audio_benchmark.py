@@ -19,7 +19,7 @@ shared.
 Usage:
     python benchmarks/audio_benchmark.py --data DIR --speed-only
     python benchmarks/audio_benchmark.py --data DIR --skip-speed --seeds 0 1 2 --epochs 30 \\
-        --text-head locked --order-head
+        --text-head locked
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--clip-seconds", type=float, default=2.5)
+    ap.add_argument("--clip-seconds", type=float, default=1.5)
     ap.add_argument("--objectives", nargs="+", default=["clip", "cwcl", "cwcl+order"])
     ap.add_argument("--threads", type=int, default=1, help="threads of the quality runs")
     ap.add_argument("--speed-threads", type=int, nargs="+", default=[1, 2])
@@ -218,7 +218,8 @@ def main() -> None:
     ap.add_argument("--no-random-init", action="store_true")
     ap.add_argument("--text-tower", default="frozen", choices=["frozen", "small"])
     ap.add_argument("--text-head", default="locked", choices=["mlp", "locked"])
-    ap.add_argument("--order-head", action="store_true", help="model.text_order_head=true")
+    ap.add_argument("--no-order-head", dest="order_head", action="store_false",
+                    help="model.text_order_head=false")
     ap.add_argument("--cwcl-power", type=float, default=None, help="objective.cwcl_power (default: config)")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")

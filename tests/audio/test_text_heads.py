@@ -90,3 +90,26 @@ def test_cwcl_weight_power_sharpens_targets_hand_example() -> None:
     # row targets: paper 1 / 1.8 on the diagonal, power 8: 1 / 1.16777
     t1, t8 = w / w.sum(1, keepdim=True), w**8 / (w**8).sum(1, keepdim=True)
     assert float(t1[0, 0]) == pytest.approx(1 / 1.8) and float(t8[0, 0]) == pytest.approx(1 / (1 + 0.8**8))
+
+
+class _NoMixing(torch.nn.Module):
+    def forward(self, x: torch.Tensor, src_key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return x
+
+
+def test_order_contrast_flips_sign_for_reversed_sequence_without_attention_mixing() -> None:
+    # with the transformer layer replaced by identity and no positions, the contrast of a
+    # reversed sequence is exactly the negative: early-weighted mean <-> late-weighted mean
+    torch.manual_seed(0)
+    head = TokenOrderHead(8, 4, dim=8, max_len=5).eval()
+    head.encoder = _NoMixing()
+    torch.nn.init.zeros_(head.pos)
+    torch.nn.init.normal_(head.out.weight)
+    tok = torch.randn(1, 3, 8)
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    fwd, rev = head(tok, mask), head(tok.flip(1), mask)
+    torch.testing.assert_close(fwd, -rev, atol=1e-5, rtol=1e-5)
+    # a constant sequence (no order information) gives exactly zero
+    const = tok[:, :1].expand(1, 3, 8)
+    torch.testing.assert_close(head(const, mask), torch.zeros(1, 4), atol=1e-5, rtol=0)
+    assert float(head(tok[:, :1], mask[:, :1]).detach().abs().max()) < 1e-6  # single token: zero

@@ -48,11 +48,11 @@ class ModelConfig:
         proj_dim: joint audio–text space size.
         text_tower: ``frozen`` (packaged all-MiniLM-L6-v2, cached, trainable projection) or
             ``small`` (light trainable transformer over a caption vocabulary).
-        text_head: ``frozen`` tower only: ``mlp`` (trainable projection of the sentence
+        text_head: ``frozen`` tower only (ignored for ``small``): ``mlp`` (trainable projection of the sentence
             embedding into a ``proj_dim`` space) or ``locked`` (no text parameters on the
             sentence path: the joint space is the frozen 384-d MiniLM space and only the audio
             tower learns, as in LiT / the CWCL paper; ``proj_dim`` is then 384).
-        text_order_head: add the order-aware token head (a small transformer over MiniLM's
+        text_order_head: ``frozen`` tower only: add the order-aware token head (a small transformer over MiniLM's
             cached contextual token outputs with positions; zero at initialisation) to the
             frozen text tower.
         time_bins: ordered time bins pooled besides global pooling (order awareness).
@@ -64,8 +64,8 @@ class ModelConfig:
     embed_dim: int = 256
     proj_dim: int = 128
     text_tower: str = "frozen"
-    text_head: str = "mlp"
-    text_order_head: bool = False
+    text_head: str = "locked"
+    text_order_head: bool = True
     time_bins: int = 2
     freq_mask: int = 8
     time_mask: int = 20
@@ -142,8 +142,6 @@ class AudioConfig:
             raise ConfigError("model.text_tower must be 'frozen' or 'small'")
         if self.model.text_head not in ("mlp", "locked"):
             raise ConfigError("model.text_head must be 'mlp' or 'locked'")
-        if self.model.text_tower == "small" and (self.model.text_head != "mlp" or self.model.text_order_head):
-            raise ConfigError("model.text_head=locked and model.text_order_head need model.text_tower=frozen")
         if self.objective.cwcl_power <= 0:
             raise ConfigError("objective.cwcl_power must be positive")
         if self.data.clip_seconds <= 0:

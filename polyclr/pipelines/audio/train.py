@@ -97,8 +97,9 @@ def build_models(cfg: AudioConfig, cache: TextEmbeddingCache | None, captions: l
         time_bins=m.time_bins,
     )
     vocab = TextTower.build_vocab(captions) if m.text_tower == "small" else None
-    text = TextTower(m.text_tower, proj_dim, vocab=vocab, cache=cache, head=m.text_head,
-                     order_head=m.text_order_head)
+    frozen = m.text_tower == "frozen"
+    text = TextTower(m.text_tower, proj_dim, vocab=vocab, cache=cache, head=m.text_head if frozen else "mlp",
+                     order_head=m.text_order_head and frozen)
     return encoder, text
 
 
@@ -150,6 +151,7 @@ def train_objective(
         "final_loss": float(trainer.callback_metrics.get("train/loss", torch.tensor(np.nan))),
         "logit_scale": float(objective.loss.logit_scale().detach()),
         "frozen_texts_encoded": int(text.cache.n_encoded) if text.kind == "frozen" else 0,
+        "frozen_token_texts_encoded": int(text.cache.n_encoded_tokens) if text.kind == "frozen" else 0,
     }
     encoder.eval()
     text.eval()

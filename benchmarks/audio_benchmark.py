@@ -41,7 +41,7 @@ from polyclr.rundir import git_commit, machine_description
 RESULTS = Path(__file__).parent / "results"
 QUALITY_COLS = [
     "date", "commit", "machine", "dataset", "seed", "objective", "text_head", "order_head",
-    "cwcl_power", "epochs", "steps", "zero_shot_accuracy", "zero_shot_chance", "t2a_R@1", "t2a_R@5",
+    "cwcl_power", "zero_swapped_weights", "epochs", "steps", "zero_shot_accuracy", "zero_shot_chance", "t2a_R@1", "t2a_R@5",
     "t2a_R@10", "t2a_mAP@10", "a2t_R@1", "a2t_R@5", "a2t_R@10", "order_text", "order_audio",
     "order_group", "order_pairs", "linear_probe_accuracy", "longform_fusion_R@1",
     "longform_mean_R@1", "logit_scale", "train_seconds", "train_clips_per_s", "peak_rss_mb",
@@ -123,7 +123,7 @@ def frontend_speed(data: Path, threads_list: list[int], batch_windows: int = 64,
 
 
 def _config(epochs: int, batch_size: int, clip_seconds: float, text_head: str, order_head: bool,
-            cwcl_power: float | None, text_tower: str = "frozen") -> Any:
+            cwcl_power: float | None, text_tower: str = "frozen", zero_swapped: bool = True) -> Any:
     from polyclr.pipelines.audio import AudioConfig
 
     cfg = AudioConfig()
@@ -136,6 +136,7 @@ def _config(epochs: int, batch_size: int, clip_seconds: float, text_head: str, o
     cfg.model.text_order_head = order_head
     if cwcl_power is not None:
         cfg.objective.cwcl_power = cwcl_power
+    cfg.objective.zero_swapped_weights = zero_swapped
     return cfg
 
 
@@ -160,7 +161,7 @@ def quality(data: Path, args: argparse.Namespace) -> None:
     from polyclr.pipelines.audio.train import build_models, train_objective
 
     cfg = _config(args.epochs, args.batch_size, args.clip_seconds, args.text_head, args.order_head,
-                  args.cwcl_power, args.text_tower)
+                  args.cwcl_power, args.text_tower, not args.keep_swapped_weights)
     prep = PIPELINE._prepare(cfg, data, None)
     runs = [*args.objectives, *([] if args.no_random_init else ["random_init"])]
     for seed in args.seeds:
@@ -180,6 +181,8 @@ def quality(data: Path, args: argparse.Namespace) -> None:
                 "text_head": args.text_head if args.text_tower == "frozen" else "small",
                 "order_head": args.order_head,
                 "cwcl_power": cfg.objective.cwcl_power if "cwcl" in name else "",
+                "zero_swapped_weights": (cfg.objective.zero_swapped_weights
+                                         if name == "cwcl+order" else ""),
                 "epochs": stats.get("epochs", 0), "steps": stats.get("steps", 0),
                 "zero_shot_accuracy": r["zero_shot"]["accuracy"], "zero_shot_chance": r["zero_shot"]["chance"],
                 **{f"t2a_{k}": r["retrieval"]["t2a"][k] for k in ("R@1", "R@5", "R@10", "mAP@10")},
@@ -221,6 +224,8 @@ def main() -> None:
     ap.add_argument("--no-order-head", dest="order_head", action="store_false",
                     help="model.text_order_head=false")
     ap.add_argument("--cwcl-power", type=float, default=None, help="objective.cwcl_power (default: config)")
+    ap.add_argument("--keep-swapped-weights", action="store_true",
+                    help="objective.zero_swapped_weights=false (paper weights also for swapped captions)")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     args = ap.parse_args()

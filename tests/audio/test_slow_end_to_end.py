@@ -56,4 +56,4 @@ def test_cli_run_pretrain_evaluate_embed(tmp_path: Path) -> None:
     emb = tmp_path / "emb"
     assert main(["embed", "audio", "--data", str(data), "--checkpoint", str(pre), "--out", str(emb), *sets]) == 0
     x = np.load(emb / "embeddings.npy")
-    assert x.shape == (18, 128) and np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-4)
+    assert x.shape == (18, 384) and np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-4)

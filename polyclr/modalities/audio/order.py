@@ -52,6 +52,28 @@ def swap_caption(caption: str) -> str | None:
     return None
 
 
+def order_keys(captions: list[str]) -> np.ndarray:
+    """Ids of each caption's ordered event pair and of its reversal (-1 = not an ordered caption).
+
+    Two captions *conflict* when one's pair is the other's reversal, whatever the wording
+    ("a beep then noise" vs "noise followed by a beep"): row i conflicts with row j iff
+    ``keys[i, 1] == keys[j, 0] >= 0``.
+
+    Shape:
+        returns ``(len(captions), 2)`` int64: ``[:, 0]`` = id of (A, B), ``[:, 1]`` = id of (B, A).
+    """
+    ids: dict[tuple[str, str], int] = {}
+    out = np.full((len(captions), 2), -1, dtype=np.int64)
+    for i, c in enumerate(captions):
+        ev = ordered_events(c)
+        if ev is None:
+            continue
+        a, b = ev[0].lower(), ev[1].lower()
+        out[i, 0] = ids.setdefault((a, b), len(ids))
+        out[i, 1] = ids.setdefault((b, a), len(ids))
+    return out
+
+
 def swap_audio(wave: np.ndarray, boundary: int | None = None) -> np.ndarray:
     """Swap the two segments of an ordered recording at ``boundary`` (default: the midpoint).
 

@@ -89,6 +89,9 @@ class ObjectiveConfig:
             uniform and the audio embeddings collapsed in our runs (constant zero-shot
             prediction, see docs/results_audio.md). Power 8 (≈ exp(4 (cos − 1)) near cos = 1)
             keeps the diagonal at 1 and the ordering of the weights, and sharpens them.
+        zero_swapped_weights: ``cwcl+order`` only: CWCL weight 0 between captions whose two
+            events are each other's reversal (the frozen encoder's cosine for them is ~0.97,
+            i.e. the paper's weights call the order-swapped caption a positive).
     """
 
     runs: list[str] = field(default_factory=lambda: ["clip", "cwcl", "cwcl+order"])
@@ -97,6 +100,7 @@ class ObjectiveConfig:
     max_logit_scale: float = 100.0
     learnable_temperature: bool = True
     cwcl_power: float = 8.0
+    zero_swapped_weights: bool = True
 
 
 @dataclass

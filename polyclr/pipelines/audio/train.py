@@ -15,7 +15,7 @@ from polyclr.engine import PretrainModule, fit, make_loader, save_encoder, seed_
 from polyclr.errors import ConfigError
 from polyclr.losses import CrossModalInfoNCE, cwcl_weights, gather_no_grad
 from polyclr.modalities.audio.encoders import AudioEncoder
-from polyclr.modalities.audio.order import swap_caption
+from polyclr.modalities.audio.order import order_keys, swap_caption
 from polyclr.modalities.audio.text import TextEmbeddingCache, TextTower
 from polyclr.pipelines.audio.config import AudioConfig
 from polyclr.pipelines.audio.data import AudioItem, ClipTrainDataset
@@ -32,6 +32,11 @@ class AudioTextObjective(nn.Module):
         name: ``clip``, ``cwcl``, ``clip+order`` or ``cwcl+order``.
         temperature, learnable_temperature, max_logit_scale: logit scale of the loss.
         cwcl_power: exponent on the CWCL weights (1 = the paper's ``(1 + cos) / 2``).
+        zero_swapped_weights: with ``cwcl+order``, set the CWCL weight between captions whose
+            events are the same in reversed order to 0. The frozen sentence encoder is nearly
+            order-blind (cos("a beep followed by noise", "noise followed by a beep") = 0.965),
+            so the paper's weights treat the order-swapped caption as a positive — the opposite
+            of what the order negatives teach.
 
     The batch is a dict from :class:`ClipTrainDataset` (collated): ``wave (B, T)``, ``text (B,)``,
     ``swap_text (B,)``, ``swap_wave (B, T)``, ``has_swap (B,)``.
@@ -46,6 +51,7 @@ class AudioTextObjective(nn.Module):
         learnable_temperature: bool = True,
         max_logit_scale: float = 100.0,
         cwcl_power: float = 1.0,
+        zero_swapped_weights: bool = True,
     ) -> None:
         super().__init__()
         if "cwcl" in name and text.kind != "frozen":
@@ -54,6 +60,8 @@ class AudioTextObjective(nn.Module):
         self.text = text
         self.name = name
         self.cwcl_power = cwcl_power
+        self.zero_swapped_weights = zero_swapped_weights
+        self._order_keys = torch.zeros(0, 2, dtype=torch.long)  # per registered text, see order_keys
         self.clips_seen = 0  # audio clips encoded in training (incl. order-swapped ones)
         # gather_distributed is a no-op with one process and gathers across DDP ranks otherwise.
         self.loss = CrossModalInfoNCE(temperature, learnable_temperature, max_logit_scale,
@@ -67,6 +75,8 @@ class AudioTextObjective(nn.Module):
         if "cwcl" in self.name:
             q = gather_no_grad(self.text.frozen_embeddings(batch["text"]).to(a.device))
             weights = cwcl_weights(q) ** self.cwcl_power
+            if "order" in self.name and self.zero_swapped_weights:
+                weights = weights.masked_fill(self._swap_conflicts(batch["text"]).to(weights.device), 0.0)
         extra_t = extra_a = None
         has = batch["has_swap"].bool()
         if "order" in self.name and bool(has.any()):
@@ -81,6 +91,14 @@ class AudioTextObjective(nn.Module):
             extra_t, extra_a = extra_t.unsqueeze(1), extra_a.unsqueeze(1)
         loss = self.loss(a, t, weights=weights, extra_b_for_a=extra_t, extra_a_for_b=extra_a)
         return {"loss": loss, "logit_scale": self.loss.logit_scale().detach()}
+
+
+    def _swap_conflicts(self, idx: torch.Tensor) -> torch.Tensor:
+        """``(N_all, N_all)`` bool: caption j is caption i's order reversal (gathered batch)."""
+        if len(self._order_keys) < len(self.text.texts):
+            self._order_keys = torch.from_numpy(order_keys(self.text.texts))
+        k = gather_no_grad(self._order_keys[idx.cpu()].to(idx.device))
+        return (k[:, 1, None] == k[None, :, 0]) & (k[:, 1, None] >= 0)
 
 
 def build_models(cfg: AudioConfig, cache: TextEmbeddingCache | None, captions: list[str]) -> tuple[AudioEncoder, TextTower]:
@@ -128,7 +146,7 @@ def train_objective(
     index = {t: i for i, t in enumerate(text.texts)}
     objective = AudioTextObjective(encoder, text, name, cfg.objective.temperature,
                                    cfg.objective.learnable_temperature, cfg.objective.max_logit_scale,
-                                   cfg.objective.cwcl_power)
+                                   cfg.objective.cwcl_power, cfg.objective.zero_swapped_weights)
     ds = ClipTrainDataset(train_items, cfg.features.sample_rate, cfg.data.clip_seconds, index,
                           cfg.data.cache_max_seconds, seed)
     bs = min(cfg.engine.batch_size, len(ds))

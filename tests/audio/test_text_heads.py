@@ -113,3 +113,33 @@ def test_order_contrast_flips_sign_for_reversed_sequence_without_attention_mixin
     const = tok[:, :1].expand(1, 3, 8)
     torch.testing.assert_close(head(const, mask), torch.zeros(1, 4), atol=1e-5, rtol=0)
     assert float(head(tok[:, :1], mask[:, :1]).detach().abs().max()) < 1e-6  # single token: zero
+
+
+def test_order_keys_match_reversals_across_wordings() -> None:
+    from polyclr.modalities.audio.order import order_keys
+
+    caps = ["a beep then noise", "noise followed by a beep", "first a beep, then noise", "a beep",
+            "a chirp before a beep"]
+    k = order_keys(caps)
+    conflict = (k[:, 1, None] == k[None, :, 0]) & (k[:, 1, None] >= 0)
+    expected = np.zeros((5, 5), bool)
+    expected[0, 1] = expected[1, 0] = expected[2, 1] = expected[1, 2] = True
+    np.testing.assert_array_equal(conflict, expected)
+    assert k[3].tolist() == [-1, -1]
+
+
+def test_cwcl_order_objective_zeroes_weights_of_swapped_captions() -> None:
+    from polyclr.modalities.audio.encoders import AudioEncoder
+    from polyclr.pipelines.audio.train import AudioTextObjective
+
+    cache = _fake_cache()
+    tower = TextTower("frozen", 8, cache=cache, frozen_dim=8, head="locked")
+    texts = ["a beep then noise", "noise then a beep", "a chirp"]
+    idx = tower.register(texts)
+    enc = AudioEncoder(frontend={"sample_rate": 8000, "n_mels": 32, "n_fft": 256, "hop_length": 80},
+                       channels=(4, 8), embed_dim=16, proj_dim=8, specaugment={"n_masks": 0})
+    obj = AudioTextObjective(enc, tower, "cwcl+order", cwcl_power=1.0)
+    conflicts = obj._swap_conflicts(idx)
+    assert conflicts.tolist() == [[False, True, False], [True, False, False], [False, False, False]]
+    # the order-blind sentence vectors make the paper weight of the swapped pair exactly 1
+    assert float(cwcl_weights(tower.frozen_embeddings(idx))[0, 1]) == pytest.approx(1.0)

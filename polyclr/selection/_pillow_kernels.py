@@ -4,8 +4,10 @@
 product (``torch._int_mm``). The work before and after the product (finding all-zero rows,
 gathering and sign-shifting the live rows, recombining coefficient digits, rounding, clipping,
 scattering back) is elementwise; as chains of NumPy calls it made several passes over memory and
-cost more than the product itself, so each step is one compiled, parallel loop here. No library
-fuses these steps, which is why they are written by hand.
+cost more than the product itself, so each step is one compiled loop here. No library fuses these
+steps, which is why they are written by hand. The kernels are serial and release the GIL:
+``hash_images`` runs batches on a thread pool instead, because numba's and torch's OpenMP
+workers spin-wait against each other when both run parallel regions in one process.
 """
 
 from __future__ import annotations
@@ -20,37 +22,47 @@ SHIFT = 22  # Pillow: PRECISION_BITS for 8-bit images
 
 @lru_cache(maxsize=1)
 def kernels():
-    """Compile (once per process) and return ``(live_rows, gather_signed, combine)``."""
+    """Compile (once per process) and return ``(gather_live_signed, combine)``."""
     numba = require("numba", "selection")
     import numpy as np
 
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def live_rows(words):  # pragma: no cover - compiled
-        """(rows, k) uint64 view of uint8 rows -> (rows,) bool: any non-zero byte."""
-        rows, length = words.shape
-        live = np.zeros(rows, dtype=np.bool_)
-        for m in numba.prange(rows):
-            acc = np.uint64(0)
-            for k in range(length):  # OR-reduction without early exit: vectorises
-                acc |= words[m, k]
-            live[m] = acc != 0
-        return live
+    @numba.njit(nogil=True, cache=True)
+    def gather_live_signed(x, words, out, idx):  # pragma: no cover - compiled
+        """Copy every row of ``x`` with a non-zero byte to ``out`` as int8 (value - 128), in one
+        pass, and its row number to ``idx``; returns the number of such rows.
 
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def gather_signed(x, idx, out):  # pragma: no cover - compiled
-        """out[i] = x[idx[i]] - 128 as int8 (the int8 product needs signed inputs)."""
-        for i in numba.prange(idx.shape[0]):
-            src = x[idx[i]]
-            dst = out[i]
-            for k in range(src.shape[0]):
-                dst[k] = np.int8(np.int32(src[k]) - 128)
+        ``words`` is ``x`` viewed as (rows, k // 8) uint64 when k is a multiple of 8 (the zero
+        test then runs eight bytes at a time), else an empty (rows, 0) array.
+        """
+        rows, length = x.shape
+        n_words = words.shape[1]
+        count = 0
+        for m in range(rows):
+            if n_words:
+                acc = np.uint64(0)
+                for k in range(n_words):  # OR-reduction without early exit: vectorises
+                    acc |= words[m, k]
+                live = acc != 0
+            else:
+                acc8 = np.uint8(0)
+                for k in range(length):
+                    acc8 |= x[m, k]
+                live = acc8 != 0
+            if live:
+                src = x[m]
+                dst = out[count]
+                for k in range(length):
+                    dst[k] = np.int8(np.int32(src[k]) - 128)
+                idx[count] = m
+                count += 1
+        return count
 
-    @numba.njit(parallel=True, nogil=True, cache=True)
+    @numba.njit(nogil=True, cache=True)
     def combine(prod, idx, offset, n_digits, digit_bits, out):  # pragma: no cover - compiled
         """Recombine digit products (columns interleaved as output, digit), add the offset that
         undoes the -128 shift, round and clip like Pillow, and scatter to rows ``idx``."""
         n_out = out.shape[1]
-        for i in numba.prange(idx.shape[0]):
+        for i in range(prod.shape[0]):
             r = idx[i]
             for j in range(n_out):
                 acc = np.int64(offset[j])
@@ -59,4 +71,4 @@ def kernels():
                 v = (acc + HALF) >> SHIFT
                 out[r, j] = 0 if v < 0 else (255 if v > 255 else v)
 
-    return live_rows, gather_signed, combine
+    return gather_live_signed, combine

@@ -18,12 +18,13 @@ array, as ``imagehash``'s hex string) and compared by popcount of the XOR.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 import torch
 
-from polyclr._optional import require
 from polyclr.selection._pillow_kernels import kernels
 
 PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point precision for 8-bit images
@@ -133,15 +134,16 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
     mat, offset, nd = _int8_plan(in_size, out_size)
     flat = np.ascontiguousarray(x).reshape(-1, in_size)
     out = np.zeros((flat.shape[0], out_size), dtype=np.uint8)
-    live_rows, gather_signed, combine = kernels()
-    live = live_rows(flat.view(np.uint64)) if in_size % 8 == 0 else flat.any(axis=1)
-    rows = np.flatnonzero(live)
-    if rows.size == 0:
+    gather_live_signed, combine = kernels()
+    words = flat.view(np.uint64) if in_size % 8 == 0 else np.zeros((len(flat), 0), np.uint64)
+    signed = np.empty(flat.shape, dtype=np.int8)
+    rows = np.empty(len(flat), dtype=np.int64)
+    n_live = gather_live_signed(flat, words, signed, rows)
+    if n_live == 0:
         return out.reshape(*lead, out_size)
-    signed = np.empty((rows.size, in_size), dtype=np.int8)
-    gather_signed(flat, rows, signed)
-    st = torch.from_numpy(signed)
-    if rows.size > 16 and in_size >= 8:
+    rows = rows[:n_live]
+    st = torch.from_numpy(signed[:n_live])
+    if n_live > 16 and in_size >= 8:
         prod = torch._int_mm(st, mat).numpy()  # exact int32 accumulation
     else:  # tiny inputs: plain integer matmul (also exact)
         prod = (st.to(torch.int64) @ mat.to(torch.int64)).to(torch.int32).numpy()
@@ -301,8 +303,10 @@ def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 256
                  threads: int | None = None) -> np.ndarray:
     """Hash uint8 images in batches with ``method`` (dhash, ahash or phash).
 
-    Batches keep the working set (gathered rows, int32 products) in cache. ``threads`` sets the
-    torch and numba threads used while hashing (restored afterwards); None uses every core.
+    Batches keep the working set (gathered rows, int32 products) in cache and run on a pool of
+    ``threads`` threads (None: one per core); the compiled kernels and torch's int8 product
+    release the GIL. torch's intra-op threads are set to 1 while hashing (restored afterwards),
+    so the parallelism is across batches only.
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64.
@@ -311,16 +315,18 @@ def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 256
         raise ValueError(f"unknown hash {method!r}; choose from {sorted(HASHES)}")
     x = _check_images(images)
     fn = HASHES[method]
-    numba = require("numba", "selection")
-    before = torch.get_num_threads(), numba.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    n_threads = max(1, int(threads) if threads is not None else (os.cpu_count() or 1))
+    batches = [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
-        out = [fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        if n_threads == 1 or len(batches) == 1:
+            out = [fn(b) for b in batches]
+        else:
+            with ThreadPoolExecutor(max_workers=min(n_threads, len(batches))) as pool:
+                out = list(pool.map(fn, batches))
     finally:
-        torch.set_num_threads(before[0])
-        numba.set_num_threads(before[1])
+        torch.set_num_threads(before)
     return np.concatenate(out) if out else np.zeros(0, dtype=np.uint64)
 
 

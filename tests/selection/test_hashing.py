@@ -102,3 +102,15 @@ def test_to_uint8_minmax_and_nan():
     np.testing.assert_array_equal(hashing.to_uint8(np.full((2, 2), 3.0)), np.zeros((2, 2)))
     with pytest.raises(ValueError):
         hashing.to_uint8(np.array([[np.nan, 1.0]]))
+
+
+def test_thread_pool_batches_give_identical_hashes():
+    rng = np.random.default_rng(3)
+    imgs = rng.integers(0, 256, size=(70, 40, 56), dtype=np.uint8)
+    imgs[5] = 0  # an all-background image: every row is skipped
+    imgs[6, :20] = 0  # half background
+    one = hashing.hash_images(imgs, "dhash", batch_size=16, threads=1)
+    two = hashing.hash_images(imgs, "dhash", batch_size=16, threads=2)
+    whole = hashing.dhash(imgs)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, whole)

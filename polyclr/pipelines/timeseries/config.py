@@ -118,8 +118,11 @@ class DownstreamConfig:
 
 
 def _ts2vec_engine() -> EngineConfig:
-    # TS2Vec defaults: batch 8, lr 1e-3, 200 iterations (AdamW here, as in TS2Vec).
-    return EngineConfig(max_epochs=-1, max_steps=200, batch_size=8, lr=1e-3, weight_decay=0.01)
+    # TS2Vec settings: batch 8, lr 1e-3, AdamW (weight decay 0.01, torch's default, as TS2Vec).
+    # TS2Vec trains 200 iterations; 100 is the default here because the probe's accuracy under
+    # cross-validation on TRAIN (never TEST) is the same at 100 and 200 on every UCR set measured
+    # (benchmarks/results/timeseries_budget.csv). Set engine.max_steps=200 for TS2Vec's budget.
+    return EngineConfig(max_epochs=-1, max_steps=100, batch_size=8, lr=1e-3, weight_decay=0.01)
 
 
 @dataclass

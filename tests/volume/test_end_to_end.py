@@ -29,9 +29,13 @@ def test_run_volume_2d_writes_rows_and_aligned_masks(tiny_msd, tmp_path):
     assert code == 0
     m = json.loads((out / "metrics.json").read_text())
     methods = {r["method"] for r in m["rows"]}
-    assert methods == {"GD+LD", "GR", "random_init"}
-    assert {r["labeled_volumes"] for r in m["rows"]} == {1, 2}
-    assert len(m["rows"]) == 3 * 2 * 2  # methods x K x combinations
+    assert methods == {"GD+LD", "GR", "random_init", "fully_supervised"}
+    n_train = m["train_volumes"]
+    assert {r["labeled_volumes"] for r in m["rows"]} == {1, 2, n_train}
+    assert len(m["rows"]) == 3 * 2 * 2 + 1  # methods x K x combinations + fully supervised (1 seed)
+    full = [r for r in m["rows"] if r["method"] == "fully_supervised"]
+    assert full[0]["labeled_volumes"] == n_train == len(splits_train := full[0]["train_volumes"])
+    assert len(set(splits_train)) == n_train
     for r in m["rows"]:
         assert 0.0 <= r["dice_mean"] <= 1.0 and set(r["dice"]) == {"outer", "core"}
         assert len(r["train_volumes"]) == r["labeled_volumes"]

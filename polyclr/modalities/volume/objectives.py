@@ -9,7 +9,7 @@ from torch import nn
 
 from polyclr.losses import MultiPositiveInfoNCE, two_view_ids
 from polyclr.modalities.volume.augment import apply_affine, random_affine_params, random_intensity
-from polyclr.modalities.volume.networks import GlobalHead, LocalHead, SegUNet
+from polyclr.modalities.volume.networks import GlobalHead, LocalHead, SegMonaiUNet, SegUNet
 from polyclr.modalities.volume.partitions import (
     GLOBAL_STRATEGIES,
     global_pairs,
@@ -28,13 +28,15 @@ class VolumeContrastive(nn.Module):
     """Global (G^R / G^D- / G^D) and local (L^l / L^D) contrastive losses on a SegUNet.
 
     Args:
-        net: the encoder-decoder being pre-trained (``self.encoder`` for the engine).
+        net: the encoder-decoder being pre-trained (``self.encoder`` for the engine): a
+            :class:`SegUNet` (BasicUNet) or :class:`SegMonaiUNet` (UNet).
         global_strategy: ``GR``, ``GD-``, ``GD`` or None (no global loss).
         local_strategy: ``L``, ``LD`` or None (no local loss).
         phase: ``global`` (encoder + global head), ``local`` (decoder + local head, encoder
             frozen: the paper's second stage) or ``joint`` (all, ``global + local_weight*local``).
         temperature: InfoNCE temperature.
-        decoder_stage: 1..4, which decoder output the local loss uses (4 = full resolution).
+        decoder_stage: which decoder output the local loss uses, 1 = coarsest ..
+            ``len(net.decoder_channels)`` (BasicUNet: 4 = full resolution).
         region_size, num_regions, region_sampling: local regions on that feature map.
         within_image_negatives: L^l negatives only from the same image (the paper).
         local_weight: weight of the local loss in ``joint``.
@@ -43,7 +45,7 @@ class VolumeContrastive(nn.Module):
 
     def __init__(
         self,
-        net: SegUNet,
+        net: SegUNet | SegMonaiUNet,
         global_strategy: str | None = "GD",
         local_strategy: str | None = "LD",
         phase: str = "joint",
@@ -64,8 +66,9 @@ class VolumeContrastive(nn.Module):
             raise ValueError("local_strategy must be 'L', 'LD' or None")
         if phase not in ("global", "local", "joint"):
             raise ValueError(f"phase must be global, local or joint, got {phase!r}")
-        if not 1 <= decoder_stage <= 4:
-            raise ValueError(f"decoder_stage must be in 1..4, got {decoder_stage}")
+        stages = len(net.decoder_channels)
+        if local_strategy is not None and not 1 <= decoder_stage <= stages:
+            raise ValueError(f"decoder_stage must be in 1..{stages} for this network, got {decoder_stage}")
         if phase in ("global", "joint") and global_strategy is None:
             raise ValueError(f"phase {phase!r} needs a global strategy")
         if phase in ("local", "joint") and local_strategy is None:
@@ -76,7 +79,8 @@ class VolumeContrastive(nn.Module):
         self.region_size, self.num_regions, self.region_sampling = region_size, num_regions, region_sampling
         self.within_image_negatives, self.local_weight = within_image_negatives, local_weight
         self.global_head = GlobalHead(net.bottleneck_channels, out_dim=proj_dim)
-        self.local_head = LocalHead(net.spatial_dims, net.decoder_channels[decoder_stage - 1], local_dim)
+        stage_channels = net.decoder_channels[min(decoder_stage, stages) - 1]
+        self.local_head = LocalHead(net.spatial_dims, stage_channels, local_dim)
         self.loss = MultiPositiveInfoNCE(temperature=temperature)
         self.set_phase(phase)
 
@@ -89,7 +93,7 @@ class VolumeContrastive(nn.Module):
             p.requires_grad_(phase != "local")
         for p in list(self.encoder.decoder_parameters()) + list(self.local_head.parameters()):
             p.requires_grad_(phase != "global")
-        for p in self.encoder.unet.final_conv.parameters():
+        for p in self.encoder.head_parameters():
             p.requires_grad_(False)
 
     def global_loss(self, v1: torch.Tensor, v2: torch.Tensor, partitions: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 Preprocessing: orientation RAS -> resample to a target spacing -> percentile intensity scaling
 to [0, 1] -> crop to the foreground -> pad/crop to a fixed in-plane size (2D) or pad to a
-multiple of 16 (3D). The spatial steps are tracked by MONAI, so predictions are inverted back
+multiple of the network's down-sampling (3D). The spatial steps are tracked by MONAI, so predictions are inverted back
 onto the loaded grid with :func:`invert_label`.
 """
 
@@ -30,6 +30,10 @@ class PreprocessConfig:
         slice_size: in-plane size (X, Y) every slice is padded/cropped to (2D).
         patch_size: training patch size (3D); volumes are padded to at least this size.
         axis: the axis along which slices are taken and partitions defined (2 = S after RAS).
+        cache: preprocessed-volume cache: ``memory`` (MONAI CacheDataset, at most
+            ``cache_max_gb``), ``disk`` (MONAI PersistentDataset in ``cache_dir``) or ``none``.
+        cache_max_gb: RAM budget of the memory cache (volumes beyond it are recomputed on read).
+        cache_dir: disk cache folder (empty: ``$POLYCLR_CACHE/volume_preprocessed``).
     """
 
     spacing: list[float] = field(default_factory=lambda: [3.0, 3.0, 3.0])
@@ -39,8 +43,15 @@ class PreprocessConfig:
     slice_size: list[int] = field(default_factory=lambda: [64, 80])
     patch_size: list[int] = field(default_factory=lambda: [32, 32, 32])
     axis: int = 2
+    cache: str = "memory"
+    cache_max_gb: float = 8.0
+    cache_dir: str = ""
 
     def __post_init__(self) -> None:
+        if self.cache not in ("memory", "disk", "none"):
+            raise ValueError(f"cache must be memory, disk or none, got {self.cache!r}")
+        if self.cache_max_gb < 0:
+            raise ValueError(f"cache_max_gb must be >= 0, got {self.cache_max_gb}")
         if len(self.spacing) != 3 or any(s < 0 for s in self.spacing):
             raise ValueError(f"spacing must be 3 non-negative numbers, got {self.spacing}")
         if len(self.percentiles) != 2 or not 0 <= self.percentiles[0] < self.percentiles[1] <= 100:
@@ -53,11 +64,12 @@ def _above(x: Any, threshold: float) -> Any:
     return x > threshold
 
 
-def build_preprocess(spatial_dims: int, cfg: PreprocessConfig, with_label: bool) -> Any:
+def build_preprocess(spatial_dims: int, cfg: PreprocessConfig, with_label: bool, divisor: int = 16) -> Any:
     """The MONAI ``Compose`` of dictionary transforms for keys ``image`` (and ``label``).
 
     Args:
-        spatial_dims: 2 (pad/crop the in-plane axes to ``slice_size``) or 3 (pad to 16k).
+        spatial_dims: 2 (pad/crop the in-plane axes to ``slice_size``) or 3 (pad every axis to
+            a multiple of ``divisor``, the network's total down-sampling).
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
@@ -81,12 +93,12 @@ def build_preprocess(spatial_dims: int, cfg: PreprocessConfig, with_label: bool)
         steps.append(mt.ResizeWithPadOrCropd(keys=keys, spatial_size=tuple(size)))
     else:
         steps.append(mt.SpatialPadd(keys=keys, spatial_size=tuple(cfg.patch_size)))
-        steps.append(mt.DivisiblePadd(keys=keys, k=16))
+        steps.append(mt.DivisiblePadd(keys=keys, k=int(divisor)))
     return mt.Compose(steps)
 
 
 def preprocess(
-    vol: VolumeData, label: np.ndarray | None, spatial_dims: int, cfg: PreprocessConfig
+    vol: VolumeData, label: np.ndarray | None, spatial_dims: int, cfg: PreprocessConfig, divisor: int = 16
 ) -> tuple[dict[str, Any], Any]:
     """Apply :func:`build_preprocess` to a loaded volume (and its label).
 
@@ -98,7 +110,7 @@ def preprocess(
     d: dict[str, Any] = {"image": mdata.MetaTensor(vol.array[None].copy(), affine=vol.affine)}
     if label is not None:
         d["label"] = mdata.MetaTensor(label[None].astype(np.float32), affine=vol.affine)
-    t = build_preprocess(spatial_dims, cfg, label is not None)
+    t = build_preprocess(spatial_dims, cfg, label is not None, divisor)
     return t(d), t
 
 

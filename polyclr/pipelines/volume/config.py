@@ -11,17 +11,25 @@ from polyclr.selection.config import SelectionConfig
 
 @dataclass
 class NetConfig:
-    """Network: MONAI BasicUNet, 2D slices or 3D patches.
+    """Network: MONAI ``BasicUNet`` or ``UNet``, 2D slices or 3D patches.
 
     Attributes:
         spatial_dims: 2 (slices, as in the paper) or 3 (patches).
+        architecture: ``BasicUNet`` (uses ``features``) or ``UNet`` (uses ``channels``,
+            ``num_res_units``; strides 2).
         features: BasicUNet channel counts (6 numbers).
+        channels: UNet channels per level (>= 3 numbers; sizes must be multiples of
+            2^(len - 1)).
+        num_res_units: UNet residual units per block.
         proj_dim: global projection size.
         local_dim: local projection size.
     """
 
     spatial_dims: int = 2
+    architecture: str = "BasicUNet"
     features: list[int] = field(default_factory=lambda: [16, 16, 32, 64, 128, 16])
+    channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
+    num_res_units: int = 2
     proj_dim: int = 128
     local_dim: int = 64
 
@@ -41,7 +49,8 @@ class PretrainConfig:
         schedule: ``staged`` (encoder global, then decoder local; the paper) or ``joint``.
         local_weight: weight of the local loss in ``joint``.
         temperature: InfoNCE temperature.
-        decoder_stage: decoder output for the local loss (1 coarsest .. 4 full resolution).
+        decoder_stage: decoder output for the local loss (1 coarsest .. 4 full resolution for
+            BasicUNet; 1 .. len(channels) - 2 for UNet).
         region_size: local region side (feature-map voxels).
         num_regions: local regions per image.
         region_sampling: ``grid`` or ``random``.

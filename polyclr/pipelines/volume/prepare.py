@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,27 +11,38 @@ import numpy as np
 import torch
 
 from polyclr.errors import DataError
+from polyclr.modalities.volume.cache import LoadVolumed, cached_dataset
 from polyclr.modalities.volume.datasets import VolumeItem, discover
 from polyclr.modalities.volume.io import VolumeData, load_label, load_volume
-from polyclr.modalities.volume.transforms import preprocess
+from polyclr.modalities.volume.transforms import build_preprocess
 from polyclr.pipelines.base import CheckReport
 
 
 @dataclass
 class Case:
-    """One preprocessed volume.
+    """One volume, preprocessed on demand through a MONAI (cache) dataset.
 
     Attributes:
         item: where it came from.
-        volume: the loaded (RAS) volume, for writing predictions back.
-        data: MONAI dict after preprocessing (``image`` / ``label`` MetaTensors ``(1, X, Y, Z)``).
-        transform: the preprocessing ``Compose`` (to invert predictions).
+        source: the MONAI ``CacheDataset`` / ``PersistentDataset`` / ``Dataset`` holding it.
+        index: its index in ``source``.
+        transform: the preprocessing ``Compose`` of this case (to invert predictions).
     """
 
     item: VolumeItem
-    volume: VolumeData
-    data: dict[str, Any]
+    source: Any
+    index: int
     transform: Any
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """MONAI dict after preprocessing (``image`` / ``label`` MetaTensors ``(1, X, Y, Z)``)."""
+        return self.source[self.index]
+
+    @property
+    def volume(self) -> VolumeData:
+        """The loaded (RAS) volume, for writing predictions back onto its grid."""
+        return load_volume(self.item.image)
 
     @property
     def image(self) -> torch.Tensor:
@@ -38,24 +50,53 @@ class Case:
 
     @property
     def label(self) -> torch.Tensor | None:
-        lab = self.data.get("label")
-        return None if lab is None else torch.as_tensor(lab.as_tensor()).round().long()
+        if self.item.label is None:
+            return None
+        return torch.as_tensor(self.data["label"].as_tensor()).round().long()
 
     @property
     def affine(self) -> np.ndarray:
         return np.asarray(self.data["image"].affine, dtype=np.float64)
 
 
-def validate(items: list[VolumeItem]) -> tuple[list[tuple[VolumeData, np.ndarray | None]], dict[str, Any], list[str]]:
-    """Load every image and label (raising DataError naming the file) and summarise them."""
-    loaded = []
+class CaseField(Sequence):
+    """Lazy read-only sequence ``case.<name>`` over cases: datasets index it like a list while the
+    volumes stay in the (size-bounded) cache instead of a second in-memory copy."""
+
+    def __init__(self, cases: list[Case], name: str) -> None:
+        self.cases, self.name = cases, name
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [getattr(c, self.name) for c in self.cases[i]]
+        return getattr(self.cases[i], self.name)
+
+
+class _Preprocess:
+    """Load (validating readers) then the preprocessing ``Compose`` for labelled / unlabelled."""
+
+    def __init__(self, with_label: Any, without_label: Any) -> None:
+        self.with_label, self.without_label = with_label, without_label
+        self.load = LoadVolumed()
+
+    def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
+        d = self.load(d)
+        return (self.with_label if "label" in d and d.get("label") is not None else self.without_label)(
+            {k: v for k, v in d.items() if k in ("image", "label")})
+
+
+def validate(items: list[VolumeItem]) -> tuple[dict[str, Any], list[str]]:
+    """Load every image and label (raising DataError naming the file) and summarise them; one
+    volume in memory at a time."""
     shapes, spacings, values = [], [], set()
     for it in items:
         vol = load_volume(it.image)
         lab = load_label(it.label, vol) if it.label is not None else None
         if lab is not None:
             values.update(int(v) for v in np.unique(lab))
-        loaded.append((vol, lab))
         shapes.append(vol.array.shape)
         spacings.append(vol.spacing)
     sp = np.array(spacings)
@@ -79,28 +120,45 @@ def validate(items: list[VolumeItem]) -> tuple[list[tuple[VolumeData, np.ndarray
         warnings.append("no label maps: pre-training only (fine-tuning needs labelled volumes)")
     if len(values) == 1:
         warnings.append(f"label maps hold a single value {sorted(values)}")
-    return loaded, summary, warnings
+    return summary, warnings
 
 
 def check_dataset(data: Path) -> CheckReport:
     """``polyclr check volume``: validate every file, summarise counts, shapes, spacings, labels."""
     items = discover(data)
-    _, summary, warnings = validate(items)
+    summary, warnings = validate(items)
     return CheckReport(summary=summary, warnings=warnings)
 
 
-def prepare(cfg: Any, data: Path) -> list[Case]:
-    """Discover, validate and preprocess every volume of ``data`` (all kept in memory)."""
+def prepare(cfg: Any, data: Path, divisor: int | None = None) -> list[Case]:
+    """Discover and validate every volume of ``data``, then preprocess through a MONAI cache
+    dataset (``cfg.data.cache``: memory within ``cache_max_gb`` / disk / none).
+
+    Args:
+        divisor: 3D: pad each axis to a multiple of it (default: the network's down-sampling).
+    """
+    from polyclr.config import to_dict
+
     items = discover(data)
-    loaded, _, _ = validate(items)
-    cases = []
-    for it, (vol, lab) in zip(items, loaded, strict=True):
-        d, t = preprocess(vol, lab, cfg.net.spatial_dims, cfg.data)
-        if cfg.net.spatial_dims == 3:
-            small = [s for s, p in zip(d["image"].shape[1:], cfg.data.patch_size, strict=True) if s < p]
-            if small:
-                raise DataError(it.image, f"preprocessed volume {tuple(d['image'].shape[1:])} is smaller than patch")
-        cases.append(Case(it, vol, d, t))
+    validate(items)
+    if divisor is None:
+        from polyclr.pipelines.volume.train import build_net
+
+        divisor = build_net(cfg, 2).divisor
+    dims = cfg.net.spatial_dims
+    t_lab = build_preprocess(dims, cfg.data, True, divisor)
+    t_img = build_preprocess(dims, cfg.data, False, divisor)
+    records = [{"image": str(it.image), "label": str(it.label) if it.label is not None else None}
+               for it in items]
+    settings = {"data": to_dict(cfg.data), "spatial_dims": dims, "divisor": divisor, "version": 1}
+    source = cached_dataset(records, _Preprocess(t_lab, t_img), cfg.data.cache, cfg.data.cache_max_gb,
+                            cfg.data.cache_dir or None, settings, list(cfg.data.spacing))
+    cases = [Case(it, source, i, t_lab if it.label is not None else t_img) for i, it in enumerate(items)]
+    if dims == 3:
+        for c in cases:
+            shape = c.data["image"].shape[1:]
+            if any(s < p for s, p in zip(shape, cfg.data.patch_size, strict=True)):
+                raise DataError(c.item.image, f"preprocessed volume {tuple(shape)} is smaller than patch")
     return cases
 
 
@@ -145,6 +203,6 @@ def num_classes(cases: list[Case]) -> int:
     """Classes = largest label value + 1 over all labelled cases (at least 2)."""
     top = 1
     for c in cases:
-        if c.label is not None:
+        if c.item.label is not None:
             top = max(top, int(c.label.max()))
     return top + 1

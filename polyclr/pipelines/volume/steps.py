@@ -15,7 +15,7 @@ from polyclr.engine import load_encoder, save_encoder
 from polyclr.errors import CheckpointError, ConfigError, DataError
 from polyclr.evaluation import linear_probe, mean_std
 from polyclr.modalities.volume.io import save_label_like
-from polyclr.modalities.volume.networks import SegUNet
+from polyclr.modalities.volume.networks import SegMonaiUNet, SegUNet, check_spatial_size
 from polyclr.modalities.volume.transforms import invert_label
 from polyclr.pipelines.volume.config import VolumeConfig, parse_strategy
 from polyclr.pipelines.volume.prepare import Case, num_classes, prepare, split_cases
@@ -76,6 +76,21 @@ def _validate(cfg: VolumeConfig) -> None:
         raise ConfigError("config key 'net.spatial_dims': must be 2 or 3")
     if cfg.finetune.combinations < 1 or not cfg.finetune.seeds:
         raise ConfigError("finetune.combinations must be >= 1 and finetune.seeds non-empty")
+    try:
+        net = build_net(cfg, 2)
+    except ValueError as exc:
+        raise ConfigError(f"config section 'net': {exc}") from exc
+    key, size = (("data.slice_size", cfg.data.slice_size) if cfg.net.spatial_dims == 2
+                 else ("data.patch_size", cfg.data.patch_size))
+    try:
+        check_spatial_size(size, net.divisor, cfg.net.architecture)
+    except ValueError as exc:
+        raise ConfigError(f"config key {key!r}: {exc}") from exc
+    stages = len(net.decoder_channels)
+    if any(parse_strategy(s)[1] for s in [cfg.pretrain.strategy, *cfg.pretrain.strategies]) and not (
+            1 <= cfg.pretrain.decoder_stage <= stages):
+        raise ConfigError(f"config key 'pretrain.decoder_stage': must be in 1..{stages} for "
+                          f"{cfg.net.architecture}, got {cfg.pretrain.decoder_stage}")
 
 
 def _class_names(data: Path, n: int) -> list[str]:
@@ -111,7 +126,7 @@ def _combos(train: list[Case], k: int, n: int, seed: int) -> list[list[Case]]:
     return [[train[i] for i in c] for c in seen]
 
 
-def _evaluate(cfg: VolumeConfig, net: SegUNet, test: list[Case], n_cls: int, names: list[str],
+def _evaluate(cfg: VolumeConfig, net: SegUNet | SegMonaiUNet, test: list[Case], n_cls: int, names: list[str],
               pred_dir: Path | None) -> tuple[float, dict[str, float], list[float]]:
     per_case = []
     for case in test:
@@ -172,10 +187,11 @@ def _load_init(checkpoint: Path | None) -> tuple[dict[str, torch.Tensor] | None,
 
 def _check_compatible(cfg: VolumeConfig, meta: dict[str, Any], n_cls: int, path: Any) -> None:
     enc = meta.get("encoder", {})
-    if enc.get("spatial_dims") != cfg.net.spatial_dims or enc.get("features") != list(cfg.net.features):
-        raise CheckpointError(path, f"checkpoint network {enc} does not match net config {cfg.net}")
     if enc.get("out_channels") != n_cls:
         raise CheckpointError(path, f"checkpoint has {enc.get('out_channels')} classes, data {n_cls}")
+    want = build_net(cfg, n_cls).config
+    if {k: enc.get(k) for k in want} != want:
+        raise CheckpointError(path, f"checkpoint network {enc} does not match the net config {want}")
 
 
 def pretrain_step(cfg: VolumeConfig, data: Path, out: Path, resume: bool = False) -> dict[str, Any]:
@@ -274,7 +290,7 @@ def classification_rows(cfg: VolumeConfig, split: dict[str, list[Case]], inits: 
     return _classification(cfg, nets, split)
 
 
-def _classification(cfg: VolumeConfig, nets: dict[str, SegUNet], split: dict[str, list[Case]]) -> list[dict[str, Any]]:
+def _classification(cfg: VolumeConfig, nets: dict[str, Any], split: dict[str, list[Case]]) -> list[dict[str, Any]]:
     """Volume-level classification: linear probe on frozen encoder features -> test AUROC."""
     train = [c for c in split["train"] if c.item.class_label is not None]
     test = [c for c in split["test"] if c.item.class_label is not None]

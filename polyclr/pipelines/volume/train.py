@@ -20,22 +20,26 @@ from polyclr.engine import (
 )
 from polyclr.modalities.volume.augment import AugmentCollate
 from polyclr.modalities.volume.data import LabelledDataset, PartitionDataset
-from polyclr.modalities.volume.networks import SegUNet
+from polyclr.modalities.volume.networks import SegMonaiUNet, SegUNet, build_network
 from polyclr.modalities.volume.objectives import VolumeContrastive
 from polyclr.pipelines.volume.config import VolumeConfig, parse_strategy
-from polyclr.pipelines.volume.prepare import Case
+from polyclr.pipelines.volume.prepare import Case, CaseField
+
+Net = SegUNet | SegMonaiUNet
 
 
-def build_net(cfg: VolumeConfig, out_channels: int) -> SegUNet:
-    """The segmentation network of the config."""
-    return SegUNet(cfg.net.spatial_dims, 1, out_channels, tuple(cfg.net.features))
+def build_net(cfg: VolumeConfig, out_channels: int) -> Net:
+    """The segmentation network of the config (``net.architecture``)."""
+    n = cfg.net
+    return build_network(n.spatial_dims, n.architecture, 1, out_channels, tuple(n.features),
+                         tuple(n.channels), n.num_res_units)
 
 
 def _engine(cfg: VolumeConfig, steps: int, lr: float) -> Any:
     return dataclasses.replace(cfg.engine, max_steps=int(steps), max_epochs=100_000, lr=lr)
 
 
-def encoder_meta(cfg: VolumeConfig, net: SegUNet, strategy: str, trained: list[str]) -> dict[str, Any]:
+def encoder_meta(cfg: VolumeConfig, net: Net, strategy: str, trained: list[str]) -> dict[str, Any]:
     """Metadata stored with the weights so fine-tuning / export rebuild the network."""
     return {
         "modality": "volume",
@@ -56,7 +60,7 @@ def encoder_meta(cfg: VolumeConfig, net: SegUNet, strategy: str, trained: list[s
 def pretrain_net(
     cfg: VolumeConfig, cases: list[Case], strategy: str, out: Path | None, out_channels: int,
     resume: bool = False, keep: list[np.ndarray] | None = None,
-) -> tuple[SegUNet, dict[str, Any]]:
+) -> tuple[Net, dict[str, Any]]:
     """Pre-train a SegUNet with ``strategy`` (``GD+LD``, ``GR``, ...) on ``cases`` (images only).
 
     Staged schedule: global stage (encoder + global head), then local stage (decoder + local
@@ -88,7 +92,7 @@ def pretrain_net(
         within_image_negatives=p.within_image_negatives, local_weight=p.local_weight,
         proj_dim=cfg.net.proj_dim, local_dim=cfg.net.local_dim,
     )
-    images = [c.image for c in cases]
+    images = CaseField(cases, "image")  # lazy: volumes stay in the bounded cache
     affines = [c.affine for c in cases]
     info: dict[str, Any] = {"strategy": strategy, "volumes": len(images), "stages": []}
     for phase, steps in stages:
@@ -126,14 +130,14 @@ def pretrain_net(
 
 
 def finetune_net(
-    cfg: VolumeConfig, net: SegUNet, train: list[Case], seed: int
-) -> SegUNet:
+    cfg: VolumeConfig, net: Net, train: list[Case], seed: int
+) -> Net:
     """Supervised fine-tuning with MONAI DiceCELoss on the labelled ``train`` cases (all layers)."""
     from monai.losses import DiceCELoss
 
     seed_everything(seed)
     f = cfg.finetune
-    ds = LabelledDataset(cfg.net.spatial_dims, [c.image for c in train], [c.label for c in train],
+    ds = LabelledDataset(cfg.net.spatial_dims, CaseField(train, "image"), CaseField(train, "label"),
                          axis=cfg.data.axis, patch_size=cfg.data.patch_size)
     loader = make_loader(ds, f.batch_size, seed=seed, shuffle=True, drop_last=len(ds) > f.batch_size,
                          num_workers=cfg.engine.num_workers,
@@ -145,7 +149,7 @@ def finetune_net(
 
 
 @torch.no_grad()
-def predict(cfg: VolumeConfig, net: SegUNet, case: Case) -> torch.Tensor:
+def predict(cfg: VolumeConfig, net: Net, case: Case) -> torch.Tensor:
     """Label map on the preprocessed grid: slice by slice (2D) or sliding window (3D).
 
     Shape:
@@ -184,7 +188,7 @@ def dice_per_class(pred: torch.Tensor, label: torch.Tensor, n_classes: int) -> n
 
 
 @torch.no_grad()
-def volume_features(cfg: VolumeConfig, net: SegUNet, case: Case) -> np.ndarray:
+def volume_features(cfg: VolumeConfig, net: Net, case: Case) -> np.ndarray:
     """Volume descriptor: bottleneck features averaged over all slices / a sliding grid.
 
     Shape:

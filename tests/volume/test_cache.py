@@ -32,6 +32,13 @@ def test_memory_cache_holds_only_what_fits_and_returns_the_same_data(tiny_msd, b
     cases = prepare(_cfg("memory", cache_max_gb=budget_gb), tiny_msd)
     src = cases[0].source
     assert type(src).__name__ == "CacheDataset" and src.cached_items == cached
+    # the cache holds the *preprocessed* volumes (MONAI caches up to the first random or
+    # non-Transform callable: a plain callable would silently cache nothing)
+    held = [i for i, d in enumerate(src._cache) if isinstance(d, dict) and "image" in d]
+    assert held == list(range(cached))
+    for i in held:
+        assert src._cache[i]["image"] is src[i]["image"]  # served from the cache, not recomputed
+        assert tuple(src._cache[i]["image"].shape[1:3]) == (32, 32)
     for a, b in zip(ref, cases, strict=True):  # cached or recomputed: identical tensors + affine
         torch.testing.assert_close(a.image, b.image)
         torch.testing.assert_close(a.label, b.label)
@@ -46,12 +53,14 @@ def test_disk_cache_persists_and_keeps_the_inverse(tiny_msd, tmp_path):
     _ = [c.image for c in cases]
     files = sorted(cache.glob("*.pt"))
     assert len(files) == 6
+    stored = torch.load(files[0], weights_only=False)  # the preprocessed MetaTensor, not the paths
+    assert tuple(stored["image"].shape[1:3]) == (32, 32) and stored["image"].applied_operations
     mtimes = [f.stat().st_mtime_ns for f in files]
     again = prepare(_cfg("disk", cache_dir=str(cache)), tiny_msd)
     torch.testing.assert_close(again[3].image, cases[3].image)
     assert [f.stat().st_mtime_ns for f in sorted(cache.glob("*.pt"))] == mtimes  # read, not rewritten
     # a different preprocessing setting never reuses those entries
-    prepare(_cfg("disk", cache_dir=str(cache), percentiles=[0.0, 100.0]), tiny_msd)[0].image
+    assert prepare(_cfg("disk", cache_dir=str(cache), percentiles=[0.0, 100.0]), tiny_msd)[0].image.shape[0] == 1
     assert len(list(cache.glob("*.pt"))) == 7
     # the traced MONAI operations survive the round trip: the label inverts onto the loaded grid
     c = again[1]  # stored LAS, so the inverse has to undo reorientation, resampling and padding

@@ -26,15 +26,20 @@ import numpy as np
 from polyclr._optional import require
 from polyclr.modalities.volume.io import load_label, load_volume
 
+try:
+    from monai.transforms import Transform as _Deterministic
+except ImportError:  # volume extra missing: require() raises MissingExtraError when used
+    _Deterministic = object  # type: ignore[assignment,misc]
+
 CACHE_MODES = ("memory", "disk", "none")
 
 
-class LoadVolumed:
+class LoadVolumed(_Deterministic):
     """Map transform: ``{"image": path[, "label": path]}`` -> MetaTensors ``(1, X, Y, Z)`` (RAS,
     with the affine), through :func:`load_volume` / :func:`load_label`.
 
-    A plain callable (MONAI's ``Compose`` accepts any callable); it is not random, so MONAI's
-    cache datasets cache its output.
+    A MONAI ``Transform`` and not random: MONAI's cache datasets cache everything up to the first
+    random transform *or the first callable that is not a MONAI Transform*, so both matter.
     """
 
     def __call__(self, d: dict[str, Any]) -> dict[str, Any]:

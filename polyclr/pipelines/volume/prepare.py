@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from polyclr.errors import DataError
-from polyclr.modalities.volume.cache import LoadVolumed, cached_dataset
+from polyclr.modalities.volume.cache import LoadVolumed, _Deterministic, cached_dataset
 from polyclr.modalities.volume.datasets import VolumeItem, discover
 from polyclr.modalities.volume.io import VolumeData, load_label, load_volume
 from polyclr.modalities.volume.transforms import build_preprocess
@@ -75,8 +75,9 @@ class CaseField(Sequence):
         return getattr(self.cases[i], self.name)
 
 
-class _Preprocess:
-    """Load (validating readers) then the preprocessing ``Compose`` for labelled / unlabelled."""
+class _Preprocess(_Deterministic):
+    """Load (validating readers) then the preprocessing ``Compose`` for labelled / unlabelled
+    (a deterministic MONAI ``Transform``, so the cache datasets cache its output)."""
 
     def __init__(self, with_label: Any, without_label: Any) -> None:
         self.with_label, self.without_label = with_label, without_label

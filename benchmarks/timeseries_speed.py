@@ -6,7 +6,7 @@ count so both see the same machine load:
 - ``ts2vec_public`` at each budget of ``--public-iters`` (its default is 200 iterations): its
   ``TS2Vec.fit`` (unmodified code, train.py's settings: batch 8, lr 1e-3, 320-d), then its
   ``encode(..., encoding_window="full_series")`` embeddings;
-- ``polyclr`` at ``--ours-iters`` (default: the pipeline's ``engine.max_steps``): the full
+- ``polyclr`` at each budget of ``--ours-iters`` (default: the pipeline's ``engine.max_steps``): the full
   pre-training path (``pretrain_encoder``: Lightning, checkpoints, weight average, encoder file).
 
 Both are scored with the same probes on the archive's TEST split (fitted on TRAIN only): the
@@ -14,7 +14,8 @@ standardised logistic-regression linear probe (``polyclr.evaluation.linear_probe
 SVM of the TS2Vec protocol. ``seconds`` is the training call alone (no data loading, no
 evaluation). Rows carry ``load_avg`` (1-minute load average when the row finished).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/timeseries_speed.py --reference /path/to/ts2vec
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/timeseries_speed.py --reference /path/to/ts2vec \
+        --public-iters 100 200 --ours-iters 100 200
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def main() -> None:
     ap.add_argument("--extra-path", default=os.environ.get("TS2VEC_EXTRA_PATH", ""))
     ap.add_argument("--datasets", nargs="+", default=["ItalyPowerDemand", "GunPoint"])
     ap.add_argument("--public-iters", type=int, nargs="+", default=[200])
-    ap.add_argument("--ours-iters", type=int, default=None)
+    ap.add_argument("--ours-iters", type=int, nargs="+", default=[None],
+                    help="default: the pipeline's engine.max_steps")
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="timeseries_speed.csv")
@@ -93,18 +95,19 @@ def main() -> None:
                 tr, te = (m.encode(x, encoding_window="full_series") for x in (xtr, xte))
                 record(name, rep, "ts2vec_public_b0088e1", iters, seconds, _scores(tr, te, d))
 
-            cfg = TimeSeriesConfig()
-            cfg.engine.seed, cfg.engine.logger = rep, "none"
-            if args.ours_iters is not None:
-                cfg.engine.max_steps = args.ours_iters
-            seed_everything(rep)
-            out = Path(tempfile.mkdtemp(prefix="polyclr_speed_"))
-            prep = T.prepare(cfg, path, out)
-            pre = T.pretrain_encoder(cfg, prep, out)
-            enc = pre["objective_object"].export_encoder()
-            tr, te = T.embed(enc, prep.data.X[prep.train]), T.embed(enc, prep.data.X[prep.test])
-            record(name, rep, "polyclr_pipeline", pre["pretrain_steps"], pre["pretrain_seconds"],
-                   _scores(tr, te, prep.data))
+            for iters in args.ours_iters:
+                cfg = TimeSeriesConfig()
+                cfg.engine.seed, cfg.engine.logger = rep, "none"
+                if iters is not None:
+                    cfg.engine.max_steps = iters
+                seed_everything(rep)
+                out = Path(tempfile.mkdtemp(prefix="polyclr_speed_"))
+                prep = T.prepare(cfg, path, out)
+                pre = T.pretrain_encoder(cfg, prep, out)
+                enc = pre["objective_object"].export_encoder()
+                tr, te = T.embed(enc, prep.data.X[prep.train]), T.embed(enc, prep.data.X[prep.test])
+                record(name, rep, "polyclr_pipeline", pre["pretrain_steps"], pre["pretrain_seconds"],
+                       _scores(tr, te, prep.data))
 
 
 if __name__ == "__main__":

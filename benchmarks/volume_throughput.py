@@ -12,7 +12,7 @@ Every row records ``os.getloadavg()[0]`` (timings on a shared machine are pessim
 
 Usage (one command, 2D slices and 3D patches, about 2-3 minutes on a quiet 2-core CPU):
     .venv/bin/python benchmarks/volume_throughput.py
-    options: [--steps 10] [--dims 2 3] [--precision auto|32-true|16-mixed|bf16-mixed] [--workers 0]
+    options: [--steps 10] [--steps-3d 4] [--dims 2 3] [--precision auto|32-true|16-mixed|bf16-mixed] [--workers 0]
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ def measure(args: argparse.Namespace, dims: int, device: torch.device, precision
         obj = VolumeContrastive(SegUNet(dims, 1, 3, tuple(cfg.net.features)), glob, loc, phase=phase,
                                 decoder_stage=3, region_size=3, num_regions=13).to(device)
         opt = torch.optim.AdamW([p for p in obj.parameters() if p.requires_grad], lr=1e-3)
-        batches = [next(it) for _ in range(args.steps + 1)]
+        steps = args.steps if dims == 2 else args.steps_3d
+        batches = [next(it) for _ in range(steps + 1)]
         times = []
         for i, b in enumerate(batches):
             b = {k: v.to(device) for k, v in b.items()}
@@ -106,7 +107,8 @@ def measure(args: argparse.Namespace, dims: int, device: torch.device, precision
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=10, help="timed steps per phase (2D)")
+    ap.add_argument("--steps-3d", type=int, default=4, help="timed steps per phase (3D)")
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 3], choices=[2, 3])
     ap.add_argument("--precision", default="auto", choices=["auto", "32-true", "16-mixed", "bf16-mixed"])
     ap.add_argument("--volumes-per-batch", type=int, default=4)

@@ -13,7 +13,8 @@ front end (torchaudio MelSpectrogram + AmplitudeToDB, batched) in × real time o
 threads, (a) on a 16 × 10 s batch and (b) over every file of ``--data`` cut into batches of
 fixed-length windows (decoded beforehand); decoding + 44.1→16 kHz resampling + log-mel of a
 60 s stereo file; and training clips/s and peak RSS of a short ``cwcl+order`` run
-(``--train-steps``). Every row records ``os.getloadavg()[0]`` (``load_avg``): the machine may be
+(``--train-steps``, ``--train-threads``; the first epoch includes decoding every file once).
+Every row records ``os.getloadavg()[0]`` (``load_avg``): the machine may be
 shared.
 
 Usage:
@@ -217,7 +218,8 @@ def main() -> None:
     ap.add_argument("--objectives", nargs="+", default=["clip", "cwcl", "cwcl+order"])
     ap.add_argument("--threads", type=int, default=1, help="threads of the quality runs")
     ap.add_argument("--speed-threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--train-steps", type=int, default=40, help="steps of the training-speed run")
+    ap.add_argument("--train-steps", type=int, default=80, help="steps of the training-speed run")
+    ap.add_argument("--train-threads", type=int, default=1, help="threads of the training-speed run")
     ap.add_argument("--no-random-init", action="store_true")
     ap.add_argument("--text-tower", default="frozen", choices=["frozen", "small"])
     ap.add_argument("--text-head", default="locked", choices=["mlp", "locked"])
@@ -232,7 +234,7 @@ def main() -> None:
     data = args.data or PIPELINE.demo_data()
     if not args.skip_speed:
         frontend_speed(data, args.speed_threads)
-        train_speed(data, max(args.speed_threads), args.train_steps, args)
+        train_speed(data, args.train_threads, args.train_steps, args)
     if not args.speed_only:
         torch.set_num_threads(args.threads)
         quality(data, args)

@@ -8,11 +8,15 @@ onto the loaded grid with :func:`invert_label`.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import numpy as np
+import torch
 
 from polyclr._optional import require
 from polyclr.modalities.volume.io import VolumeData
@@ -58,6 +62,38 @@ class PreprocessConfig:
             raise ValueError(f"percentiles must be [low, high] in [0, 100], got {self.percentiles}")
         if self.axis not in (0, 1, 2):
             raise ValueError(f"axis must be 0, 1 or 2, got {self.axis}")
+
+
+_PATCH_LOCK = threading.Lock()
+_PATCH_STATE: dict[str, Any] = {"depth": 0, "saved": None}
+
+
+@contextmanager
+def monai_safe_tensors() -> Iterator[None]:
+    """Run MONAI transforms with PyTorch's own ``Tensor.as_subclass``.
+
+    fastai (imported by tsai) monkey-patches ``torch.Tensor.as_subclass`` process-wide so that
+    the result *shares* the source tensor's ``__dict__``. MONAI's ``MetaTensor`` keeps its
+    metadata, including the traced ``applied_operations``, in ``__dict__`` and calls
+    ``as_subclass`` inside transforms, so under that patch Orientation/Spacing records were lost
+    and ``Invertd`` could no longer undo them. This context removes the class-level patch
+    (falling back to the C implementation) and puts it back on exit; re-entrant and thread-safe
+    (MONAI's CacheDataset preprocesses in threads). A no-op when fastai was never imported.
+    """
+    with _PATCH_LOCK:
+        if _PATCH_STATE["depth"] == 0:
+            _PATCH_STATE["saved"] = torch.Tensor.__dict__.get("as_subclass")
+            if _PATCH_STATE["saved"] is not None:
+                del torch.Tensor.as_subclass
+        _PATCH_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _PATCH_LOCK:
+            _PATCH_STATE["depth"] -= 1
+            if _PATCH_STATE["depth"] == 0 and _PATCH_STATE["saved"] is not None:
+                torch.Tensor.as_subclass = _PATCH_STATE["saved"]
+                _PATCH_STATE["saved"] = None
 
 
 def _above(x: Any, threshold: float) -> Any:
@@ -111,7 +147,8 @@ def preprocess(
     if label is not None:
         d["label"] = mdata.MetaTensor(label[None].astype(np.float32), affine=vol.affine)
     t = build_preprocess(spatial_dims, cfg, label is not None, divisor)
-    return t(d), t
+    with monai_safe_tensors():
+        return t(d), t
 
 
 def invert_label(pred: Any, data: dict[str, Any], transform: Any) -> np.ndarray:
@@ -123,10 +160,11 @@ def invert_label(pred: Any, data: dict[str, Any], transform: Any) -> np.ndarray:
     mt = require("monai.transforms", "volume")
     mdata = require("monai.data", "volume")
     image = data["image"]
-    p = mdata.MetaTensor(np.asarray(pred, dtype=np.float32)[None], affine=image.affine)
-    p.applied_operations = list(image.applied_operations)
-    inv = mt.Invertd(keys="pred", transform=transform, orig_keys="image", nearest_interp=True)
-    out = inv({"pred": p, "image": image})
+    with monai_safe_tensors():
+        p = mdata.MetaTensor(np.asarray(pred, dtype=np.float32)[None], affine=image.affine)
+        p.applied_operations = list(image.applied_operations)
+        inv = mt.Invertd(keys="pred", transform=transform, orig_keys="image", nearest_interp=True)
+        out = inv({"pred": p, "image": image})
     return np.rint(np.asarray(out["pred"])[0]).astype(np.int64)
 
 

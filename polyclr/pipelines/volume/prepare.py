@@ -14,7 +14,7 @@ from polyclr.errors import DataError
 from polyclr.modalities.volume.cache import LoadVolumed, _Deterministic, cached_dataset
 from polyclr.modalities.volume.datasets import VolumeItem, discover
 from polyclr.modalities.volume.io import VolumeData, load_label, load_volume
-from polyclr.modalities.volume.transforms import build_preprocess
+from polyclr.modalities.volume.transforms import build_preprocess, monai_safe_tensors
 from polyclr.pipelines.base import CheckReport
 
 
@@ -84,9 +84,10 @@ class _Preprocess(_Deterministic):
         self.load = LoadVolumed()
 
     def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
-        d = self.load(d)
-        return (self.with_label if "label" in d and d.get("label") is not None else self.without_label)(
-            {k: v for k, v in d.items() if k in ("image", "label")})
+        with monai_safe_tensors():
+            d = self.load(d)
+            t = self.with_label if d.get("label") is not None else self.without_label
+            return t({k: v for k, v in d.items() if k in ("image", "label")})
 
 
 def validate(items: list[VolumeItem]) -> tuple[dict[str, Any], list[str]]:

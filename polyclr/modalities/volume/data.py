@@ -3,6 +3,8 @@ labelled slices / patches for fine-tuning."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -42,7 +44,8 @@ class PartitionDataset(Dataset):
 
     Args:
         spatial_dims: 2 (slices) or 3 (patches).
-        volumes: preprocessed images ``(1, X, Y, Z)`` in [0, 1].
+        volumes: preprocessed images ``(1, X, Y, Z)`` in [0, 1] (a list, or a lazy sequence
+            over a cache such as :class:`polyclr.pipelines.volume.prepare.CaseField`).
         affines: their (4, 4) affines (for physical positions).
         num_partitions: S.
         axis: partition axis (2 = S).
@@ -57,7 +60,7 @@ class PartitionDataset(Dataset):
     def __init__(
         self,
         spatial_dims: int,
-        volumes: list[torch.Tensor],
+        volumes: Sequence[torch.Tensor],
         affines: list[np.ndarray],
         num_partitions: int,
         axis: int = 2,
@@ -133,7 +136,7 @@ class LabelledDataset(Dataset):
         item: ``(x (1, *spatial) float, y (1, *spatial) long)``.
     """
 
-    def __init__(self, spatial_dims: int, images: list[torch.Tensor], labels: list[torch.Tensor],
+    def __init__(self, spatial_dims: int, images: Sequence[torch.Tensor], labels: Sequence[torch.Tensor],
                  axis: int = 2, patch_size: list[int] | None = None,
                  patches_per_volume: int = 16, skip_empty: bool = True) -> None:
         if spatial_dims not in (2, 3):

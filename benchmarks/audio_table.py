@@ -74,7 +74,8 @@ def quality_table(rows: list[dict[str, str]]) -> str:
     note = (f"\nHeld-out split of `{dataset}` ({pairs} order pairs), mean ± std over seeds, in %. "
             f"Zero-shot chance {100 * float(chance):.1f} %; order test chance text/audio 25 %, "
             f"group 16.7 %. Crops {', '.join(clip)} s, batch {rows[-1].get('batch_size', '')}. "
-            f"Machine: {machine}; commit(s) {', '.join(f'`{c}`' for c in commits)}.\n")
+            f"Machine: {machine}; latest row at commit `{rows[-1]['commit'][:10]}` (the CSV records the "
+            f"repository HEAD of each row: {len(commits)} commits, other areas moved meanwhile).\n")
     return "\n".join(out) + "\n" + note
 
 

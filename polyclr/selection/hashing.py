@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -118,6 +119,24 @@ def _int8_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarray, i
     return torch.from_numpy(mat), offset, nd
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A per-thread reusable buffer of at least ``shape``: fresh multi-megabyte arrays per batch
+    cost page faults that serialise the threads of ``hash_images`` on the kernel's memory lock.
+
+    Shape:
+        -> ``shape`` view of a flat per-thread buffer (contents undefined).
+    """
+    size = int(np.prod(shape))
+    buf = getattr(_SCRATCH, name, None)
+    if buf is None or buf.dtype != dtype or buf.size < size:
+        buf = np.empty(max(size, 1), dtype=dtype)
+        setattr(_SCRATCH, name, buf)
+    return buf[:size].reshape(shape)
+
+
 def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
     """Resample the last axis of a uint8 array like one Pillow 8-bit pass.
 
@@ -136,15 +155,16 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
     out = np.zeros((flat.shape[0], out_size), dtype=np.uint8)
     gather_live_signed, combine = kernels()
     words = flat.view(np.uint64) if in_size % 8 == 0 else np.zeros((len(flat), 0), np.uint64)
-    signed = np.empty(flat.shape, dtype=np.int8)
-    rows = np.empty(len(flat), dtype=np.int64)
+    signed = _scratch("signed", flat.shape, np.int8)
+    rows = _scratch("rows", (len(flat),), np.int64)
     n_live = gather_live_signed(flat, words, signed, rows)
     if n_live == 0:
         return out.reshape(*lead, out_size)
     rows = rows[:n_live]
     st = torch.from_numpy(signed[:n_live])
     if n_live > 16 and in_size >= 8:
-        prod = torch._int_mm(st, mat).numpy()  # exact int32 accumulation
+        prod_buf = torch.from_numpy(_scratch("prod", (n_live, mat.shape[1]), np.int32))
+        prod = torch._int_mm(st, mat, out=prod_buf).numpy()  # exact int32 accumulation
     else:  # tiny inputs: plain integer matmul (also exact)
         prod = (st.to(torch.int64) @ mat.to(torch.int64)).to(torch.int32).numpy()
     combine(prod, rows, offset, nd, _DIGIT_BITS, out)

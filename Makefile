@@ -16,9 +16,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/polyclr demo
 
-# Two pytest processes: once tsai/fastai models have run in a process, MONAI's traced inverse
-# (Invertd) loses applied_operations in that process (under investigation), so the volume
-# tests run in their own process.
+# Two pytest processes. fastai (imported by tsai) patches torch.Tensor.as_subclass process-wide,
+# which dropped MONAI's applied_operations; the volume code now runs MONAI transforms with the
+# original method (polyclr.modalities.volume.transforms.monai_safe_tensors, tested), and the
+# volume tests still run in their own process as a second guard.
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/volume $(PYTEST_ARGS)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=600 --ignore=tests/volume tests notebooks $(PYTEST_ARGS)

@@ -29,20 +29,34 @@ def kernels():
     @numba.njit(nogil=True, cache=True)
     def gather_live_signed(x, words, out, idx):  # pragma: no cover - compiled
         """Copy every row of ``x`` with a non-zero byte to ``out`` as int8 (value - 128), in one
-        pass, and its row number to ``idx``; returns the number of such rows.
+        pass, and its row number to ``idx``.
 
         ``words`` is ``x`` viewed as (rows, k // 8) uint64 when k is a multiple of 8 (the zero
         test then runs eight bytes at a time), else an empty (rows, 0) array.
+
+        Returns:
+            (count, col0, col1): the number of live rows and the column range outside which
+            every live row is zero (multiples of 8 when ``words`` is given, else 0 and k).
         """
         rows, length = x.shape
         n_words = words.shape[1]
         count = 0
+        lo_min, hi_max = n_words, -1
         for m in range(rows):
             if n_words:
                 acc = np.uint64(0)
                 for k in range(n_words):  # OR-reduction without early exit: vectorises
                     acc |= words[m, k]
                 live = acc != 0
+                if live:
+                    lo = 0
+                    while words[m, lo] == 0:
+                        lo += 1
+                    hi = n_words - 1
+                    while words[m, hi] == 0:
+                        hi -= 1
+                    lo_min = min(lo_min, lo)
+                    hi_max = max(hi_max, hi)
             else:
                 acc8 = np.uint8(0)
                 for k in range(length):
@@ -55,7 +69,9 @@ def kernels():
                     dst[k] = np.int8(np.int32(src[k]) - 128)
                 idx[count] = m
                 count += 1
-        return count
+        if n_words == 0 or count == 0:
+            return count, 0, length
+        return count, 8 * lo_min, 8 * (hi_max + 1)
 
     @numba.njit(nogil=True, cache=True)
     def combine(prod, idx, offset, n_digits, digit_bits, out):  # pragma: no cover - compiled

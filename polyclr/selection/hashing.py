@@ -106,7 +106,9 @@ def _digits(weights: np.ndarray) -> list[np.ndarray]:
 @lru_cache(maxsize=256)
 def _int8_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarray, int]:
     """int8 digit matrix (in_size, out_size * n_digits padded to 8), columns interleaved as
-    (output, digit); the int32 offset that undoes the -128 input shift; the digit count."""
+    (output, digit); per output, the cumulative sums of its weights over the input columns
+    ((out_size, in_size + 1) int64), from which the offset that undoes the -128 input shift of
+    any column range is read; the digit count."""
     weights, _ = pillow_lanczos_coefficients(in_size, out_size)
     digits = _digits(weights)
     nd = len(digits)
@@ -114,9 +116,9 @@ def _int8_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarray, i
     mat = np.zeros((in_size, padded), dtype=np.int8)
     for p, d in enumerate(digits):
         mat[:, p : nd * out_size : nd] = d.T
-    # inputs enter as (u8 - 128); add back 128 * sum of the weights of each output
-    offset = (128 * weights.sum(axis=1)).astype(np.int32)
-    return torch.from_numpy(mat), offset, nd
+    cumulative = np.zeros((out_size, in_size + 1), dtype=np.int64)
+    np.cumsum(weights, axis=1, out=cumulative[:, 1:])
+    return torch.from_numpy(mat), cumulative, nd
 
 
 _SCRATCH = threading.local()
@@ -142,31 +144,34 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
 
     The sum of each output is exact: int8 digit products accumulate in int32 and the digits are
     recombined in int64 (Pillow's own accumulator is int32 and never overflows). All-zero rows
-    (image background) map to 0 and are skipped. The steps around the product are compiled
-    kernels (``_pillow_kernels``).
+    (image background) map to 0 and are skipped, and so are columns that are zero in every live
+    row. The steps around the product are compiled kernels (``_pillow_kernels``).
 
     Shape:
         x: (..., in_size) uint8 -> (..., out_size) uint8.
     """
     in_size = x.shape[-1]
     lead = x.shape[:-1]
-    mat, offset, nd = _int8_plan(in_size, out_size)
+    mat, cumulative, nd = _int8_plan(in_size, out_size)
     flat = np.ascontiguousarray(x).reshape(-1, in_size)
     out = np.zeros((flat.shape[0], out_size), dtype=np.uint8)
     gather_live_signed, combine = kernels()
     words = flat.view(np.uint64) if in_size % 8 == 0 else np.zeros((len(flat), 0), np.uint64)
     signed = _scratch("signed", flat.shape, np.int8)
     rows = _scratch("rows", (len(flat),), np.int64)
-    n_live = gather_live_signed(flat, words, signed, rows)
+    n_live, col0, col1 = gather_live_signed(flat, words, signed, rows)
     if n_live == 0:
         return out.reshape(*lead, out_size)
     rows = rows[:n_live]
-    st = torch.from_numpy(signed[:n_live])
-    if n_live > 16 and in_size >= 8:
+    # columns that are zero in every live row (padding) add nothing to the true sums: leave
+    # them out of the product, and undo the -128 shift with the kept columns' weights only
+    offset = 128 * (cumulative[:, col1] - cumulative[:, col0])
+    st, sub = torch.from_numpy(signed[:n_live, col0:col1]), mat[col0:col1]
+    if n_live > 16 and col1 - col0 >= 8:
         prod_buf = torch.from_numpy(_scratch("prod", (n_live, mat.shape[1]), np.int32))
-        prod = torch._int_mm(st, mat, out=prod_buf).numpy()  # exact int32 accumulation
+        prod = torch._int_mm(st, sub, out=prod_buf).numpy()  # exact int32 accumulation
     else:  # tiny inputs: plain integer matmul (also exact)
-        prod = (st.to(torch.int64) @ mat.to(torch.int64)).to(torch.int32).numpy()
+        prod = (st.to(torch.int64) @ sub.to(torch.int64)).to(torch.int32).numpy()
     combine(prod, rows, offset, nd, _DIGIT_BITS, out)
     return out.reshape(*lead, out_size)
 

@@ -114,3 +114,19 @@ def test_thread_pool_batches_give_identical_hashes():
     whole = hashing.dhash(imgs)
     np.testing.assert_array_equal(one, two)
     np.testing.assert_array_equal(one, whole)
+
+
+def test_padded_images_match_imagehash():
+    """Zero padding around the content (columns left out of the int8 product) keeps hashes exact."""
+    imagehash = pytest.importorskip("imagehash")
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    imgs = np.zeros((12, 96, 96), dtype=np.uint8)
+    for i in range(12):
+        (h0, w0), (h1, w1) = rng.integers(0, 40, 2), rng.integers(50, 96, 2)
+        imgs[i, h0:h1, w0:w1] = rng.integers(0, 256, (h1 - h0, w1 - w0))
+    imgs[3] = 0
+    imgs[4, :, :8] = 200  # content only in the first word of every row
+    for ours, theirs in ((hashing.dhash, imagehash.dhash), (hashing.phash, imagehash.phash)):
+        assert hashing.to_hex(ours(imgs)) == [str(theirs(Image.fromarray(a))) for a in imgs]

@@ -73,6 +73,7 @@ def main() -> None:
         def loop(ref_fn=ref_fn, ref_hex=ref_hex):
             ref_hex[:] = [str(ref_fn(Image.fromarray(s))) for s in loop_slices]
 
+        loop()  # untimed warm-up pass (Pillow, imagehash and the CPU caches), as for polyclr
         t_loop, c_loop = best_of(loop, args.repeats)
         loop_rate = len(loop_slices) / t_loop
         rows.append({**common, "method": method, "implementation": "imagehash per-image loop",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from polyclr.rundir import git_commit, machine_description
+from polyclr.rundir import write_csv as rundir_write_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -18,13 +18,37 @@ def stamp() -> dict[str, Any]:
 
 
 def write_csv(name: str, rows: list[dict[str, Any]]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / name
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    return path
+    """Write ``rows`` to ``benchmarks/results/<name>`` (atomic; columns: union of keys)."""
+    return rundir_write_csv(RESULTS / name, rows)
+
+
+def pretrain_and_embed(path: Path, seed: int, steps: int | None = None, lr: float | None = None,
+                       prefix: str = "polyclr_ts_") -> tuple[Any, dict[str, Any], Any, Any]:
+    """Pre-train polyclr's default time-series objective on ``path`` and embed its train and
+    test series with the exported encoder file (what a user gets).
+
+    Returns:
+        ``(prep, pretrain_info, train_embeddings, test_embeddings)``.
+    """
+    import tempfile
+
+    from polyclr.engine import load_encoder, seed_everything
+    from polyclr.pipelines.timeseries import TimeSeriesConfig
+    from polyclr.pipelines.timeseries import train as T
+
+    cfg = TimeSeriesConfig()
+    cfg.engine.seed, cfg.engine.logger = seed, "none"
+    if steps is not None:
+        cfg.engine.max_steps = steps
+    if lr is not None:
+        cfg.engine.lr = lr
+    seed_everything(seed)
+    out = Path(tempfile.mkdtemp(prefix=prefix))
+    prep = T.prepare(cfg, path, out)
+    pre = T.pretrain_encoder(cfg, prep, out)
+    pre.pop("objective_object", None)
+    enc = T.make_encoder(T.encoder_spec(cfg, prep.data))
+    enc.load_state_dict(load_encoder(out / "encoder.safetensors")[0])
+    d = prep.data
+    pre["lr"] = cfg.engine.lr
+    return prep, pre, T.embed(enc, d.X[prep.train]), T.embed(enc, d.X[prep.test])

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,14 +32,12 @@ import torch
 from polyclr.engine import seed_everything
 from polyclr.evaluation import linear_probe
 from polyclr.modalities.timeseries.io import load_dataset
-from polyclr.pipelines.timeseries import TimeSeriesConfig
-from polyclr.pipelines.timeseries import train as T
 
 try:
-    from benchmarks.timeseries_common import stamp, write_csv
+    from benchmarks.timeseries_common import pretrain_and_embed, stamp, write_csv
     from benchmarks.timeseries_ucr import svm_probe
 except ImportError:
-    from timeseries_common import stamp, write_csv
+    from timeseries_common import pretrain_and_embed, stamp, write_csv
     from timeseries_ucr import svm_probe
 
 
@@ -96,16 +93,7 @@ def main() -> None:
                 record(name, rep, "ts2vec_public_b0088e1", iters, seconds, _scores(tr, te, d))
 
             for iters in args.ours_iters:
-                cfg = TimeSeriesConfig()
-                cfg.engine.seed, cfg.engine.logger = rep, "none"
-                if iters is not None:
-                    cfg.engine.max_steps = iters
-                seed_everything(rep)
-                out = Path(tempfile.mkdtemp(prefix="polyclr_speed_"))
-                prep = T.prepare(cfg, path, out)
-                pre = T.pretrain_encoder(cfg, prep, out)
-                enc = pre["objective_object"].export_encoder()
-                tr, te = T.embed(enc, prep.data.X[prep.train]), T.embed(enc, prep.data.X[prep.test])
+                prep, pre, tr, te = pretrain_and_embed(path, rep, iters, prefix="polyclr_speed_")
                 record(name, rep, "polyclr_pipeline", pre["pretrain_steps"], pre["pretrain_seconds"],
                        _scores(tr, te, prep.data))
 

@@ -19,21 +19,17 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from polyclr.engine import load_encoder, seed_everything
 from polyclr.evaluation import linear_probe
-from polyclr.pipelines.timeseries import TimeSeriesConfig
-from polyclr.pipelines.timeseries import train as T
 
 try:
-    from benchmarks.timeseries_common import stamp, write_csv
+    from benchmarks.timeseries_common import pretrain_and_embed, stamp, write_csv
 except ImportError:
-    from timeseries_common import stamp, write_csv
+    from timeseries_common import pretrain_and_embed, stamp, write_csv
 
 PAPER = {"GunPoint": "0.987", "ItalyPowerDemand": "0.925-0.960", "ArrowHead": "0.817"}
 
@@ -64,22 +60,10 @@ def train_cv_accuracy(tr_x, tr_y) -> float:
 
 
 def ours(path: Path, seed: int, steps: int | None = None, lr: float | None = None) -> dict:
-    cfg = TimeSeriesConfig()
-    cfg.engine.seed, cfg.engine.logger = seed, "none"
-    if steps is not None:
-        cfg.engine.max_steps = steps
-    if lr is not None:
-        cfg.engine.lr = lr
-    seed_everything(seed)
-    out = Path(tempfile.mkdtemp(prefix="polyclr_ucr_"))
-    prep = T.prepare(cfg, path, out)
-    pre = T.pretrain_encoder(cfg, prep, out)
-    enc = T.make_encoder(T.encoder_spec(cfg, prep.data))
-    enc.load_state_dict(load_encoder(out / "encoder.safetensors")[0])
+    prep, pre, tr, te = pretrain_and_embed(path, seed, steps, lr, prefix="polyclr_ucr_")
     d = prep.data
-    tr, te = T.embed(enc, d.X[prep.train]), T.embed(enc, d.X[prep.test])
     lp = linear_probe(tr, d.y[prep.train], te, d.y[prep.test], seed=seed)
-    return {"implementation": "polyclr", "lr": cfg.engine.lr, "pretrain_seconds": pre["pretrain_seconds"],
+    return {"implementation": "polyclr", "lr": pre["lr"], "pretrain_seconds": pre["pretrain_seconds"],
             "pretrain_steps": pre["pretrain_steps"], "peak_rss_mb": pre["peak_rss_mb"],
             "linear_probe_accuracy": lp["accuracy"], "linear_probe_macro_f1": lp["macro_f1"],
             "svm_rbf_accuracy": svm_probe(tr, d.y[prep.train], te, d.y[prep.test]),

@@ -16,6 +16,7 @@ from polyclr.engine import (
     PretrainModule,
     fit,
     make_loader,
+    safe_torch_load,
     seed_everything,
 )
 from polyclr.modalities.volume.augment import AugmentCollate
@@ -109,7 +110,7 @@ def pretrain_net(
         module = PretrainModule(objective, lr=p.lr, weight_decay=cfg.engine.weight_decay,
                                 meta={"modality": "volume", "strategy": strategy, "phase": phase})
         if done is not None and resume and done.is_file():
-            state = torch.load(stage_out / "objective.pt", weights_only=True)
+            state = safe_torch_load(stage_out / "objective.pt")
             objective.load_state_dict(state)
             info["stages"].append(json.loads(done.read_text()))
             continue

@@ -1,7 +1,7 @@
 """Numba kernels around the int8 matrix product of the batched, bit-exact Pillow resize.
 
-``hashing._resample_last_axis`` does one Pillow pass as an exact int8 x int8 -> int32 matrix
-product (``torch._int_mm``). The work before and after the product (finding all-zero rows,
+``pillow_resize`` does each Pillow pass as an exact int8 x int8 -> int32 matrix product
+(``torch._int_mm``). The work before and after the product (finding all-zero rows,
 gathering and sign-shifting the live rows, recombining coefficient digits, rounding, clipping,
 scattering back) is elementwise; as chains of NumPy calls it made several passes over memory and
 cost more than the product itself, so each step is one compiled loop here. No library fuses these
@@ -16,13 +16,15 @@ from functools import lru_cache
 
 from polyclr._optional import require
 
+FLIP = 0x8080808080808080  # the top bit of every byte of a uint64
 HALF = 1 << 21  # Pillow: 1 << (PRECISION_BITS - 1)
 SHIFT = 22  # Pillow: PRECISION_BITS for 8-bit images
 
 
 @lru_cache(maxsize=1)
 def kernels():
-    """Compile (once per process) and return ``(gather_live_signed, combine)``."""
+    """Compile (once per process) and return ``(gather_live_signed, round_digits,
+    scatter_signed, finish_vertical)``."""
     numba = require("numba", "selection")
     import numpy as np
 
@@ -40,6 +42,7 @@ def kernels():
         """
         rows, length = x.shape
         n_words = words.shape[1]
+        out_words = out.view(np.uint64) if n_words else words
         count = 0
         lo_min, hi_max = n_words, -1
         for m in range(rows):
@@ -63,10 +66,15 @@ def kernels():
                     acc8 |= x[m, k]
                 live = acc8 != 0
             if live:
-                src = x[m]
-                dst = out[count]
-                for k in range(length):
-                    dst[k] = np.int8(np.int32(src[k]) - 128)
+                if n_words:  # p ^ 0x80, read as int8, is p - 128: eight bytes per operation
+                    dst_words = out_words[count]
+                    for k in range(n_words):
+                        dst_words[k] = words[m, k] ^ FLIP
+                else:
+                    src = x[m]
+                    dst = out[count]
+                    for k in range(length):
+                        dst[k] = np.int8(np.int32(src[k]) - 128)
                 idx[count] = m
                 count += 1
         if n_words == 0 or count == 0:
@@ -74,17 +82,68 @@ def kernels():
         return count, 8 * lo_min, 8 * (hi_max + 1)
 
     @numba.njit(nogil=True, cache=True)
-    def combine(prod, idx, offset, n_digits, digit_bits, out):  # pragma: no cover - compiled
-        """Recombine digit products (columns interleaved as output, digit), add the offset that
-        undoes the -128 shift, round and clip like Pillow, and scatter to rows ``idx``."""
-        n_out = out.shape[1]
-        for i in range(prod.shape[0]):
-            r = idx[i]
-            for j in range(n_out):
-                acc = np.int64(offset[j])
-                for p in range(n_digits):
-                    acc += np.int64(prod[i, j * n_digits + p]) << (digit_bits * p)
-                v = (acc + HALF) >> SHIFT
-                out[r, j] = 0 if v < 0 else (255 if v > 255 else v)
+    def round_digits(prod, offset, n_digits, digit_bits, out):  # pragma: no cover - compiled
+        """Recombine digit products (rows digit-major: digit p of output j in row
+        p * n_out + j; one column per live image row), add the offset that undoes the -128
+        shift, round and clip like Pillow. Loops run along the live rows, so they vectorise.
 
-    return gather_live_signed, combine
+        Shape:
+            prod: (n_digits * n_out, n_live) int32 -> out: (n_out, n_live) int32 in [0, 255].
+        """
+        n_out, n_live = out.shape
+        acc = np.empty(n_live, dtype=np.int64)
+        for j in range(n_out):
+            o = out[j]
+            first = prod[j]
+            for i in range(n_live):
+                acc[i] = offset[j] + np.int64(first[i])
+            for p in range(1, n_digits):
+                d = prod[p * n_out + j]
+                sh = digit_bits * p
+                for i in range(n_live):
+                    acc[i] += np.int64(d[i]) << sh
+            for i in range(n_live):
+                v = (acc[i] + HALF) >> SHIFT
+                o[i] = min(max(v, 0), 255)
+
+    @numba.njit(nogil=True, cache=True)
+    def scatter_signed(h, rows, height, stacked):  # pragma: no cover - compiled
+        """Place each live row's horizontal result, shifted to int8 (value - 128), at
+        ``stacked[y, image * n_out + j]``; every other entry is -128 (a zero pixel).
+
+        Shape:
+            h: (n_out, n_live) int32, rows: (n_live,) -> stacked: (height, N * n_out) int8.
+        """
+        n_out = h.shape[0]
+        stacked[:] = -128
+        img = 0
+        start = 0  # first row number of image ``img`` (rows ascend: no division needed)
+        for i in range(rows.shape[0]):
+            while rows[i] >= start + height:
+                img += 1
+                start += height
+            y = rows[i] - start
+            base = img * n_out
+            for j in range(n_out):
+                stacked[y, base + j] = h[j, i] - 128
+
+    @numba.njit(nogil=True, cache=True)
+    def finish_vertical(prod, offset, n_digits, digit_bits, out):  # pragma: no cover
+        """Recombine the vertical pass's digit products (rows digit-major over output rows,
+        columns image-major over (image, output column)), round and clip like Pillow.
+
+        Shape:
+            prod: (n_digits * out_h, N * n_out) int32 -> out: (N, out_h, n_out) uint8.
+        """
+        n_img, out_h, n_out = out.shape
+        for o in range(out_h):
+            for img in range(n_img):
+                for j in range(n_out):
+                    c = img * n_out + j
+                    acc = offset[o] + np.int64(prod[o, c])
+                    for p in range(1, n_digits):
+                        acc += np.int64(prod[p * out_h + o, c]) << (digit_bits * p)
+                    v = (acc + HALF) >> SHIFT
+                    out[img, o, j] = min(max(v, 0), 255)
+
+    return gather_live_signed, round_digits, scatter_signed, finish_vertical

@@ -1,15 +1,8 @@
 """Batched perceptual hashes (dHash, aHash, pHash), bit-identical to ``imagehash`` 4.3.
 
-``imagehash`` hashes one PIL image at a time: ``image.convert("L").resize(size, LANCZOS)`` then
-compares pixels. The slow part is Pillow's resize, so this module re-implements exactly that
-resize for a whole batch: Pillow's two-pass separable Lanczos-3 filter on 8-bit images
-(``libImaging/Resample.c``): per-axis coefficients computed in double precision, normalised,
-rounded to 22-bit fixed point, a horizontal pass whose result is rounded and clipped to uint8,
-then a vertical pass rounded and clipped again. The integer sums are done with one int8 x int8
--> int32 matrix product per coefficient "digit" (``torch._int_mm``), which is exact, so the
-result is the very same uint8 image Pillow returns; no library exposes a batched, bit-exact
-Pillow resize, which is why it is written here. pHash then uses ``scipy.fftpack.dct`` like
-``imagehash``.
+``imagehash`` resizes one PIL image at a time with Pillow's Lanczos filter and compares pixels;
+here a whole batch is resized at once by :func:`polyclr.selection.pillow_resize.pil_resize_lanczos`
+(bit-exact), then compared in NumPy. pHash uses ``scipy.fftpack.dct`` like ``imagehash``.
 
 Hashes are returned as packed ``uint64`` codes (bit 63 = first pixel of the row-major bit
 array, as ``imagehash``'s hex string) and compared by popcount of the XOR.
@@ -17,230 +10,16 @@ array, as ``imagehash``'s hex string) and compared by popcount of the XOR.
 
 from __future__ import annotations
 
-import math
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 
 import numpy as np
 import torch
 
-from polyclr.selection._pillow_kernels import kernels
-
-PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point precision for 8-bit images
-_LANCZOS_SUPPORT = 3.0
-_DIGIT_BITS = 7  # coefficient digits in [0, 128) fit int8
-
-
-def _sinc(x: float) -> float:
-    if x == 0.0:
-        return 1.0
-    x = x * math.pi
-    return math.sin(x) / x
-
-
-def _lanczos(x: float) -> float:
-    if -3.0 <= x < 3.0:
-        return _sinc(x) * _sinc(x / 3.0)
-    return 0.0
-
-
-@lru_cache(maxsize=256)
-def pillow_lanczos_coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pillow's fixed-point Lanczos coefficients for resizing ``in_size`` -> ``out_size``.
-
-    Mirrors ``precompute_coeffs`` + ``normalize_coeffs_8bpc`` in Pillow's Resample.c, in the
-    same double-precision operation order (Python floats are IEEE doubles, ``math.sin`` is the
-    C library's ``sin``).
-
-    Returns:
-        (weights, bounds): ``weights`` (out_size, in_size) int64 dense matrix of 22-bit
-        fixed-point taps (zero outside each output's window); ``bounds`` (out_size, 2) int64
-        (first input index, number of taps).
-    """
-    if in_size < 1 or out_size < 1:
-        raise ValueError(f"sizes must be >= 1, got {in_size} -> {out_size}")
-    scale = float(in_size) / out_size
-    filterscale = max(scale, 1.0)
-    support = _LANCZOS_SUPPORT * filterscale
-    ss = 1.0 / filterscale
-    weights = np.zeros((out_size, in_size), dtype=np.int64)
-    bounds = np.zeros((out_size, 2), dtype=np.int64)
-    one = float(1 << PRECISION_BITS)
-    for xx in range(out_size):
-        center = 0.0 + (xx + 0.5) * scale
-        xmin = max(int(center - support + 0.5), 0)
-        xmax = min(int(center + support + 0.5), in_size) - xmin
-        taps = [_lanczos((x + xmin - center + 0.5) * ss) for x in range(xmax)]
-        ww = 0.0
-        for w in taps:
-            ww += w
-        if ww != 0.0:
-            taps = [w / ww for w in taps]
-        fixed = [int(-0.5 + w * one) if w < 0 else int(0.5 + w * one) for w in taps]
-        weights[xx, xmin : xmin + xmax] = fixed
-        bounds[xx] = (xmin, xmax)
-    return weights, bounds
-
-
-def _digits(weights: np.ndarray) -> list[np.ndarray]:
-    """Split int weights into base-128 digits: w = sum_p d_p * 128**p, d_p in [0,128) but the
-    last (signed, small). Each digit matrix fits int8, so int8 products are exact."""
-    rest = weights.copy()
-    out = []
-    top = int(np.abs(weights).max()) if weights.size else 0
-    n_digits = 1
-    while (1 << (_DIGIT_BITS * n_digits)) // 2 <= top + 1:
-        n_digits += 1
-    for p in range(n_digits):
-        if p == n_digits - 1:
-            d = rest  # remaining signed digit, |d| < 64
-        else:
-            d = np.mod(rest, 1 << _DIGIT_BITS)
-            rest = (rest - d) >> _DIGIT_BITS
-        out.append(d.astype(np.int8))
-    return out
-
-
-@lru_cache(maxsize=256)
-def _int8_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarray, int]:
-    """int8 digit matrix (in_size, out_size * n_digits padded to 8), columns interleaved as
-    (output, digit); per output, the cumulative sums of its weights over the input columns
-    ((out_size, in_size + 1) int64), from which the offset that undoes the -128 input shift of
-    any column range is read; the digit count."""
-    weights, _ = pillow_lanczos_coefficients(in_size, out_size)
-    digits = _digits(weights)
-    nd = len(digits)
-    padded = -(-(nd * out_size) // 8) * 8
-    mat = np.zeros((in_size, padded), dtype=np.int8)
-    for p, d in enumerate(digits):
-        mat[:, p : nd * out_size : nd] = d.T
-    cumulative = np.zeros((out_size, in_size + 1), dtype=np.int64)
-    np.cumsum(weights, axis=1, out=cumulative[:, 1:])
-    return torch.from_numpy(mat), cumulative, nd
-
-
-_SCRATCH = threading.local()
-
-
-def _scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-    """A per-thread reusable buffer of at least ``shape``: fresh multi-megabyte arrays per batch
-    cost page faults that serialise the threads of ``hash_images`` on the kernel's memory lock.
-
-    Shape:
-        -> ``shape`` view of a flat per-thread buffer (contents undefined).
-    """
-    size = int(np.prod(shape))
-    buf = getattr(_SCRATCH, name, None)
-    if buf is None or buf.dtype != dtype or buf.size < size:
-        buf = np.empty(max(size, 1), dtype=dtype)
-        setattr(_SCRATCH, name, buf)
-    return buf[:size].reshape(shape)
-
-
-def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
-    """Resample the last axis of a uint8 array like one Pillow 8-bit pass.
-
-    The sum of each output is exact: int8 digit products accumulate in int32 and the digits are
-    recombined in int64 (Pillow's own accumulator is int32 and never overflows). All-zero rows
-    (image background) map to 0 and are skipped, and so are columns that are zero in every live
-    row. The steps around the product are compiled kernels (``_pillow_kernels``).
-
-    Shape:
-        x: (..., in_size) uint8 -> (..., out_size) uint8.
-    """
-    in_size = x.shape[-1]
-    lead = x.shape[:-1]
-    mat, cumulative, nd = _int8_plan(in_size, out_size)
-    flat = np.ascontiguousarray(x).reshape(-1, in_size)
-    out = np.zeros((flat.shape[0], out_size), dtype=np.uint8)
-    gather_live_signed, combine = kernels()
-    words = flat.view(np.uint64) if in_size % 8 == 0 else np.zeros((len(flat), 0), np.uint64)
-    signed = _scratch("signed", flat.shape, np.int8)
-    rows = _scratch("rows", (len(flat),), np.int64)
-    n_live, col0, col1 = gather_live_signed(flat, words, signed, rows)
-    if n_live == 0:
-        return out.reshape(*lead, out_size)
-    rows = rows[:n_live]
-    # columns that are zero in every live row (padding) add nothing to the true sums: leave
-    # them out of the product, and undo the -128 shift with the kept columns' weights only
-    offset = 128 * (cumulative[:, col1] - cumulative[:, col0])
-    st, sub = torch.from_numpy(signed[:n_live, col0:col1]), mat[col0:col1]
-    if n_live > 16 and col1 - col0 >= 8:
-        prod_buf = torch.from_numpy(_scratch("prod", (n_live, mat.shape[1]), np.int32))
-        prod = torch._int_mm(st, sub, out=prod_buf).numpy()  # exact int32 accumulation
-    else:  # tiny inputs: plain integer matmul (also exact)
-        prod = (st.to(torch.int64) @ sub.to(torch.int64)).to(torch.int32).numpy()
-    combine(prod, rows, offset, nd, _DIGIT_BITS, out)
-    return out.reshape(*lead, out_size)
-
-
-def _pass_h(x: np.ndarray, width: int) -> np.ndarray:
-    return _resample_last_axis(x, width) if x.shape[2] != width else x
-
-
-def _pass_v(x: np.ndarray, height: int) -> np.ndarray:
-    if x.shape[1] == height:
-        return x
-    y = _resample_last_axis(np.ascontiguousarray(x.transpose(0, 2, 1)), height)
-    return np.ascontiguousarray(y.transpose(0, 2, 1))
-
-
-def _pil_loop(x: np.ndarray, width: int, height: int) -> np.ndarray:
-    from PIL import Image
-
-    return np.stack(
-        [np.asarray(Image.fromarray(a).resize((width, height), Image.LANCZOS)) for a in x]
-    )
-
-
-@lru_cache(maxsize=1024)
-def pass_order(h: int, w: int, height: int, width: int) -> str:
-    """Which pass the installed Pillow runs first for (h, w) -> (height, width): "hv" or "vh".
-
-    Pillow <= 12 always resamples horizontally first; Pillow 13 resamples vertically first when
-    the height shrinks much more than the width (python-pillow/Pillow#9549), and because each
-    pass rounds to uint8 the order changes the result. Rather than hard-coding one Pillow
-    version's rule, one random probe image per shape pair is resized by Pillow and compared
-    with both orders (cached). Returns "pil" if neither matches (then Pillow itself is used).
-    """
-    if h == height or w == width:
-        return "hv"  # a single pass: order is irrelevant
-    rng = np.random.default_rng(h * 7919 + w * 104729 + height * 31 + width)
-    for _ in range(3):
-        probe = rng.integers(0, 256, size=(4, h, w), dtype=np.uint8)
-        ref = _pil_loop(probe, width, height)
-        hv = np.array_equal(_pass_v(_pass_h(probe, width), height), ref)
-        vh = np.array_equal(_pass_h(_pass_v(probe, height), width), ref)
-        if hv != vh:
-            return "hv" if hv else "vh"
-        if not hv:
-            return "pil"
-    return "hv"  # indistinguishable on every probe
-
-
-def pil_resize_lanczos(images: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Batched, bit-exact equivalent of ``Image.fromarray(img).resize((width, height), LANCZOS)``.
-
-    Args:
-        images: uint8 grayscale images.
-        width: output width (columns).
-        height: output height (rows).
-
-    Shape:
-        images: (N, H, W) uint8 -> (N, height, width) uint8.
-    """
-    x = np.asarray(images)
-    if x.dtype != np.uint8 or x.ndim != 3:
-        raise ValueError(f"expected (N, H, W) uint8 images, got {x.dtype} {x.shape}")
-    _, h, w = x.shape
-    order = pass_order(h, w, height, width)
-    if order == "pil":
-        return _pil_loop(x, width, height)
-    if order == "vh":
-        return _pass_h(_pass_v(x, height), width)
-    return np.ascontiguousarray(_pass_v(_pass_h(x, width), height))
+from polyclr.selection.pillow_resize import (  # noqa: F401 - re-exported for callers
+    pil_resize_lanczos,
+    pillow_lanczos_coefficients,
+)
 
 
 def pack_bits(bits: np.ndarray) -> np.ndarray:

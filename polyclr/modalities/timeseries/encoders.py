@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from polyclr.modalities.timeseries.segconv import Segments, is_pointwise, segment_block
+
 TSAI_BACKBONES = ("InceptionTimePlus", "ResNetPlus", "TSTPlus", "XceptionTimePlus", "FCNPlus")
 
 
@@ -50,6 +52,18 @@ class _DilatedBlock(nn.Module):
         h = self._same(self.conv1, F.gelu(x))
         h = self._same(self.conv2, F.gelu(h))
         return h + res
+
+    def pointwise(self, longest: int) -> bool:
+        """Whether the block acts per timestamp on series of at most ``longest`` steps."""
+        return is_pointwise(self.conv1.kernel_size[0], self.dilation, longest)
+
+    def forward_segments(self, x: torch.Tensor, segments: Segments, longest: int) -> torch.Tensor:
+        """The same block in channels-last layout, each time segment convolved on its own.
+
+        Shape:
+            x: ``(B, L, C_in)`` → ``(B, L, C_out)``.
+        """
+        return segment_block(x, self.conv1, self.conv2, self.proj, self.dilation, segments, longest)
 
 
 class TS2VecEncoder(nn.Module):
@@ -100,6 +114,50 @@ class TS2VecEncoder(nn.Module):
         h = h * (mask & valid).unsqueeze(-1).to(h.dtype)
         h = self.blocks(h.transpose(1, 2))
         return self.dropout(h.transpose(1, 2))
+
+    def forward_segments(self, x: torch.Tensor, lengths: tuple[int, ...], keep: tuple[int, int],
+                         mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode consecutive time segments of ``x`` as separate series in one pass (the fast
+        path of TS2Vec training) and return the representations of the time range ``keep``.
+
+        Equal to ``forward`` applied to each segment ``x[..., a : a + n]`` on its own,
+        concatenated along time and sliced to ``keep`` (tests compare values and gradients),
+        but: the segments share every kernel call; convolutions are channels-last GEMMs
+        (:func:`.segconv.segment_conv`); and the trailing blocks that act per timestamp
+        (dilation >= the longest segment: TS2Vec's widest, 320-d, block and often more) run
+        on the kept timestamps only.
+
+        Args:
+            x: ``(B, C, L)`` with ``L = sum(lengths)``; NaN marks missing timestamps.
+            lengths: segment lengths along time.
+            keep: ``(start, stop)`` time range to return.
+            mask: optional ``(B, L)`` bool timestamp mask (default: random when training).
+
+        Shape:
+            returns ``(B, stop - start, D)``.
+        """
+        if sum(lengths) != x.shape[-1] or min(lengths) < 1:
+            raise ValueError(f"segment lengths {lengths} do not tile a series of length {x.shape[-1]}")
+        start, stop = keep
+        xt = x.transpose(1, 2)
+        valid = ~torch.isnan(xt).any(dim=-1)
+        h = self.input_fc(torch.nan_to_num(xt, nan=0.0))
+        if mask is None:
+            mask = (torch.rand(valid.shape, device=x.device) < self.mask_prob) if self.training \
+                else torch.ones_like(valid)
+        h = h * (mask & valid).unsqueeze(-1).to(h.dtype)
+        segments = [(sum(lengths[:i]), n) for i, n in enumerate(lengths)]
+        longest = max(lengths)
+        blocks = list(self.blocks)
+        # first block from which every block acts per timestamp (dilations grow with depth)
+        tail = next((i for i in range(len(blocks)) if all(b.pointwise(longest) for b in blocks[i:])),
+                    len(blocks))
+        for blk in blocks[:tail]:
+            h = blk.forward_segments(h, segments, longest)
+        h = h[:, start:stop]
+        for blk in blocks[tail:]:
+            h = blk.forward_segments(h, [(0, stop - start)], longest)
+        return self.dropout(h)
 
 
 class TsaiBackbone(nn.Module):

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from polyclr.losses import masked_info_nce_rows, same_key_mask
+from polyclr.modalities.timeseries.segconv import gram
 
 
 def paired_view_rows(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -38,7 +39,7 @@ def paired_view_rows(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 1.
     """
     g, m, _ = z1.shape
     z = torch.cat([z1, z2], dim=1)
-    logits = torch.matmul(z, z.transpose(1, 2))  # (G, 2M, 2M)
+    logits = gram(z)  # (G, 2M, 2M) = z z^T, with a one-product backward
     if temperature != 1.0:
         logits = logits / temperature
     eye = torch.eye(2 * m, dtype=torch.bool, device=z.device)

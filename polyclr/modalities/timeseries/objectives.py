@@ -81,14 +81,37 @@ class TS2VecObjective(_Objective):
         alpha: instance-loss weight.
         temporal_unit: first scale with a temporal loss (minimum crop ``2**(unit+1)``).
         max_train_length: longer series are cut to a random window of this length first.
+        fast: encode both crops in one pass with
+            :meth:`~polyclr.modalities.timeseries.encoders.TS2VecEncoder.forward_segments`
+            (exact; used when the encoder has it), else one ``encoder(crop)`` call per crop.
     """
 
     def __init__(self, encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0,
-                 max_train_length: int = 3000, dbpm: DBPM | None = None, average: bool = True) -> None:
+                 max_train_length: int = 3000, dbpm: DBPM | None = None, average: bool = True,
+                 fast: bool = True) -> None:
         super().__init__(encoder, dbpm, average)
         if not 0 <= alpha <= 1 or temporal_unit < 0 or max_train_length < 2:
             raise ValueError("need 0 <= alpha <= 1, temporal_unit >= 0, max_train_length >= 2")
         self.alpha, self.temporal_unit, self.max_train_length = alpha, temporal_unit, max_train_length
+        self.fast = fast and hasattr(encoder, "forward_segments")
+
+    def encode_crops(self, x: torch.Tensor, s1: torch.Tensor, l1: int, s2: torch.Tensor, l2: int,
+                     crop: int, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Representations of the overlap in both crops: ``(z1, z2)``, each ``(B, crop, D)``.
+
+        ``mask`` (optional, ``(B, l1 + l2)`` bool) fixes the timestamp masks of crop 1 then
+        crop 2 (the tests use it to compare the fast and the per-crop path).
+        """
+        m1, m2 = (None, None) if mask is None else (mask[:, :l1], mask[:, l1:])
+        if not self.fast:
+            z1 = self.encoder(take_per_row(x, s1, l1), mask=m1)[:, -crop:]
+            z2 = self.encoder(take_per_row(x, s2, l2), mask=m2)[:, :crop]
+            return z1, z2
+        ar = torch.arange(max(l1, l2), device=x.device)
+        idx = torch.cat([s1[:, None] + ar[:l1], s2[:, None] + ar[:l2]], dim=1)  # (B, l1 + l2)
+        both = x.gather(2, idx[:, None, :].expand(-1, x.shape[1], -1))
+        z = self.encoder.forward_segments(both, (l1, l2), (l1 - crop, l1 + crop), mask=mask)
+        return z[:, :crop], z[:, crop:]
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         if self.training:
@@ -99,8 +122,7 @@ class TS2VecObjective(_Objective):
             start = torch.randint(0, t - self.max_train_length + 1, (1,)).expand(b).to(x.device)
             x, t = take_per_row(x, start, self.max_train_length), self.max_train_length
         s1, l1, s2, l2, crop = overlapping_crops(t, b, x.device, min(t, 2 ** (self.temporal_unit + 1)))
-        z1 = self.encoder(take_per_row(x, s1, l1))[:, -crop:]
-        z2 = self.encoder(take_per_row(x, s2, l2))[:, :crop]
+        z1, z2 = self.encode_crops(x, s1, l1, s2, l2, crop)
         per = hierarchical_contrastive_loss(z1, z2, self.alpha, self.temporal_unit, reduction="none")
         return self._reduce(per, batch, {})
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from polyclr.modalities.timeseries.segconv import Segments, is_pointwise, segment_block
+from polyclr.modalities.timeseries.segconv import Segments, is_pointwise, row_bucket, segment_block
 
 TSAI_BACKBONES = ("InceptionTimePlus", "ResNetPlus", "TSTPlus", "XceptionTimePlus", "FCNPlus")
 
@@ -57,13 +57,16 @@ class _DilatedBlock(nn.Module):
         """Whether the block acts per timestamp on series of at most ``longest`` steps."""
         return is_pointwise(self.conv1.kernel_size[0], self.dilation, longest)
 
-    def forward_segments(self, x: torch.Tensor, segments: Segments, longest: int) -> torch.Tensor:
-        """The same block in channels-last layout, each time segment convolved on its own.
+    def forward_segments(self, x: torch.Tensor, segments: Segments, longest: int, b: int,
+                         length: int) -> torch.Tensor:
+        """The same block on channels-last rows, each time segment convolved on its own.
 
         Shape:
-            x: ``(B, L, C_in)`` → ``(B, L, C_out)``.
+            x: ``(R, C_in)`` whose first ``b*length`` rows are ``(b, length)`` series (the rest
+            is GEMM row padding) → ``(R, C_out)``.
         """
-        return segment_block(x, self.conv1, self.conv2, self.proj, self.dilation, segments, longest)
+        return segment_block(x, self.conv1, self.conv2, self.proj, self.dilation, segments, longest,
+                             b, length)
 
 
 class TS2VecEncoder(nn.Module):
@@ -146,18 +149,26 @@ class TS2VecEncoder(nn.Module):
             mask = (torch.rand(valid.shape, device=x.device) < self.mask_prob) if self.training \
                 else torch.ones_like(valid)
         h = h * (mask & valid).unsqueeze(-1).to(h.dtype)
+        b, length = h.shape[:2]
         segments = [(sum(lengths[:i]), n) for i, n in enumerate(lengths)]
         longest = max(lengths)
         blocks = list(self.blocks)
         # first block from which every block acts per timestamp (dilations grow with depth)
-        tail = next((i for i in range(len(blocks)) if all(b.pointwise(longest) for b in blocks[i:])),
+        tail = next((i for i in range(len(blocks)) if all(k.pointwise(longest) for k in blocks[i:])),
                     len(blocks))
+
+        def rows(t: torch.Tensor) -> torch.Tensor:  # (b, n, C) → (R, C), zero padding rows
+            t = t.reshape(-1, t.shape[-1])
+            return F.pad(t, (0, 0, 0, row_bucket(t.shape[0], t.device) - t.shape[0]))
+
+        h2 = rows(h)
         for blk in blocks[:tail]:
-            h = blk.forward_segments(h, segments, longest)
-        h = h[:, start:stop]
+            h2 = blk.forward_segments(h2, segments, longest, b, length)
+        keep = stop - start
+        h2 = rows(h2[: b * length].view(b, length, -1)[:, start:stop])
         for blk in blocks[tail:]:
-            h = blk.forward_segments(h, [(0, stop - start)], longest)
-        return self.dropout(h)
+            h2 = blk.forward_segments(h2, [(0, keep)], longest, b, keep)
+        return self.dropout(h2[: b * keep].view(b, keep, -1))
 
 
 class TsaiBackbone(nn.Module):

@@ -113,3 +113,17 @@ def test_gram_backward_and_padding_rows():
     a, b = torch.randn(700, 64), torch.randn(64, 192)  # large enough for oneDNN where present
     torch.testing.assert_close(_mm(a, b), a @ b, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(_mm(a.t().contiguous().t(), b), a @ b, rtol=1e-5, atol=1e-4)
+
+
+def test_bernoulli_dropout_rate_scale_and_gradient():
+    from polyclr.modalities.timeseries.encoders import bernoulli_dropout
+
+    torch.manual_seed(0)
+    x = torch.full((200, 1001), 2.0, requires_grad=True)  # odd element count
+    y = bernoulli_dropout(x, 0.1, True)
+    kept = y != 0
+    assert abs(1 - kept.double().mean().item() - 0.1) < 0.003  # 200k draws: sd ~0.0007
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 2.0 / 0.9))
+    (g,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(g, kept.float() / 0.9)
+    assert bernoulli_dropout(x, 0.1, False) is x

@@ -17,6 +17,7 @@ from torch import nn
 
 from polyclr.modalities.timeseries.segconv import Segments, is_pointwise, row_bucket, segment_block
 
+
 def bernoulli_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """Inverted dropout with a keep mask drawn from 32 random bits per element (one 64-bit
     draw per two elements); distributed as ``F.dropout`` (drop probability ``p`` up to

@@ -11,6 +11,7 @@ array, as ``imagehash``'s hex string) and compared by popcount of the XOR.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -102,15 +103,37 @@ def phash(images: np.ndarray, hash_size: int = 8, highfreq_factor: int = 4) -> n
 
 HASHES = {"dhash": dhash, "ahash": ahash, "phash": phash}
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child must not reuse dead threads
+
+
+def _one_intra_op_thread() -> None:
+    """Worker initializer: ``torch.set_num_threads`` sets OpenMP's thread count of the calling
+    thread only, and oneDNN's int8 product reads that; without it every worker would start its
+    own team of one thread per core, oversubscribing the cores."""
+    torch.set_num_threads(1)
+
+
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    """A persistent pool per thread count: creating threads (and their OpenMP and oneDNN state)
+    on every call cost about as much as hashing thousands of slices."""
+    with _POOLS_LOCK:
+        if n_threads not in _POOLS:
+            _POOLS[n_threads] = ThreadPoolExecutor(
+                max_workers=n_threads, thread_name_prefix="polyclr-hash",
+                initializer=_one_intra_op_thread)
+        return _POOLS[n_threads]
+
 
 def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 256,
                  threads: int | None = None) -> np.ndarray:
     """Hash uint8 images in batches with ``method`` (dhash, ahash or phash).
 
-    Batches keep the working set (gathered rows, int32 products) in cache and run on a pool of
-    ``threads`` threads (None: one per core); the compiled kernels and torch's int8 product
-    release the GIL. torch's intra-op threads are set to 1 while hashing (restored afterwards),
-    so the parallelism is across batches only.
+    Batches keep the working set (gathered rows, int32 products) in cache and run on a
+    persistent pool of ``threads`` threads (None: one per core); the compiled kernels and
+    torch's int8 product release the GIL. torch's intra-op threads are 1 in the workers (and in
+    the caller while hashing, restored afterwards), so the parallelism is across batches only.
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64.
@@ -127,8 +150,7 @@ def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 256
         if n_threads == 1 or len(batches) == 1:
             out = [fn(b) for b in batches]
         else:
-            with ThreadPoolExecutor(max_workers=min(n_threads, len(batches))) as pool:
-                out = list(pool.map(fn, batches))
+            out = list(_pool(n_threads).map(fn, batches))
     finally:
         torch.set_num_threads(before)
     return np.concatenate(out) if out else np.zeros(0, dtype=np.uint64)

@@ -88,11 +88,15 @@ def hierarchical_contrastive_loss(
     """
     if z1.shape != z2.shape or z1.dim() != 3:
         raise ValueError(f"z1 and z2 must be equal (B, T, D) tensors, got {tuple(z1.shape)}, {tuple(z2.shape)}")
-    total = z1.new_zeros(z1.shape[0])
+    b = z1.shape[0]
+    total = z1.new_zeros(b)
+    inst1, inst2, steps = [], [], []  # every scale's instance problem: all solved in one call
     depth = 0
     while z1.shape[1] > 1:
         if alpha != 0:
-            total = total + alpha * instance_loss(z1, z2)
+            inst1.append(z1.transpose(0, 1))
+            inst2.append(z2.transpose(0, 1))
+            steps.append(z1.shape[1])
         if depth >= temporal_unit and alpha != 1:
             total = total + (1 - alpha) * temporal_loss(z1, z2)
         depth += 1
@@ -100,8 +104,16 @@ def hierarchical_contrastive_loss(
         z2 = F.max_pool1d(z2.transpose(1, 2), kernel_size=2).transpose(1, 2)
     if z1.shape[1] == 1:
         if alpha != 0:
-            total = total + alpha * instance_loss(z1, z2)
+            inst1.append(z1.transpose(0, 1))
+            inst2.append(z2.transpose(0, 1))
+            steps.append(1)
         depth += 1
+    if steps:
+        # instance_loss of each scale = mean over its timestamps; one weight 1/T_k per row
+        rows = paired_view_rows(torch.cat(inst1), torch.cat(inst2))  # (sum_k T_k, 2B)
+        n = torch.tensor(steps, device=rows.device)
+        w = torch.repeat_interleave(1.0 / n.to(rows.dtype), n)
+        total = total + alpha * ((rows[:, :b] + rows[:, b:]) * w[:, None]).sum(dim=0) / 2
     per_sample = total / depth
     return per_sample.mean() if reduction == "mean" else per_sample
 

@@ -91,6 +91,9 @@ class HierarchicalBatchSampler(Sampler[list[int]]):
         return len(self._batches())
 
 
-def collate_batch(items: list[dict]) -> dict[str, torch.Tensor]:
-    """Stack dataset items (dicts of tensors) into a batch dict."""
+def collate_batch(items: list[dict] | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stack dataset items (dicts of tensors) into a batch dict; a batch dict (what a dataset's
+    ``__getitems__`` returns) passes through."""
+    if isinstance(items, dict):
+        return items
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}

@@ -98,6 +98,12 @@ class _Items(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         return {"x": self.x[i], "index": self.index[i], "trial": self.trial[i], "patient": self.patient[i]}
 
+    def __getitems__(self, idx: list[int]) -> dict[str, torch.Tensor]:
+        """A whole batch by one gather per field (the DataLoader calls this instead of
+        ``__getitem__`` per sample; :func:`collate_batch` passes the dict through)."""
+        i = torch.as_tensor(idx, dtype=torch.long)
+        return {"x": self.x[i], "index": self.index[i], "trial": self.trial[i], "patient": self.patient[i]}
+
 
 def encoder_spec(cfg: TimeSeriesConfig, data: TimeSeriesData) -> dict[str, Any]:
     """Architecture name + constructor kwargs (stored in the encoder file's metadata)."""

@@ -64,6 +64,8 @@ class ObjectiveConfig:
             steps, rounded to whole epochs (small data sets have a few steps per epoch; writing
             the checkpoint every epoch cost ~5 % of the run); 0 = ``engine.checkpoint_every_n_epochs``.
         dbpm, dbpm_warmup, dbpm_beta, dbpm_down_weight: dynamic bad pair mining.
+        fast_path: TS2Vec with the ts2vec encoder encodes both crops in one exact fused pass
+            (see ``TS2VecEncoder.forward_segments``); ``false`` runs one encoder call per crop.
     """
 
     name: str = "ts2vec"
@@ -86,6 +88,7 @@ class ObjectiveConfig:
     dbpm_warmup: int = 5
     dbpm_beta: float = 2.0
     dbpm_down_weight: float = 0.1
+    fast_path: bool = True
 
 
 @dataclass

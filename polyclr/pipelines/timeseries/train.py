@@ -122,7 +122,8 @@ def build_objective(cfg: TimeSeriesConfig, encoder: nn.Module, n_train: int, in_
     o = cfg.objective
     dbpm = build_dbpm(o.dbpm, n_train, o.dbpm_warmup, o.dbpm_beta, o.dbpm_down_weight)
     if o.name == "ts2vec":
-        return TS2VecObjective(encoder, o.alpha, o.temporal_unit, o.max_train_length, dbpm, o.average)
+        return TS2VecObjective(encoder, o.alpha, o.temporal_unit, o.max_train_length, dbpm, o.average,
+                               fast=o.fast_path)
     if o.name == "comet":
         return COMETObjective(encoder, o.comet_weights, o.temperature, tuple(o.augmentations), dbpm, o.average)
     if o.name == "autotcl":

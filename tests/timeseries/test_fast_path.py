@@ -127,3 +127,29 @@ def test_bernoulli_dropout_rate_scale_and_gradient():
     (g,) = torch.autograd.grad(y.sum(), x)
     torch.testing.assert_close(g, kept.float() / 0.9)
     assert bernoulli_dropout(x, 0.1, False) is x
+
+
+def test_lean_pretrain_step_resumes_exactly(tmp_path, aeon_data):
+    """The manual-optimisation pre-training step keeps exact resume: 12 steps in one go equal
+    6 steps, a checkpoint, and 6 more (GunPoint: 50 series, batch 8 → 6 steps per epoch)."""
+    from polyclr.engine import load_encoder
+    from polyclr.pipelines.timeseries import TimeSeriesConfig
+    from polyclr.pipelines.timeseries import train as T
+
+    def cfg(steps):
+        c = TimeSeriesConfig()
+        c.engine.max_steps, c.engine.logger = steps, "none"
+        c.encoder.depth, c.encoder.hidden_dims, c.encoder.output_dims = 2, 8, 16
+        c.objective.checkpoint_every_n_steps = 0  # checkpoint every epoch
+        return c
+
+    path = f"{aeon_data}/GunPoint/GunPoint_TRAIN.ts"
+    once, split = tmp_path / "once", tmp_path / "split"
+    info = T.pretrain_encoder(cfg(12), T.prepare(cfg(12), path, once), once)
+    assert info["pretrain_steps"] == 12
+    T.pretrain_encoder(cfg(6), T.prepare(cfg(6), path, split), split)
+    again = T.pretrain_encoder(cfg(12), T.prepare(cfg(12), path, split), split, resume=True)
+    assert again["pretrain_steps"] == 12
+    a, b = load_encoder(once / "encoder.safetensors")[0], load_encoder(split / "encoder.safetensors")[0]
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=0)

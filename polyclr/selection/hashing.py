@@ -126,7 +126,7 @@ def _pool(n_threads: int) -> ThreadPoolExecutor:
         return _POOLS[n_threads]
 
 
-def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 256,
+def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 128,
                  threads: int | None = None) -> np.ndarray:
     """Hash uint8 images in batches with ``method`` (dhash, ahash or phash).
 

@@ -141,7 +141,7 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     Shape:
         -> ``shape`` view of a flat per-thread buffer (contents undefined).
     """
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     buf = getattr(_SCRATCH, name, None)
     if buf is None or buf.dtype != dtype or buf.size < size:
         buf = np.empty(max(size, 1), dtype=dtype)

@@ -99,6 +99,12 @@ def _digits(weights: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def _digit_matrix(weights: np.ndarray) -> tuple[torch.Tensor, int]:
+    """``_digits`` stacked digit-major: (n_digits * out_size, in_size) int8 tensor, digit count."""
+    digits = _digits(weights)
+    return torch.from_numpy(np.ascontiguousarray(np.concatenate(digits, axis=0))), len(digits)
+
+
 @lru_cache(maxsize=256)
 def _int8_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarray, int]:
     """The int8 digit matrix of one pass, its weight prefix sums and its digit count.
@@ -110,11 +116,10 @@ def _int8_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarray, i
         offset that undoes the -128 input shift of any column range is read.
     """
     weights, _ = pillow_lanczos_coefficients(in_size, out_size)
-    digits = _digits(weights)
-    mat = np.ascontiguousarray(np.concatenate(digits, axis=0))
+    mat, nd = _digit_matrix(weights)
     cumulative = np.zeros((out_size, in_size + 1), dtype=np.int64)
     np.cumsum(weights, axis=1, out=cumulative[:, 1:])
-    return torch.from_numpy(mat), cumulative, len(digits)
+    return mat, cumulative, nd
 
 
 @lru_cache(maxsize=256)
@@ -126,9 +131,8 @@ def _vertical_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarra
         weights = np.eye(in_size, dtype=np.int64) << PRECISION_BITS
     else:
         weights = pillow_lanczos_coefficients(in_size, out_size)[0]
-    digits = _digits(weights)
-    mat = np.ascontiguousarray(np.concatenate(digits, axis=0))
-    return torch.from_numpy(mat), 128 * weights.sum(axis=1), len(digits)
+    mat, nd = _digit_matrix(weights)
+    return mat, 128 * weights.sum(axis=1), nd
 
 
 _SCRATCH = threading.local()

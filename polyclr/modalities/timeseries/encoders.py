@@ -145,7 +145,7 @@ class TS2VecEncoder(nn.Module):
         Equal to ``forward`` applied to each segment ``x[..., a : a + n]`` on its own,
         concatenated along time and sliced to ``keep`` (tests compare values and gradients),
         but: the segments share every kernel call; convolutions are channels-last GEMMs
-        (:func:`.segconv.segment_conv`); and the trailing blocks that act per timestamp
+        (:func:`.segconv.segment_block`); and the trailing blocks that act per timestamp
         (dilation >= the longest segment: TS2Vec's widest, 320-d, block and often more) run
         on the kept timestamps only.
 

@@ -179,8 +179,7 @@ class SegmentBlock(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, w1, b1, w2, b2, wp, bp, taps, shifts, segments, b, length):
-        x2 = x
+    def forward(ctx, x2, w1, b1, w2, b2, wp, bp, taps, shifts, segments, b, length):
         p1, p2 = _pack(w1, taps), _pack(w2, taps)
         a = F.gelu(x2)
         h1 = _conv(a, p1, b1, b, length, shifts, segments)
@@ -267,15 +266,14 @@ def segment_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
         x: ``(B, L, C_in)``; weight ``(C_out, C_in, K)``; returns ``(B, L, C_out)``.
     """
     longest = max(n for _, n in segments) if longest is None else longest
-    shifts = tap_shifts(weight.shape[-1], dilation)
-    taps = tuple(k for k, s in enumerate(shifts) if abs(s) < longest)
+    taps, shifts = active_taps(weight.shape[-1], dilation, longest)
     if not taps:
         return (bias if bias is not None else x.new_zeros(weight.shape[0])).expand(
             *x.shape[:-1], weight.shape[0]).clone()
-    if len(taps) == 1 and shifts[taps[0]] == 0:
+    if shifts == (0,):
         return F.linear(x, weight[:, :, taps[0]], bias)
     seg = tuple((int(a), int(n)) for a, n in segments)
-    return SegmentConv.apply(x.contiguous(), weight, bias, taps, tuple(shifts[k] for k in taps), seg)
+    return SegmentConv.apply(x.contiguous(), weight, bias, taps, shifts, seg)
 
 
 def is_pointwise(kernel_size: int, dilation: int, longest: int) -> bool:

@@ -42,7 +42,7 @@ from polyclr.rundir import git_commit, machine_description
 RESULTS = Path(__file__).parent / "results"
 QUALITY_COLS = [
     "date", "commit", "machine", "dataset", "seed", "objective", "text_head", "order_head",
-    "cwcl_power", "zero_swapped_weights", "epochs", "steps", "zero_shot_accuracy", "zero_shot_chance", "t2a_R@1", "t2a_R@5",
+    "cwcl_power", "cwcl_center", "split", "zero_swapped_weights", "epochs", "steps", "zero_shot_accuracy", "zero_shot_chance", "t2a_R@1", "t2a_R@5",
     "t2a_R@10", "t2a_mAP@10", "a2t_R@1", "a2t_R@5", "a2t_R@10", "order_text", "order_audio",
     "order_group", "order_pairs", "linear_probe_accuracy", "longform_fusion_R@1",
     "longform_mean_R@1", "logit_scale", "train_seconds", "train_clips_per_s", "peak_rss_mb",
@@ -57,6 +57,14 @@ def _append(path: Path, cols: list[str], row: dict[str, Any]) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.is_file()
+    if not new:  # an older file with fewer columns: rewrite it under the current header
+        with open(path, newline="", encoding="utf-8") as fh:
+            old = list(csv.DictReader(fh))
+        if old and list(old[0]) != cols:
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                w = csv.DictWriter(fh, fieldnames=cols)
+                w.writeheader()
+                w.writerows({c: r.get(c, "") for c in cols} for r in old)
     with open(path, "a", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
         if new:
@@ -124,7 +132,8 @@ def frontend_speed(data: Path, threads_list: list[int], batch_windows: int = 64,
 
 
 def _config(epochs: int, batch_size: int, clip_seconds: float, text_head: str, order_head: bool,
-            cwcl_power: float | None, text_tower: str = "frozen", zero_swapped: bool = True) -> Any:
+            cwcl_power: float | None, text_tower: str = "frozen", zero_swapped: bool = True,
+            cwcl_center: bool = False) -> Any:
     from polyclr.pipelines.audio import AudioConfig
 
     cfg = AudioConfig()
@@ -138,6 +147,7 @@ def _config(epochs: int, batch_size: int, clip_seconds: float, text_head: str, o
     if cwcl_power is not None:
         cfg.objective.cwcl_power = cwcl_power
     cfg.objective.zero_swapped_weights = zero_swapped
+    cfg.objective.cwcl_center = cwcl_center
     return cfg
 
 
@@ -156,14 +166,32 @@ def train_speed(data: Path, threads: int, steps: int, args: argparse.Namespace) 
                0.0, "MB")
 
 
+def validation_split(prep: Any, seed: int) -> Any:
+    """Carve validation groups (a quarter of the training ``patient_id`` groups) out of the
+    training split and score on them instead of the test split, which is left untouched."""
+    import dataclasses
+
+    from polyclr.splits import assert_group_disjoint, group_split
+
+    train = prep.split["train"]
+    groups = [prep.items[i].group for i in train]
+    idx = group_split(groups, [prep.items[i].label or "_" for i in train], test_size=0.25, seed=seed + 1,
+                      source="audio-validation")
+    split = {"train": train[idx["train"]], "test": train[idx["test"]]}
+    assert_group_disjoint({k: [prep.items[i].group for i in v] for k, v in split.items()}, "audio-validation")
+    return dataclasses.replace(prep, split=split)
+
+
 def quality(data: Path, args: argparse.Namespace) -> None:
     from polyclr.pipelines.audio import PIPELINE
     from polyclr.pipelines.audio.evaluate import evaluate_models
     from polyclr.pipelines.audio.train import build_models, train_objective
 
     cfg = _config(args.epochs, args.batch_size, args.clip_seconds, args.text_head, args.order_head,
-                  args.cwcl_power, args.text_tower, not args.keep_swapped_weights)
+                  args.cwcl_power, args.text_tower, not args.keep_swapped_weights, args.cwcl_center)
     prep = PIPELINE._prepare(cfg, data, None)
+    if args.validation:
+        prep = validation_split(prep, cfg.data.split_seed)
     runs = [*args.objectives, *([] if args.no_random_init else ["random_init"])]
     for seed in args.seeds:
         for name in runs:
@@ -182,6 +210,8 @@ def quality(data: Path, args: argparse.Namespace) -> None:
                 "text_head": args.text_head if args.text_tower == "frozen" else "small",
                 "order_head": args.order_head,
                 "cwcl_power": cfg.objective.cwcl_power if "cwcl" in name else "",
+                "cwcl_center": cfg.objective.cwcl_center if "cwcl" in name else "",
+                "split": "validation" if args.validation else "test",
                 "zero_swapped_weights": (cfg.objective.zero_swapped_weights
                                          if name == "cwcl+order" else ""),
                 "epochs": stats.get("epochs", 0), "steps": stats.get("steps", 0),
@@ -203,7 +233,8 @@ def quality(data: Path, args: argparse.Namespace) -> None:
             print({k: row[k] for k in ("seed", "objective", "text_head", "order_head", "cwcl_power",
                                        "zero_shot_accuracy", "t2a_R@1", "order_group", "load_avg")},
                   flush=True)
-            _append(RESULTS / "audio_quality.csv", QUALITY_COLS, row)
+            _append(RESULTS / ("audio_validation.csv" if args.validation else "audio_quality.csv"),
+                    QUALITY_COLS, row)
 
 
 def main() -> None:
@@ -226,6 +257,10 @@ def main() -> None:
     ap.add_argument("--no-order-head", dest="order_head", action="store_false",
                     help="model.text_order_head=false")
     ap.add_argument("--cwcl-power", type=float, default=None, help="objective.cwcl_power (default: config)")
+    ap.add_argument("--cwcl-center", action="store_true", help="objective.cwcl_center=true")
+    ap.add_argument("--validation", action="store_true",
+                    help="score on validation groups carved from the training split "
+                         "(results/audio_validation.csv); the test split is not used")
     ap.add_argument("--keep-swapped-weights", action="store_true",
                     help="objective.zero_swapped_weights=false (paper weights also for swapped captions)")
     ap.add_argument("--speed-only", action="store_true")

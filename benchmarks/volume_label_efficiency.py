@@ -4,8 +4,8 @@ Two stages, so that settings are chosen without looking at the test volumes:
 
 * ``--stage validation``: the 12 training subjects are split (patient-disjoint) into a pool of
   8 and 4 *validation* subjects; pre-training uses the pool + the unlabelled subjects; every
-  variant (``--pretrain-scales`` x ``--finetune-steps``) is scored on the validation subjects
-  -> ``results/volume_validation.csv``.
+  variant (``--pretrain-scales`` x ``--finetune-steps`` x ``--finetune-lrs``) is scored on the
+  validation subjects -> ``results/volume_validation{--tag}.csv``.
 * ``--stage test``: the chosen settings, the 12 training subjects (+ unlabelled) for
   pre-training and fine-tuning, the 4 held-out test subjects for Dice ->
   ``results/volume_label_efficiency.csv`` (+ ``_summary.csv``, ``volume_paired_margin.csv``,
@@ -106,6 +106,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--pretrain-scales", type=float, nargs="+", default=[1.0])
     ap.add_argument("--finetune-steps", type=int, nargs="+", default=None)
+    ap.add_argument("--finetune-lrs", type=float, nargs="+", default=None)
+    ap.add_argument("--tag", default="", help="suffix of the validation CSV name (keeps earlier sweeps)")
     ap.add_argument("--strategies", nargs="+", default=None)
     ap.add_argument("--no-full", action="store_true", help="skip the fully supervised row")
     args = ap.parse_args()
@@ -124,14 +126,15 @@ def main() -> None:
     inits, info = pretrain_inits(cfg, split, n_cls, args.pretrain_scales, strategies)
     rows = []
     for steps in args.finetune_steps or [cfg.finetune.steps]:
-        c = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, steps=steps))
-        new = finetune_table(c, split, inits, n_cls, names, None)
-        if not args.no_full:
-            new += fully_supervised_rows(c, split, n_cls, names)
-        for r in new:
-            r["finetune_steps"] = steps
-        rows += new
-        print(f"fine-tune {steps} steps done ({time.perf_counter() - t0:.0f} s)", flush=True)
+        for lr in args.finetune_lrs or [cfg.finetune.lr]:
+            c = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, steps=steps, lr=lr))
+            new = finetune_table(c, split, inits, n_cls, names, None)
+            if not args.no_full:
+                new += fully_supervised_rows(c, split, n_cls, names)
+            for r in new:
+                r["finetune_steps"], r["finetune_lr"] = steps, lr
+            rows += new
+            print(f"fine-tune {steps} steps, lr {lr:g} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     seconds = time.perf_counter() - t0
     cls = classification_rows(cfg, split, inits, n_cls) if args.stage == "test" else []
     args.out.mkdir(parents=True, exist_ok=True)
@@ -139,25 +142,30 @@ def main() -> None:
     stamp = {**_stamp(), "stage": args.stage, "variation": DATA["variation"],
              "pretrain_volumes": len(split["pretrain"]), "scored_volumes": len(split["test"]),
              "wall_seconds": round(seconds, 1)}
-    write_csvs(rows, cls, names, stamp, cfg)
+    write_csvs(rows, cls, names, stamp, cfg, args.tag)
     print(f"done in {seconds:.0f} s")
 
 
 def paired_margins(rows: list[dict], baseline: str = "random_init") -> list[dict]:
-    """Per (method, K, steps): mean ± std over (combination, seed) of Dice(method) - Dice(baseline)
-    on the same labelled volumes and seed (a paired comparison)."""
-    base = {(r["labeled_volumes"], r["combination"], r["seed"], r["finetune_steps"]): r["dice_mean"]
+    """Per (method, K, steps, lr): mean ± std over (combination, seed) of Dice(method) -
+    Dice(baseline) on the same labelled volumes, seed and fine-tuning settings (paired)."""
+    base = {(r["labeled_volumes"], r["combination"], r["seed"], *_variant(r)): r["dice_mean"]
             for r in rows if r["method"] == baseline}
     diffs: dict[tuple, list[float]] = {}
     for r in rows:
-        key = (r["labeled_volumes"], r["combination"], r["seed"], r["finetune_steps"])
+        key = (r["labeled_volumes"], r["combination"], r["seed"], *_variant(r))
         if r["method"] in (baseline, "fully_supervised") or key not in base:
             continue
-        diffs.setdefault((r["method"], r["labeled_volumes"], r["finetune_steps"]), []).append(
+        diffs.setdefault((r["method"], r["labeled_volumes"], *_variant(r)), []).append(
             r["dice_mean"] - base[key])
-    return [{"method": m, "labeled_volumes": k, "finetune_steps": s, "runs": len(d),
+    return [{"method": m, "labeled_volumes": k, "finetune_steps": s, "finetune_lr": lr, "runs": len(d),
              "margin_mean": float(np.mean(d)), "margin_std": float(np.std(d)),
-             "wins": int(sum(x > 0 for x in d))} for (m, k, s), d in diffs.items()]
+             "wins": int(sum(x > 0 for x in d))} for (m, k, s, lr), d in diffs.items()]
+
+
+def _variant(r: dict) -> tuple:
+    """The fine-tuning settings a row was trained with (its comparison group)."""
+    return r["finetune_steps"], r["finetune_lr"]
 
 
 def _write(path: Path, header: list[str], rows: list[list]) -> None:
@@ -167,41 +175,43 @@ def _write(path: Path, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
-def write_csvs(rows: list[dict], cls: list[dict], classes: list[str], stamp: dict, cfg: VolumeConfig) -> None:
+def write_csvs(rows: list[dict], cls: list[dict], classes: list[str], stamp: dict, cfg: VolumeConfig,
+               tag: str = "") -> None:
     RES.mkdir(exist_ok=True)
     meta_keys = list(stamp)
     meta = [stamp[k] for k in meta_keys]
     settings = (f"pretrain {cfg.pretrain.global_steps}/{cfg.pretrain.local_steps} steps x scale; "
                 f"{cfg.data.spacing[0]:g} mm {cfg.data.slice_size[0]}x{cfg.data.slice_size[1]}; "
                 f"features {cfg.net.features}; S={cfg.pretrain.num_partitions}")
-    summary = mean_std(rows, ["method", "labeled_volumes", "finetune_steps"], ["dice_mean"])
+    summary = mean_std(rows, ["method", "labeled_volumes", "finetune_steps", "finetune_lr"], ["dice_mean"])
     margins = paired_margins(rows)
     if stamp["stage"] == "validation":
-        _write(RES / "volume_validation.csv",
-               ["method", "labeled_volumes", "finetune_steps", "runs", "dice_mean", "dice_std",
+        _write(RES / f"volume_validation{tag}.csv",
+               ["method", "labeled_volumes", "finetune_steps", "finetune_lr", "runs", "dice_mean", "dice_std",
                 "margin_vs_random", "margin_std", "wins", "settings", *meta_keys],
-               [[s["method"], s["labeled_volumes"], s["finetune_steps"], s["n"], f"{s['dice_mean_mean']:.4f}",
-                 f"{s['dice_mean_std']:.4f}",
+               [[s["method"], s["labeled_volumes"], s["finetune_steps"], s["finetune_lr"], s["n"],
+                 f"{s['dice_mean_mean']:.4f}", f"{s['dice_mean_std']:.4f}",
                  *next(([f"{m['margin_mean']:.4f}", f"{m['margin_std']:.4f}", m["wins"]] for m in margins
-                        if (m["method"], m["labeled_volumes"], m["finetune_steps"])
-                        == (s["method"], s["labeled_volumes"], s["finetune_steps"])), ["", "", ""]),
+                        if (m["method"], m["labeled_volumes"], *_variant(m))
+                        == (s["method"], s["labeled_volumes"], *_variant(s))), ["", "", ""]),
                  settings, *meta] for s in summary])
     else:
         _write(RES / "volume_label_efficiency.csv",
-               ["method", "labeled_volumes", "combination", "seed", "finetune_steps", "train_volumes",
+               ["method", "labeled_volumes", "combination", "seed", "finetune_steps", "finetune_lr",
+                "train_volumes",
                 "dice_mean", *[f"dice_{c}" for c in classes], *meta_keys],
                [[r["method"], r["labeled_volumes"], r["combination"], r["seed"], r["finetune_steps"],
-                 " ".join(r["train_volumes"]), f"{r['dice_mean']:.4f}",
+                 r["finetune_lr"], " ".join(r["train_volumes"]), f"{r['dice_mean']:.4f}",
                  *[f"{r['dice'][c]:.4f}" for c in classes], *meta] for r in rows])
         _write(RES / "volume_label_efficiency_summary.csv",
-               ["method", "labeled_volumes", "finetune_steps", "runs", "dice_mean", "dice_std",
-                "settings", *meta_keys],
-               [[s["method"], s["labeled_volumes"], s["finetune_steps"], s["n"], f"{s['dice_mean_mean']:.4f}",
+               ["method", "labeled_volumes", "finetune_steps", "finetune_lr", "runs", "dice_mean",
+                "dice_std", "settings", *meta_keys],
+               [[s["method"], s["labeled_volumes"], s["finetune_steps"], s["finetune_lr"], s["n"], f"{s['dice_mean_mean']:.4f}",
                  f"{s['dice_mean_std']:.4f}", settings, *meta] for s in summary])
         _write(RES / "volume_paired_margin.csv",
-               ["method", "labeled_volumes", "finetune_steps", "runs", "margin_mean", "margin_std", "wins",
-                *meta_keys],
-               [[m["method"], m["labeled_volumes"], m["finetune_steps"], m["runs"], f"{m['margin_mean']:.4f}",
+               ["method", "labeled_volumes", "finetune_steps", "finetune_lr", "runs", "margin_mean",
+                "margin_std", "wins", *meta_keys],
+               [[m["method"], m["labeled_volumes"], m["finetune_steps"], m["finetune_lr"], m["runs"], f"{m['margin_mean']:.4f}",
                  f"{m['margin_std']:.4f}", m["wins"], *meta] for m in margins])
         if cls:
             _write(RES / "volume_classification.csv",
@@ -209,10 +219,10 @@ def write_csvs(rows: list[dict], cls: list[dict], classes: list[str], stamp: dic
                    [[r["method"], f"{r['auroc']:.4f}", f"{r['accuracy']:.4f}", r["train_volumes"],
                      r["test_volumes"], *meta] for r in cls])
     for s in summary:
-        print(f"{s['method']:<14} K={s['labeled_volumes']} steps={s['finetune_steps']}: "
+        print(f"{s['method']:<14} K={s['labeled_volumes']} steps={s['finetune_steps']} lr={s['finetune_lr']:g}: "
               f"{s['dice_mean_mean']:.3f} ± {s['dice_mean_std']:.3f}")
     for m in margins:
-        print(f"margin {m['method']:<14} K={m['labeled_volumes']} steps={m['finetune_steps']}: "
+        print(f"margin {m['method']:<14} K={m['labeled_volumes']} steps={m['finetune_steps']} lr={m['finetune_lr']:g}: "
               f"{m['margin_mean']:+.3f} ± {m['margin_std']:.3f} ({m['wins']}/{m['runs']} wins)")
 
 

@@ -79,16 +79,27 @@ def cross_modal_targets(n_local: int, n_all: int, device: torch.device | None = 
     return mask
 
 
-def cwcl_weights(frozen: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+def cwcl_weights(frozen: torch.Tensor, normalize: bool = True, center: torch.Tensor | None = None) -> torch.Tensor:
     """CWCL soft weights ``w_ij = (1 + <q_i, q_j>) / 2`` from a frozen tower's embeddings.
 
     Reference: Srinivasa et al., "CWCL: Cross-Modal Transfer with Continuously Weighted
     Contrastive Loss", NeurIPS 2023 (eq. 5). The diagonal is 1 (for normalised inputs).
 
+    Args:
+        frozen: the frozen tower's embeddings.
+        normalize: L2-normalise ``frozen`` first.
+        center: optional common direction subtracted from the (normalised) embeddings, which
+            are then re-normalised, so ``q`` is ``normalize(normalize(frozen) - center)``.
+            Sentence embeddings are anisotropic (every pair of captions has a cosine well above
+            0), which makes the paper's weights nearly uniform; removing the dataset mean
+            (Mu & Viswanath, "All-but-the-Top", ICLR 2018) spreads the cosines over [-1, 1].
+
     Shape:
-        frozen: ``(N, D)``; returns ``(N, N)`` in ``[0, 1]``, no gradient.
+        frozen: ``(N, D)``; center: ``(D,)``; returns ``(N, N)`` in ``[0, 1]``, no gradient.
     """
     q = frozen.detach().float()
     if normalize:
         q = F.normalize(q, dim=-1)
+    if center is not None:
+        q = F.normalize(q - center.detach().float().to(q.device), dim=-1)
     return ((1.0 + q @ q.T) / 2.0).clamp(0.0, 1.0)

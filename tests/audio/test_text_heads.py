@@ -143,3 +143,21 @@ def test_cwcl_order_objective_zeroes_weights_of_swapped_captions() -> None:
     assert conflicts.tolist() == [[False, True, False], [True, False, False], [False, False, False]]
     # the order-blind sentence vectors make the paper weight of the swapped pair exactly 1
     assert float(cwcl_weights(tower.frozen_embeddings(idx))[0, 1]) == pytest.approx(1.0)
+
+
+def test_cwcl_center_uses_mean_of_registered_captions() -> None:
+    from polyclr.modalities.audio.encoders import AudioEncoder
+    from polyclr.pipelines.audio.train import AudioTextObjective
+
+    tower = TextTower("frozen", 8, cache=_fake_cache(), frozen_dim=8, head="locked")
+    idx = tower.register(["a beep then noise", "noise then a beep", "a chirp"])
+    enc = AudioEncoder(frontend={"sample_rate": 8000, "n_mels": 32, "n_fft": 256, "hop_length": 80},
+                       channels=(4, 8), embed_dim=16, proj_dim=8, specaugment={"n_masks": 0})
+    obj = AudioTextObjective(enc, tower, "cwcl", cwcl_power=1.0, cwcl_center=True)
+    q = torch.nn.functional.normalize(tower.frozen_embeddings(idx).float(), dim=-1)
+    assert torch.allclose(obj._caption_mean(), q.mean(0))
+    w = cwcl_weights(tower.frozen_embeddings(idx), center=obj._caption_mean())
+    qc = torch.nn.functional.normalize(q - q.mean(0), dim=-1)
+    assert torch.allclose(w, ((1 + qc @ qc.T) / 2).clamp(0, 1), atol=1e-6)
+    tower.register(["a chirp then noise"])  # new captions: the mean is recomputed
+    assert obj._caption_mean().shape == (8,) and obj._frozen_mean_n == 4

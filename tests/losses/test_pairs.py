@@ -48,3 +48,12 @@ def test_cwcl_weights_closed_form():
     w = cwcl_weights(q)
     expected = torch.tensor([[1.0, 0.5, 0.0], [0.5, 1.0, 0.5], [0.0, 0.5, 1.0]])
     assert torch.allclose(w, expected)
+
+
+def test_cwcl_weights_centered_closed_form():
+    # two captions at 60 degrees share the direction (1, 0); without it they are opposite.
+    q = torch.tensor([[1.0, 3.0 ** 0.5], [1.0, -(3.0 ** 0.5)]])
+    assert torch.allclose(cwcl_weights(q), torch.tensor([[1.0, 0.25], [0.25, 1.0]]))
+    center = torch.tensor([0.5, 0.0])  # the mean of the normalised rows
+    w = cwcl_weights(q, center=center)
+    assert torch.allclose(w, torch.tensor([[1.0, 0.0], [0.0, 1.0]]), atol=1e-6)

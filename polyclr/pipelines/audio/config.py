@@ -89,6 +89,9 @@ class ObjectiveConfig:
             uniform and the audio embeddings collapsed in our runs (constant zero-shot
             prediction, see docs/results_audio.md). Power 8 (≈ exp(4 (cos − 1)) near cos = 1)
             keeps the diagonal at 1 and the ordering of the weights, and sharpens them.
+        cwcl_center: subtract the mean frozen embedding of the training captions before the
+            CWCL cosines (removes the direction every caption shares, so unrelated captions get
+            weights near 0.5 instead of 0.8-0.9; see ``polyclr.losses.cwcl_weights``).
         zero_swapped_weights: ``cwcl+order`` only: CWCL weight 0 between captions whose two
             events are each other's reversal (the frozen encoder's cosine for them is ~0.97,
             i.e. the paper's weights call the order-swapped caption a positive).
@@ -100,6 +103,7 @@ class ObjectiveConfig:
     max_logit_scale: float = 100.0
     learnable_temperature: bool = True
     cwcl_power: float = 8.0
+    cwcl_center: bool = False
     zero_swapped_weights: bool = True
 
 

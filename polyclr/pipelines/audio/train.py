@@ -32,6 +32,8 @@ class AudioTextObjective(nn.Module):
         name: ``clip``, ``cwcl``, ``clip+order`` or ``cwcl+order``.
         temperature, learnable_temperature, max_logit_scale: logit scale of the loss.
         cwcl_power: exponent on the CWCL weights (1 = the paper's ``(1 + cos) / 2``).
+        cwcl_center: compute the CWCL weights from the frozen embeddings minus their mean over
+            every registered training caption (see :func:`polyclr.losses.cwcl_weights`).
         zero_swapped_weights: with ``cwcl+order``, set the CWCL weight between captions whose
             events are the same in reversed order to 0. The frozen sentence encoder is nearly
             order-blind (cos("a beep followed by noise", "noise followed by a beep") = 0.965),
@@ -52,6 +54,7 @@ class AudioTextObjective(nn.Module):
         max_logit_scale: float = 100.0,
         cwcl_power: float = 1.0,
         zero_swapped_weights: bool = True,
+        cwcl_center: bool = False,
     ) -> None:
         super().__init__()
         if "cwcl" in name and text.kind != "frozen":
@@ -60,6 +63,9 @@ class AudioTextObjective(nn.Module):
         self.text = text
         self.name = name
         self.cwcl_power = cwcl_power
+        self.cwcl_center = cwcl_center
+        self._frozen_mean = torch.zeros(0)  # mean normalised frozen embedding of the registered texts
+        self._frozen_mean_n = 0
         self.zero_swapped_weights = zero_swapped_weights
         self._order_keys = torch.zeros(0, 2, dtype=torch.long)  # per registered text, see order_keys
         self.clips_seen = 0  # audio clips encoded in training (incl. order-swapped ones)
@@ -74,7 +80,7 @@ class AudioTextObjective(nn.Module):
         weights = None
         if "cwcl" in self.name:
             q = gather_no_grad(self.text.frozen_embeddings(batch["text"]).to(a.device))
-            weights = cwcl_weights(q) ** self.cwcl_power
+            weights = cwcl_weights(q, center=self._caption_mean() if self.cwcl_center else None) ** self.cwcl_power
             if "order" in self.name and self.zero_swapped_weights:
                 weights = weights.masked_fill(self._swap_conflicts(batch["text"]).to(weights.device), 0.0)
         extra_t = extra_a = None
@@ -92,6 +98,18 @@ class AudioTextObjective(nn.Module):
         loss = self.loss(a, t, weights=weights, extra_b_for_a=extra_t, extra_a_for_b=extra_a)
         return {"loss": loss, "logit_scale": self.loss.logit_scale().detach()}
 
+
+    def _caption_mean(self) -> torch.Tensor:
+        """Mean of the normalised frozen embeddings of every registered caption, ``(D,)``.
+
+        The same on every DDP rank (all ranks register the same captions); recomputed only when
+        captions are added."""
+        n = len(self.text.texts)
+        if self._frozen_mean.numel() == 0 or self._frozen_mean_n != n:
+            q = self.text.frozen_embeddings(torch.arange(n)).float()
+            self._frozen_mean = torch.nn.functional.normalize(q, dim=-1).mean(0)
+            self._frozen_mean_n = n
+        return self._frozen_mean
 
     def _swap_conflicts(self, idx: torch.Tensor) -> torch.Tensor:
         """``(N_all, N_all)`` bool: caption j is caption i's order reversal (gathered batch)."""
@@ -146,7 +164,8 @@ def train_objective(
     index = {t: i for i, t in enumerate(text.texts)}
     objective = AudioTextObjective(encoder, text, name, cfg.objective.temperature,
                                    cfg.objective.learnable_temperature, cfg.objective.max_logit_scale,
-                                   cfg.objective.cwcl_power, cfg.objective.zero_swapped_weights)
+                                   cfg.objective.cwcl_power, cfg.objective.zero_swapped_weights,
+                                   cfg.objective.cwcl_center)
     ds = ClipTrainDataset(train_items, cfg.features.sample_rate, cfg.data.clip_seconds, index,
                           cfg.data.cache_max_seconds, seed)
     bs = min(cfg.engine.batch_size, len(ds))
@@ -162,6 +181,7 @@ def train_objective(
         "objective": name,
         "seed": seed,
         "cwcl_power": cfg.objective.cwcl_power if "cwcl" in name else None,
+        "cwcl_center": cfg.objective.cwcl_center if "cwcl" in name else None,
         "epochs": int(trainer.current_epoch),
         "steps": steps,
         "train_seconds": elapsed,

@@ -46,7 +46,8 @@ def _tower(r: dict[str, str]) -> str:
 
 def _key(r: dict[str, str]) -> tuple[str, str, str, int]:
     power = r.get("cwcl_power", "")
-    gamma = f" (γ={float(power):g})" if power not in ("", "None") else ""
+    centred = ", centred" if r.get("cwcl_center") == "True" else ""
+    gamma = f" (γ={float(power):g}{centred})" if power not in ("", "None") else ""
     return (r["objective"] + gamma, _tower(r), r.get("clip_seconds", ""), int(r["epochs"] or 0))
 
 
@@ -106,7 +107,13 @@ def main() -> None:
     args = ap.parse_args()
     q = _rows(RESULTS / "audio_quality.csv")
     s = _rows(RESULTS / "audio_speed.csv")
-    text = "### Held-out quality\n\n" + quality_table(q) + "\n### Speed\n\n" + speed_table(s, q)
+    v = _rows(RESULTS / "audio_validation.csv")
+    text = "### Held-out quality\n\n" + quality_table(q)
+    if v:
+        text += ("\n### Settings selection on validation groups\n\nScored on a quarter of the training "
+                 "groups (`audio_benchmark.py --validation`), trained on the other three quarters; the "
+                 "test split is not used.\n\n" + quality_table(v).replace("Held-out split", "Validation groups"))
+    text += "\n### Speed\n\n" + speed_table(s, q)
     print(text)
     if args.write and DOC.is_file():
         doc = DOC.read_text(encoding="utf-8")

@@ -110,7 +110,14 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="suffix of the validation CSV name (keeps earlier sweeps)")
     ap.add_argument("--strategies", nargs="+", default=None)
     ap.add_argument("--no-full", action="store_true", help="skip the fully supervised row")
+    ap.add_argument("--no-classification", action="store_true", help="test stage: skip the volume probe")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="write the CSVs from the metrics_<stage>.json of these --out folders (runs "
+                         "split by K over several processes) instead of training")
     args = ap.parse_args()
+    if args.merge:
+        merge_runs(args.merge, args.stage, args.tag)
+        return
     torch.set_num_threads(max(1, torch.get_num_threads()))
     cfg = merge(merge(VolumeConfig(), BENCH_SETTINGS), parse_set(args.set))
     strategies = args.strategies or list(cfg.pretrain.strategies)
@@ -136,14 +143,39 @@ def main() -> None:
             rows += new
             print(f"fine-tune {steps} steps, lr {lr:g} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     seconds = time.perf_counter() - t0
-    cls = classification_rows(cfg, split, inits, n_cls) if args.stage == "test" else []
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / f"metrics_{args.stage}.json", {"rows": rows, "pretrain": info, "classification": cls})
+    cls = (classification_rows(cfg, split, inits, n_cls)
+           if args.stage == "test" and not args.no_classification else [])
     stamp = {**_stamp(), "stage": args.stage, "variation": DATA["variation"],
              "pretrain_volumes": len(split["pretrain"]), "scored_volumes": len(split["test"]),
              "wall_seconds": round(seconds, 1)}
-    write_csvs(rows, cls, names, stamp, cfg, args.tag)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / f"metrics_{args.stage}.json",
+               {"rows": rows, "pretrain": info, "classification": cls, "stamp": stamp, "classes": names,
+                "settings": _settings(cfg)})
+    write_csvs(rows, cls, names, stamp, _settings(cfg), args.tag)
     print(f"done in {seconds:.0f} s")
+
+
+def merge_runs(dirs: list[Path], stage: str, tag: str) -> None:
+    """CSVs of several processes' runs (same settings, e.g. one process per K) as one table; the
+    wall time is the longest process's (they ran side by side)."""
+    import json
+
+    parts = [json.loads((d / f"metrics_{stage}.json").read_text()) for d in dirs]
+    if len({p["settings"] for p in parts}) != 1:
+        raise SystemExit("--merge: the runs were made with different settings")
+    stamp = {**parts[0]["stamp"], "wall_seconds": max(p["stamp"]["wall_seconds"] for p in parts)}
+    if len({p["stamp"]["commit"] for p in parts}) != 1:
+        raise SystemExit("--merge: the runs were made at different commits")
+    rows = [r for p in parts for r in p["rows"]]
+    cls = [r for p in parts for r in p["classification"]]
+    write_csvs(rows, cls, parts[0]["classes"], stamp, parts[0]["settings"], tag)
+
+
+def _settings(cfg: VolumeConfig) -> str:
+    return (f"pretrain {cfg.pretrain.global_steps}/{cfg.pretrain.local_steps} steps x scale; "
+            f"{cfg.data.spacing[0]:g} mm {cfg.data.slice_size[0]}x{cfg.data.slice_size[1]}; "
+            f"features {cfg.net.features}; S={cfg.pretrain.num_partitions}")
 
 
 def paired_margins(rows: list[dict], baseline: str = "random_init") -> list[dict]:
@@ -175,14 +207,11 @@ def _write(path: Path, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
-def write_csvs(rows: list[dict], cls: list[dict], classes: list[str], stamp: dict, cfg: VolumeConfig,
+def write_csvs(rows: list[dict], cls: list[dict], classes: list[str], stamp: dict, settings: str,
                tag: str = "") -> None:
     RES.mkdir(exist_ok=True)
     meta_keys = list(stamp)
     meta = [stamp[k] for k in meta_keys]
-    settings = (f"pretrain {cfg.pretrain.global_steps}/{cfg.pretrain.local_steps} steps x scale; "
-                f"{cfg.data.spacing[0]:g} mm {cfg.data.slice_size[0]}x{cfg.data.slice_size[1]}; "
-                f"features {cfg.net.features}; S={cfg.pretrain.num_partitions}")
     summary = mean_std(rows, ["method", "labeled_volumes", "finetune_steps", "finetune_lr"], ["dice_mean"])
     margins = paired_margins(rows)
     if stamp["stage"] == "validation":

@@ -102,30 +102,43 @@ def findings() -> list[str]:
     return lines + [""]
 
 
+def _validation_rows() -> list[dict[str, str]]:
+    """The step sweep (``volume_validation.csv``, lr 1e-3, the default then) and the lr sweeps
+    (``volume_validation_lr*.csv``, one file per process)."""
+    rows = [{**r, "finetune_lr": r.get("finetune_lr") or "0.001"} for r in _read("volume_validation.csv")]
+    for p in sorted(RES.glob("volume_validation_lr*.csv")):
+        rows += _read(p.name)
+    return rows
+
+
 def validation() -> list[str]:
-    rows = _read("volume_validation.csv")
+    rows = _validation_rows()
     if not rows:
         return []
-    r0 = rows[0]
-    lines = [f"Settings selection on {r0['scored_volumes']} *validation* subjects carved out of the "
-             "training subjects (pre-training without them; `--stage validation`; 2 combinations x 2 "
-             "seeds; `@x4` = 4x longer pre-training):", "",
-             "| method | fine-tune steps | K=1 Dice | K=1 margin (wins) | K=2 Dice | K=2 margin (wins) |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    cell = {(r["method"], r["finetune_steps"], r["labeled_volumes"]): r for r in rows}
-    for steps in sorted({r["finetune_steps"] for r in rows}, key=int):
-        for m in _order({r["method"] for r in rows}):
+    lines = ["Settings selection on 4 *validation* subjects carved out of the training subjects "
+             "(pre-training without them; `--stage validation`; `runs` = fixed combinations of "
+             "labelled volumes x seeds; `@x4` = 4x longer pre-training; lr = fine-tuning learning rate):", "",
+             "| method | fine-tune steps | fine-tune lr | runs | K=1 Dice | K=1 margin (wins) | K=2 Dice | K=2 margin (wins) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    cell = {(r["method"], r["finetune_steps"], float(r["finetune_lr"]), r["labeled_volumes"], r["commit"]): r
+            for r in rows}
+    variants = sorted({(int(r["finetune_steps"]), float(r["finetune_lr"]), r["commit"]) for r in rows})
+    for steps, lr, commit in variants:
+        sub = [r for r in rows if (int(r["finetune_steps"]), float(r["finetune_lr"]), r["commit"]) == (steps, lr, commit)]
+        for m in _order({r["method"] for r in sub}):
             out = []
             for k in ("1", "2"):
-                c = cell.get((m, steps, k))
+                c = cell.get((m, str(steps), lr, k, commit))
                 out.append(_pm(c["dice_mean"], c["dice_std"]) if c else "–")
                 out.append(f"{float(c['margin_vs_random']):+.3f} ± {float(c['margin_std']):.3f} ({c['wins']}/{c['runs']})"
                            if c and c["margin_vs_random"] else "–")
+            runs = next(r["runs"] for r in sub if r["method"] == m)
             if m == "fully_supervised":
-                c = next((r for r in rows if r["method"] == m and r["finetune_steps"] == steps), None)
+                c = next(r for r in sub if r["method"] == m)
                 out = [f"all {c['labeled_volumes']} volumes: {_pm(c['dice_mean'], c['dice_std'])}", "", "", ""]
-            lines.append(f"| {m} | {steps} | " + " | ".join(out) + " |")
-    lines += ["", f"Machine: {r0['machine']}; commit {r0['commit']}; {r0['date']}.", ""]
+            lines.append(f"| {m} | {steps} | {lr:g} | {runs} | " + " | ".join(out) + " |")
+    commits = sorted({(r["commit"][:10], r["date"], r["machine"]) for r in rows})
+    lines += ["", "Runs: " + "; ".join(f"commit {c} ({d}, {mach})" for c, d, mach in commits) + ".", ""]
     return lines
 
 

@@ -119,6 +119,7 @@ def main() -> None:
         merge_runs(args.merge, args.stage, args.tag)
         return
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    started = _stamp()  # the commit that runs, even if HEAD moves during the run
     cfg = merge(merge(VolumeConfig(), BENCH_SETTINGS), parse_set(args.set))
     strategies = args.strategies or list(cfg.pretrain.strategies)
     data = generate_reference(**DATA)
@@ -145,7 +146,7 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     cls = (classification_rows(cfg, split, inits, n_cls)
            if args.stage == "test" and not args.no_classification else [])
-    stamp = {**_stamp(), "stage": args.stage, "variation": DATA["variation"],
+    stamp = {**started, "stage": args.stage, "variation": DATA["variation"],
              "pretrain_volumes": len(split["pretrain"]), "scored_volumes": len(split["test"]),
              "wall_seconds": round(seconds, 1)}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from polyclr.selection import u8_resize
 from polyclr.selection._pillow_kernels import kernels
 
 PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point precision for 8-bit images
@@ -224,8 +225,12 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
     return out.reshape(*x.shape[:-1], out_size)
 
 
-def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
+def _resample_hv(x: np.ndarray, width: int, height: int, backend: str = "auto") -> np.ndarray:
     """Pillow's horizontal-then-vertical resize of a batch with two exact int8 products.
+
+    ``backend``: ``"u8"`` = oneDNN's uint8 x int8 linear (``u8_resize``; AMX where present),
+    ``"int8"`` = the sign-shifted ``torch._int_mm`` path below, ``"auto"`` = ``u8`` when its
+    self-check passes on this machine, else ``int8``.
 
     The horizontal pass is ``_live_products``; its rounded rows are scattered, shifted to int8,
     into one (H, N * width) matrix (all-zero rows are -128, i.e. 0), so the vertical pass of all
@@ -235,6 +240,8 @@ def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
     Shape:
         x: (N, H, W) uint8 -> (N, height, width) uint8.
     """
+    if backend == "u8" or (backend == "auto" and u8_resize.eligible(x.shape[1], x.shape[2], height, width)):
+        return u8_resize.resample_hv(x, width, height)
     n, h, w = x.shape
     out = np.zeros((n, height, width), dtype=np.uint8)
     live = _live_products(np.ascontiguousarray(x).reshape(-1, w), width)

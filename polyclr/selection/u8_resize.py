@@ -29,6 +29,8 @@ import numpy as np
 import torch
 
 from polyclr._optional import require
+from polyclr.selection._pillow_kernels import kernels as shared_kernels
+from polyclr.selection.pillow_coefficients import pillow_lanczos_coefficients, scratch
 
 DIGIT_BITS = 6  # base-64 digits: |d| <= 63 keeps u8 x s8 pair sums inside int16
 HALF = 1 << 21  # Pillow: 1 << (PRECISION_BITS - 1)
@@ -114,8 +116,6 @@ def available() -> bool:
 @lru_cache(maxsize=256)
 def horizontal_plan(in_size: int, out_size: int) -> PackedDigits:
     """Prepacked digits of Pillow's coefficients for the horizontal pass (cached per size pair)."""
-    from polyclr.selection.pillow_resize import pillow_lanczos_coefficients
-
     return PackedDigits(pillow_lanczos_coefficients(in_size, out_size)[0])
 
 
@@ -129,8 +129,6 @@ def vertical_plan(in_size: int, out_size: int, n_cols: int) -> PackedDigits:
     multiply-adds of the direct form (tiny: n_cols is the hash width) but needs no transposes,
     and every image of the batch is one row of a single product.
     """
-    from polyclr.selection.pillow_resize import pillow_lanczos_coefficients
-
     v = pillow_lanczos_coefficients(in_size, out_size)[0]
     return PackedDigits(np.kron(v, np.eye(n_cols, dtype=np.int64)))
 
@@ -141,19 +139,20 @@ def kernels():
     numba = require("numba", "selection")
 
     @numba.njit(nogil=True, cache=True)
-    def round_digits(y, n_digits, out):  # pragma: no cover - compiled
+    def round_digits(y, n_digits, rows, out):  # pragma: no cover - compiled
         """Recombine digit products (columns digit-major: digit p of output j in column
-        p * n_out + j), round and clip like Pillow. Every digit sum is an integer below 2**24,
-        so its float32 value converts exactly; the recombination is int64.
+        p * n_out + j), round and clip like Pillow into row ``rows[m]`` of ``out`` (row ``m``
+        when ``rows`` is empty). Every digit sum is an integer below 2**24, so its float32
+        value converts exactly; the recombination is int64.
 
         Shape:
-            y: (m, n_digits * n_out) float32 -> out: (m, n_out) uint8.
+            y: (m, n_digits * n_out) float32, rows: (m,) or (0,) -> out: (>= m, n_out) uint8.
         """
         n_out = out.shape[1]
         acc = np.empty(n_out, dtype=np.int64)
         for m in range(y.shape[0]):
             row = y[m]
-            dst = out[m]
+            dst = out[rows[m]] if rows.shape[0] else out[m]
             if n_digits == 3:  # the usual case, unrolled (a loop-carried shift does not vectorise)
                 for j in range(n_out):
                     acc[j] = (HALF + np.int64(np.int32(row[j])) + (np.int64(np.int32(row[n_out + j])) << 6)
@@ -188,10 +187,16 @@ def resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
     n, h, w = x.shape
     round_digits = kernels()
     ph, pv = horizontal_plan(w, width), vertical_plan(h, height, width)
-    y = ph(torch.from_numpy(np.ascontiguousarray(x).reshape(n * h, w)))
-    rows = np.empty((n * h, width), dtype=np.uint8)
-    round_digits(y, ph.n_digits, rows)
+    flat = np.ascontiguousarray(x).reshape(n * h, w)
+    # all-zero rows (background, padding) resample to 0: only the others enter the product
+    words = flat.view(np.uint64) if w % 8 == 0 else np.zeros((len(flat), 0), np.uint64)
+    live = scratch("u8_live", flat.shape, np.uint8)
+    idx = scratch("u8_rows", (len(flat),), np.int64)
+    n_live = shared_kernels()[0](flat, words, live, idx, False)[0]
+    rows = np.zeros((n * h, width), dtype=np.uint8)
+    if n_live:
+        round_digits(ph(torch.from_numpy(live[:n_live])), ph.n_digits, idx[:n_live], rows)
     z = pv(torch.from_numpy(rows.reshape(n, h * width)))
     out = np.empty((n, height * width), dtype=np.uint8)
-    round_digits(z, pv.n_digits, out)
+    round_digits(z, pv.n_digits, idx[:0], out)
     return out.reshape(n, height, width)

@@ -18,11 +18,44 @@ def _rows(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(path.open())) if path.is_file() else []
 
 
+_INT8_NOTE = (
+    "`int8` backend: both Pillow passes are exact int8 x int8 -> int32 products of coefficient "
+    "digits (oneDNN's GEMM via `torch._int_mm`, pixels shifted by -128; the vertical pass of a "
+    "whole batch is one product over the horizontal results stacked side by side); finding live "
+    "rows, gathering, recombining digits, rounding and stacking are numba kernels. On the AMD EPYC "
+    "(one thread, per slice) about 3 us went to reading the slice and gathering its non-zero rows "
+    "(64 KB from memory) and 2-2.5 us to the horizontal product; the rest was under 2 us.")
+_U8_NOTE = (
+    "`u8` backend (`polyclr/selection/u8_resize.py`, the default where oneDNN's uint8 x int8 "
+    "linear exists and passes a one-time exactness self-check): the same exact digit products "
+    "through oneDNN's int8 *matmul* primitive (`torch.ops.onednn.qlinear_pointwise`, the op of "
+    "PyTorch's x86 quantisation backend), which takes the uint8 pixels as they are and runs on "
+    "AMX tiles where the CPU has them; the vertical pass of a batch is one product with "
+    "kron(V, I) over each image's horizontal result read as one row, so no transposes.")
+
+
+def _hash_table(rows: list[dict[str, str]]) -> list[str]:
+    out = ["| hash | implementation | backend | threads | slices | slices/s | speed-up | slices per CPU-s "
+           "| speed-up (CPU) | identical | load avg |",
+           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    base: dict[str, float] = {}
+    for r in rows:
+        n = float(r["n_slices"])
+        cpu_rate = n / float(r["cpu_seconds"]) if float(r["cpu_seconds"] or 0) > 0 else float("nan")
+        if r["implementation"].startswith("imagehash"):
+            base[r["method"]] = cpu_rate
+        cpu_up = cpu_rate / base.get(r["method"], float("nan"))
+        backend = r.get("backend") or ("–" if r["implementation"].startswith("imagehash") else "int8")
+        out.append(f"| {r['method']} | {r['implementation']} | {backend} | {r['threads']} | {r['n_slices']} | "
+                   f"{float(r['slices_per_s']):,.0f} | {float(r['speedup']):.1f}x | "
+                   f"{cpu_rate:,.0f} | {cpu_up:.1f}x | {r['identical']} | {float(r.get('load_avg') or 'nan'):.2f} |")
+    return out
+
+
 def hash_section() -> list[str]:
     rows = _rows("selection_hash.csv")
     if not rows:
         return []
-    has_cpu = "cpu_seconds" in rows[0]
     out = [
         "### Perceptual hashing speed (`benchmarks/selection_hash_bench.py`)",
         "",
@@ -31,39 +64,25 @@ def hash_section() -> list[str]:
         "hashes run in the same process on the same slices; `identical` compares every hash "
         "bit for bit. Slices/s is wall-clock (best of repeats); slices per CPU-second divides by "
         "the process's CPU time instead, which is what a busy machine cannot distort for one "
-        "thread.",
+        "thread. imagehash's loop is warmed up before timing and its hex conversion is not timed. "
+        "Each machine's rows come from one run; compare ratios within a machine.",
         "",
-        "| hash | implementation | threads | slices | slices/s | speed-up | slices per CPU-s "
-        "| speed-up (CPU) | identical | load avg |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        _INT8_NOTE,
+        "",
+        _U8_NOTE,
+        "",
     ]
-    base: dict[str, float] = {}
-    for r in rows:
-        n = float(r["n_slices"])
-        cpu_rate = n / float(r["cpu_seconds"]) if has_cpu and float(r["cpu_seconds"]) > 0 else float("nan")
-        if r["implementation"].startswith("imagehash"):
-            base[r["method"]] = cpu_rate
-        cpu_up = cpu_rate / base.get(r["method"], float("nan"))
-        out.append(f"| {r['method']} | {r['implementation']} | {r['threads']} | {r['n_slices']} | "
-                   f"{float(r['slices_per_s']):,.0f} | {float(r['speedup']):.1f}x | "
-                   f"{cpu_rate:,.0f} | {cpu_up:.1f}x | {r['identical']} | {float(r.get('load_avg') or 'nan'):.2f} |")
-    dh = [r for r in rows if r["method"] == "dhash" and not r["implementation"].startswith("imagehash")]
-    best = max(dh, key=lambda r: float(r["speedup"])) if dh else None
-    if best is not None:
-        out += ["", f"dHash, best configuration: {float(best['slices_per_s']):,.0f} slices/s, "
-                f"{float(best['speedup']):.1f}x the imagehash loop (targets: >= 10,000 slices/s and "
-                ">= 50x). The batched code reproduces Pillow's fixed-point Lanczos resize exactly: "
-                "both passes are exact int8 x int8 -> int32 matrix products of coefficient digits "
-                "(oneDNN via `torch._int_mm`; the vertical pass of a whole batch is one product over "
-                "the horizontal results stacked side by side), and finding live rows, gathering, "
-                "recombining digits, rounding and stacking run in numba kernels; batches run on a "
-                "persistent thread pool. Per slice on one thread about 3 us go to reading the "
-                "slice and gathering its non-zero rows (64 KB from memory) and 2-2.5 us to the "
-                "horizontal int8 product; the rest is under 2 us. imagehash's loop is warmed up "
-                "before timing and its hex conversion is not timed; its rate varied between 2,800 "
-                "and 4,200 slices/s across runs on this machine, which moves the ratio by as much."]
-    out += ["", f"Machine: {rows[0]['machine']}; commit `{(rows[0]['commit'] or '')[:10]}`; "
-            f"date {rows[0]['date']}.", ""]
+    for machine in dict.fromkeys(r["machine"] for r in rows):
+        mine = [r for r in rows if r["machine"] == machine]
+        out += [f"**{machine}** (commit `{(mine[0]['commit'] or '')[:10]}`, {mine[0]['date']}):", ""]
+        out += _hash_table(mine)
+        dh = [r for r in mine if r["method"] == "dhash" and not r["implementation"].startswith("imagehash")]
+        best = max(dh, key=lambda r: float(r["speedup"])) if dh else None
+        if best is not None:
+            out += ["", f"dHash, best configuration on this machine: {float(best['slices_per_s']):,.0f} "
+                    f"slices/s with {best['threads']} thread(s), {float(best['speedup']):.1f}x the imagehash "
+                    "loop (targets: >= 10,000 slices/s and >= 50x)."]
+        out.append("")
     return out
 
 

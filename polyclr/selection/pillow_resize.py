@@ -237,17 +237,23 @@ def pass_order(h: int, w: int, height: int, width: int) -> str:
     return "hv"  # indistinguishable on every probe
 
 
-def pil_resize_lanczos(images: np.ndarray, width: int, height: int) -> np.ndarray:
+def pil_resize_lanczos(images: np.ndarray, width: int, height: int, backend: str = "auto") -> np.ndarray:
     """Batched, bit-exact equivalent of ``Image.fromarray(img).resize((width, height), LANCZOS)``.
 
     Args:
         images: uint8 grayscale images.
         width: output width (columns).
         height: output height (rows).
+        backend: how a two-pass resize is computed (same result): ``"int8"`` (sign-shifted
+            int8 products, ``torch._int_mm``), ``"u8"`` (oneDNN's uint8 x int8 linear,
+            ``u8_resize``) or ``"auto"`` (``u8`` where it is available, self-checked and the
+            output is hash-sized, else ``int8``).
 
     Shape:
         images: (N, H, W) uint8 -> (N, height, width) uint8.
     """
+    if backend not in ("auto", "u8", "int8"):
+        raise ValueError(f"unknown resize backend {backend!r}; choose auto, u8 or int8")
     x = np.asarray(images)
     if x.dtype != np.uint8 or x.ndim != 3:
         raise ValueError(f"expected (N, H, W) uint8 images, got {x.dtype} {x.shape}")
@@ -259,4 +265,4 @@ def pil_resize_lanczos(images: np.ndarray, width: int, height: int) -> np.ndarra
         return _pass_h(_pass_v(x, height), width)
     if w == width:
         return _pass_v(x, height)
-    return _resample_hv(x, width, height)
+    return _resample_hv(x, width, height, backend)

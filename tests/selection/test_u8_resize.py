@@ -47,3 +47,17 @@ def test_auto_falls_back_when_unavailable(monkeypatch):
     x = np.random.default_rng(0).integers(0, 256, size=(2, 64, 64), dtype=np.uint8)
     assert not u8_resize.eligible(64, 64, 8, 9)
     assert np.array_equal(_resample_hv(x, 9, 8), _pil_loop(x, 9, 8))
+
+
+def test_hash_images_same_hashes_with_every_backend():
+    from polyclr.selection import hashing
+
+    x = np.random.default_rng(3).integers(0, 256, size=(70, 64, 80), dtype=np.uint8)
+    x[5] = 0
+    for method in ("dhash", "ahash", "phash"):
+        ref = hashing.hash_images(x, method, batch_size=32, threads=2, backend="int8")
+        assert np.array_equal(ref, hashing.hash_images(x, method, batch_size=32, threads=2))
+        if u8_resize.available():
+            assert np.array_equal(ref, hashing.hash_images(x, method, batch_size=32, threads=1, backend="u8"))
+    with pytest.raises(ValueError, match="backend"):
+        hashing.pil_resize_lanczos(x[:1], 9, 8, backend="gpu")

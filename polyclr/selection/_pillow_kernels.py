@@ -29,10 +29,9 @@ def kernels():
     import numpy as np
 
     @numba.njit(nogil=True, cache=True)
-    def gather_live_signed(x, words, out, idx, flip=True):  # pragma: no cover - compiled
+    def gather_live_signed(x, words, out, idx):  # pragma: no cover - compiled
         """Copy every row of ``x`` with a non-zero byte to ``out`` as int8 (value - 128), in one
-        pass, and its row number to ``idx``. ``flip=False`` copies the bytes unchanged (uint8
-        ``out``, for ``u8_resize``).
+        pass, and its row number to ``idx``.
 
         ``words`` is ``x`` viewed as (rows, k // 8) uint64 when k is a multiple of 8 (the zero
         test then runs eight bytes at a time), else an empty (rows, 0) array.
@@ -69,14 +68,13 @@ def kernels():
             if live:
                 if n_words:  # p ^ 0x80, read as int8, is p - 128: eight bytes per operation
                     dst_words = out_words[count]
-                    mask = np.uint64(FLIP) if flip else np.uint64(0)
                     for k in range(n_words):
-                        dst_words[k] = words[m, k] ^ mask
+                        dst_words[k] = words[m, k] ^ FLIP
                 else:
                     src = x[m]
                     dst = out[count]
                     for k in range(length):
-                        dst[k] = (np.int32(src[k]) - 128) if flip else src[k]
+                        dst[k] = np.int8(np.int32(src[k]) - 128)
                 idx[count] = m
                 count += 1
         if n_words == 0 or count == 0:

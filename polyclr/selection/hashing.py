@@ -10,7 +10,6 @@ array, as ``imagehash``'s hex string) and compared by popcount of the XOR.
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -62,33 +61,30 @@ def _check_images(images: np.ndarray) -> np.ndarray:
     return x
 
 
-def dhash(images: np.ndarray, hash_size: int = 8, backend: str = "auto") -> np.ndarray:
+def dhash(images: np.ndarray, hash_size: int = 8) -> np.ndarray:
     """Difference hash of each image, as ``imagehash.dhash`` (horizontal gradient).
-
-    ``backend`` picks the exact resize implementation (``pil_resize_lanczos``); all give the
-    same hashes.
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64 (hash_size 8).
     """
-    small = pil_resize_lanczos(_check_images(images), hash_size + 1, hash_size, backend)
+    small = pil_resize_lanczos(_check_images(images), hash_size + 1, hash_size)
     bits = small[:, :, 1:] > small[:, :, :-1]
     return pack_bits(bits.reshape(len(bits), -1))
 
 
-def ahash(images: np.ndarray, hash_size: int = 8, backend: str = "auto") -> np.ndarray:
+def ahash(images: np.ndarray, hash_size: int = 8) -> np.ndarray:
     """Average hash of each image, as ``imagehash.average_hash``.
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64.
     """
-    small = pil_resize_lanczos(_check_images(images), hash_size, hash_size, backend)
+    small = pil_resize_lanczos(_check_images(images), hash_size, hash_size)
     mean = small.reshape(len(small), -1).mean(axis=1)
     bits = small > mean[:, None, None]
     return pack_bits(bits.reshape(len(bits), -1))
 
 
-def phash(images: np.ndarray, hash_size: int = 8, highfreq_factor: int = 4, backend: str = "auto") -> np.ndarray:
+def phash(images: np.ndarray, hash_size: int = 8, highfreq_factor: int = 4) -> np.ndarray:
     """Perceptual (DCT) hash of each image, as ``imagehash.phash``.
 
     Shape:
@@ -97,7 +93,7 @@ def phash(images: np.ndarray, hash_size: int = 8, highfreq_factor: int = 4, back
     import scipy.fftpack
 
     size = hash_size * highfreq_factor
-    small = pil_resize_lanczos(_check_images(images), size, size, backend)
+    small = pil_resize_lanczos(_check_images(images), size, size)
     dct = scipy.fftpack.dct(scipy.fftpack.dct(small, axis=1), axis=2)
     low = dct[:, :hash_size, :hash_size]
     med = np.median(low.reshape(len(low), -1), axis=1)
@@ -131,11 +127,8 @@ def _pool(n_threads: int) -> ThreadPoolExecutor:
 
 
 def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 128,
-                 threads: int | None = None, backend: str = "auto") -> np.ndarray:
+                 threads: int | None = None) -> np.ndarray:
     """Hash uint8 images in batches with ``method`` (dhash, ahash or phash).
-
-    ``backend``: the exact resize implementation (``"auto"``, ``"u8"`` or ``"int8"``, see
-    :func:`polyclr.selection.pillow_resize.pil_resize_lanczos`); the hashes do not depend on it.
 
     Batches keep the working set (gathered rows, int32 products) in cache and run on a
     persistent pool of ``threads`` threads (None: one per core); the compiled kernels and
@@ -148,7 +141,7 @@ def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 128
     if method not in HASHES:
         raise ValueError(f"unknown hash {method!r}; choose from {sorted(HASHES)}")
     x = _check_images(images)
-    fn = functools.partial(HASHES[method], backend=backend)
+    fn = HASHES[method]
     n_threads = max(1, int(threads) if threads is not None else (os.cpu_count() or 1))
     batches = [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
     before = torch.get_num_threads()

@@ -10,29 +10,74 @@ matrix products (``torch._int_mm``), one coefficient "digit" per product row, so
 the very same uint8 image Pillow returns. The vertical pass of all images of a batch is one
 product, because the horizontal results are stacked side by side. No library exposes a batched,
 bit-exact Pillow resize, which is why it is written here; the elementwise steps around the
-products are compiled kernels (``_pillow_kernels``). For hash-sized outputs, where oneDNN's
-uint8 x int8 linear is present and passes its exactness self-check, ``u8_resize`` does both
-passes instead (no sign shift; AMX tiles on CPUs that have them).
+products are compiled kernels (``_pillow_kernels``).
 """
 
 from __future__ import annotations
 
+import math
+import threading
 from functools import lru_cache
 
 import numpy as np
 import torch
 
-from polyclr.selection import u8_resize
 from polyclr.selection._pillow_kernels import kernels
-from polyclr.selection.pillow_coefficients import (
-    PRECISION_BITS,
-    pillow_lanczos_coefficients,
-    scratch,
-)
 
-__all__ = ["PRECISION_BITS", "pass_order", "pil_resize_lanczos", "pillow_lanczos_coefficients"]
-
+PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point precision for 8-bit images
+_LANCZOS_SUPPORT = 3.0
 _DIGIT_BITS = 7  # coefficient digits in [0, 128) fit int8
+
+
+def _sinc(x: float) -> float:
+    if x == 0.0:
+        return 1.0
+    x = x * math.pi
+    return math.sin(x) / x
+
+
+def _lanczos(x: float) -> float:
+    if -3.0 <= x < 3.0:
+        return _sinc(x) * _sinc(x / 3.0)
+    return 0.0
+
+
+@lru_cache(maxsize=256)
+def pillow_lanczos_coefficients(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pillow's fixed-point Lanczos coefficients for resizing ``in_size`` -> ``out_size``.
+
+    Mirrors ``precompute_coeffs`` + ``normalize_coeffs_8bpc`` in Pillow's Resample.c, in the
+    same double-precision operation order (Python floats are IEEE doubles, ``math.sin`` is the
+    C library's ``sin``).
+
+    Returns:
+        (weights, bounds): ``weights`` (out_size, in_size) int64 dense matrix of 22-bit
+        fixed-point taps (zero outside each output's window); ``bounds`` (out_size, 2) int64
+        (first input index, number of taps).
+    """
+    if in_size < 1 or out_size < 1:
+        raise ValueError(f"sizes must be >= 1, got {in_size} -> {out_size}")
+    scale = float(in_size) / out_size
+    filterscale = max(scale, 1.0)
+    support = _LANCZOS_SUPPORT * filterscale
+    ss = 1.0 / filterscale
+    weights = np.zeros((out_size, in_size), dtype=np.int64)
+    bounds = np.zeros((out_size, 2), dtype=np.int64)
+    one = float(1 << PRECISION_BITS)
+    for xx in range(out_size):
+        center = 0.0 + (xx + 0.5) * scale
+        xmin = max(int(center - support + 0.5), 0)
+        xmax = min(int(center + support + 0.5), in_size) - xmin
+        taps = [_lanczos((x + xmin - center + 0.5) * ss) for x in range(xmax)]
+        ww = 0.0
+        for w in taps:
+            ww += w
+        if ww != 0.0:
+            taps = [w / ww for w in taps]
+        fixed = [int(-0.5 + w * one) if w < 0 else int(0.5 + w * one) for w in taps]
+        weights[xx, xmin : xmin + xmax] = fixed
+        bounds[xx] = (xmin, xmax)
+    return weights, bounds
 
 
 def _digits(weights: np.ndarray) -> list[np.ndarray]:
@@ -90,6 +135,24 @@ def _vertical_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarra
     return mat, 128 * weights.sum(axis=1), nd
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A per-thread reusable buffer of at least ``shape``: fresh multi-megabyte arrays per batch
+    cost page faults that serialise the threads of ``hash_images`` on the kernel's memory lock.
+
+    Shape:
+        -> ``shape`` view of a flat per-thread buffer (contents undefined).
+    """
+    size = math.prod(shape)
+    buf = getattr(_SCRATCH, name, None)
+    if buf is None or buf.dtype != dtype or buf.size < size:
+        buf = np.empty(max(size, 1), dtype=dtype)
+        setattr(_SCRATCH, name, buf)
+    return buf[:size].reshape(shape)
+
+
 def _live_products(flat: np.ndarray, out_size: int):
     """The exact pass sums of every non-zero row of ``flat``, rounded like Pillow.
 
@@ -103,14 +166,14 @@ def _live_products(flat: np.ndarray, out_size: int):
     nd = _int8_plan(in_size, out_size)[2]
     gather_live_signed, round_digits = kernels()[:2]
     words = flat.view(np.uint64) if in_size % 8 == 0 else np.zeros((len(flat), 0), np.uint64)
-    signed = scratch("signed", flat.shape, np.int8)
-    rows = scratch("rows", (len(flat),), np.int64)
+    signed = _scratch("signed", flat.shape, np.int8)
+    rows = _scratch("rows", (len(flat),), np.int64)
     n_live, col0, col1 = gather_live_signed(flat, words, signed, rows)
     if n_live == 0:
         return None
     sub, offset = _column_range_plan(in_size, out_size, col0, col1)
     prod = _int8_product(sub, torch.from_numpy(signed[:n_live, col0:col1]).t(), "prod")
-    h = scratch("h", (out_size, n_live), np.int32)
+    h = _scratch("h", (out_size, n_live), np.int32)
     round_digits(prod, offset, nd, _DIGIT_BITS, h)
     return h, rows[:n_live]
 
@@ -135,7 +198,7 @@ def _int8_product(a: torch.Tensor, b: torch.Tensor, name: str) -> np.ndarray:
     Shape:
         a: (m, k) int8, b: (k, n) int8 -> (m, n) int32.
     """
-    out = torch.from_numpy(scratch(name, (a.shape[0], b.shape[1]), np.int32))
+    out = torch.from_numpy(_scratch(name, (a.shape[0], b.shape[1]), np.int32))
     if a.shape[1] >= 8 and min(a.shape[0], b.shape[1]) > 16:
         return torch._int_mm(a, b, out=out).numpy()  # exact int32 accumulation (oneDNN)
     return torch.mm(a.to(torch.int64), b.to(torch.int64), out=None).to(torch.int32).numpy()
@@ -161,12 +224,8 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
     return out.reshape(*x.shape[:-1], out_size)
 
 
-def _resample_hv(x: np.ndarray, width: int, height: int, backend: str = "auto") -> np.ndarray:
+def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pillow's horizontal-then-vertical resize of a batch with two exact int8 products.
-
-    ``backend``: ``"u8"`` = oneDNN's uint8 x int8 linear (``u8_resize``; AMX where present),
-    ``"int8"`` = the sign-shifted ``torch._int_mm`` path below, ``"auto"`` = ``u8`` when its
-    self-check passes on this machine, else ``int8``.
 
     The horizontal pass is ``_live_products``; its rounded rows are scattered, shifted to int8,
     into one (H, N * width) matrix (all-zero rows are -128, i.e. 0), so the vertical pass of all
@@ -176,8 +235,6 @@ def _resample_hv(x: np.ndarray, width: int, height: int, backend: str = "auto") 
     Shape:
         x: (N, H, W) uint8 -> (N, height, width) uint8.
     """
-    if backend == "u8" or (backend == "auto" and u8_resize.eligible(x.shape[1], x.shape[2], height, width)):
-        return u8_resize.resample_hv(x, width, height)
     n, h, w = x.shape
     out = np.zeros((n, height, width), dtype=np.uint8)
     live = _live_products(np.ascontiguousarray(x).reshape(-1, w), width)
@@ -185,7 +242,7 @@ def _resample_hv(x: np.ndarray, width: int, height: int, backend: str = "auto") 
         return out
     rows_h, rows = live
     scatter_signed, finish_vertical = kernels()[2:]
-    stacked = scratch("stacked", (h, n * width), np.int8)
+    stacked = _scratch("stacked", (h, n * width), np.int8)
     scatter_signed(rows_h, rows, h, stacked)
     vmat, voffset, nd = _vertical_plan(h, height)
     prod = _int8_product(vmat, torch.from_numpy(stacked), "vprod")
@@ -237,23 +294,17 @@ def pass_order(h: int, w: int, height: int, width: int) -> str:
     return "hv"  # indistinguishable on every probe
 
 
-def pil_resize_lanczos(images: np.ndarray, width: int, height: int, backend: str = "auto") -> np.ndarray:
+def pil_resize_lanczos(images: np.ndarray, width: int, height: int) -> np.ndarray:
     """Batched, bit-exact equivalent of ``Image.fromarray(img).resize((width, height), LANCZOS)``.
 
     Args:
         images: uint8 grayscale images.
         width: output width (columns).
         height: output height (rows).
-        backend: how a two-pass resize is computed (same result): ``"int8"`` (sign-shifted
-            int8 products, ``torch._int_mm``), ``"u8"`` (oneDNN's uint8 x int8 linear,
-            ``u8_resize``) or ``"auto"`` (``u8`` where it is available, self-checked and the
-            output is hash-sized, else ``int8``).
 
     Shape:
         images: (N, H, W) uint8 -> (N, height, width) uint8.
     """
-    if backend not in ("auto", "u8", "int8"):
-        raise ValueError(f"unknown resize backend {backend!r}; choose auto, u8 or int8")
     x = np.asarray(images)
     if x.dtype != np.uint8 or x.ndim != 3:
         raise ValueError(f"expected (N, H, W) uint8 images, got {x.dtype} {x.shape}")
@@ -265,4 +316,4 @@ def pil_resize_lanczos(images: np.ndarray, width: int, height: int, backend: str
         return _pass_h(_pass_v(x, height), width)
     if w == width:
         return _pass_v(x, height)
-    return _resample_hv(x, width, height, backend)
+    return _resample_hv(x, width, height)

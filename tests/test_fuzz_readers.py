@@ -100,3 +100,14 @@ def test_caption_table_random_bytes(data):
         read_captions(path.parent)
     except PolyclrError:
         pass
+
+
+@pytest.mark.parametrize("data", [b"\r\x00", b"file_name,caption\na.wav,\"x\r\x00\n", b"\x00\r\n\r"])
+def test_caption_table_csv_errors_are_data_errors(data, tmp_path):
+    """Regression (hypothesis found ``b'\\r\\x00'``): csv.Error must surface as a DataError."""
+    from polyclr.errors import DataError
+    from polyclr.modalities.audio.io import read_captions
+
+    (tmp_path / "captions.csv").write_bytes(data)
+    with pytest.raises(DataError):
+        read_captions(tmp_path)

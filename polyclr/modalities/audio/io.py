@@ -229,7 +229,14 @@ def read_captions(directory: str | Path, check_files: bool = True) -> CaptionTab
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(csv_path, f"not UTF-8 text (byte {exc.start}); re-save it as UTF-8") from None
-    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_captions(csv_path, root, csv.DictReader(io.StringIO(text, newline="")), check_files)
+    except csv.Error as exc:  # e.g. a stray carriage return or NUL inside a field
+        raise DataError(csv_path, f"not a readable CSV table: {exc}") from None
+
+
+def _parse_captions(csv_path: Path, root: Path, reader: csv.DictReader, check_files: bool) -> CaptionTable:
+    """Rows of ``read_captions`` (csv.Error propagates to it)."""
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:

@@ -57,10 +57,12 @@ def _append(path: Path, cols: list[str], row: dict[str, Any]) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.is_file()
-    if not new:  # an older file with fewer columns: rewrite it under the current header
+    if not new:  # an older file with other columns: rewrite it under the current header
         with open(path, newline="", encoding="utf-8") as fh:
-            old = list(csv.DictReader(fh))
-        if old and list(old[0]) != cols:
+            header = next(csv.reader(fh), [])
+        if header != cols:
+            with open(path, newline="", encoding="utf-8") as fh:
+                old = list(csv.DictReader(fh))
             with open(path, "w", newline="", encoding="utf-8") as fh:
                 w = csv.DictWriter(fh, fieldnames=cols)
                 w.writeheader()

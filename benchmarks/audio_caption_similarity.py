@@ -12,7 +12,6 @@ Labels are used only for this analysis, never in training. Writes
 from __future__ import annotations
 
 import argparse
-import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,15 +23,16 @@ OUT = Path(__file__).parent / "results" / "audio_caption_similarity.csv"
 
 
 def main() -> None:
+    from polyclr.modalities.audio.io import read_captions
     from polyclr.modalities.audio.text import load_sentence_encoder
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True)
     args = ap.parse_args()
-    with open(args.data / "captions.csv", newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if r.get("label")]
-    labels = np.array([r["label"] for r in rows])
-    q = np.asarray(load_sentence_encoder().encode([r["caption"] for r in rows], normalize_embeddings=True,
+    table = read_captions(args.data, check_files=False)
+    labelled = [(c, lab) for c, lab in zip(table.captions, table.labels, strict=True) if lab]
+    labels = np.array([lab for _, lab in labelled])
+    q = np.asarray(load_sentence_encoder().encode([c for c, _ in labelled], normalize_embeddings=True,
                                                   batch_size=64), dtype=np.float64)
     same = np.equal.outer(labels, labels) & ~np.eye(len(q), dtype=bool)
     diff = ~np.equal.outer(labels, labels)

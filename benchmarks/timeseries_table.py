@@ -21,6 +21,11 @@ def _ms(s: pd.Series, digits: int = 3) -> str:
     return f"{s.mean():.{digits}f} ± {s.std(ddof=0):.{digits}f}" if len(s) > 1 else f"{s.mean():.{digits}f}"
 
 
+def _ours_public(g: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """polyclr's rows and the public TS2Vec code's rows of one dataset."""
+    return g[g.implementation == "polyclr"], g[g.implementation != "polyclr"]
+
+
 def ucr_section(df: pd.DataFrame) -> list[str]:
     its = "/".join(str(int(v)) for v in sorted(df[df.implementation == "polyclr"].pretrain_steps.unique()))
     out = [f"### TS2Vec objective on UCR datasets (test split; polyclr {its} iterations, public code 200; "
@@ -29,8 +34,7 @@ def ucr_section(df: pd.DataFrame) -> list[str]:
            "| polyclr pre-train s | peak RSS MB | public TS2Vec SVM acc (seed 0) |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, g in df.groupby("dataset", sort=False):
-        ours = g[g.implementation == "polyclr"]
-        ref = g[g.implementation != "polyclr"]
+        ours, ref = _ours_public(g)
         cv = _ms(ours.train_cv_accuracy) if "train_cv_accuracy" in ours else "–"
         out.append(f"| {name} | {g.paper_accuracy.iloc[0]} | {_ms(ours.linear_probe_accuracy)} | "
                    f"{_ms(ours.svm_rbf_accuracy)} | {cv} | {_ms(ours.pretrain_seconds, 1)} | "
@@ -51,8 +55,7 @@ def side_by_side_section(df: pd.DataFrame) -> list[str]:
            "| public TS2Vec SVM-RBF acc | seeds | polyclr pre-train s | public pre-train s |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, g in df.groupby("dataset", sort=False):
-        ours = g[g.implementation == "polyclr"]
-        ref = g[g.implementation != "polyclr"]
+        ours, ref = _ours_public(g)
         out.append(f"| {name} | {g.paper_accuracy.iloc[0]} | {_ms(ours.linear_probe_accuracy)} | "
                    f"{_ms(ours.svm_rbf_accuracy)} | {_ms(ref.svm_rbf_accuracy)} | {ref.seed.nunique()} | "
                    f"{_ms(ours.pretrain_seconds, 1)} | {_ms(ref.pretrain_seconds, 1)} |")

@@ -23,8 +23,7 @@ SHIFT = 22  # Pillow: PRECISION_BITS for 8-bit images
 
 @lru_cache(maxsize=1)
 def kernels():
-    """Compile (once per process) and return ``(gather_live_signed, scatter_signed,
-    finish_vertical)``."""
+    """Compile (once per process) and return ``(gather_live_signed, scatter_signed)``."""
     numba = require("numba", "selection")
     import numpy as np
 
@@ -84,10 +83,10 @@ def kernels():
     @numba.njit(nogil=True, cache=True)
     def scatter_signed(h, rows, height, stacked):  # pragma: no cover - compiled
         """Place each live row's horizontal result, shifted to int8 (value - 128), at
-        ``stacked[y, image * n_out + j]``; every other entry is -128 (a zero pixel).
+        ``stacked[image * n_out + j, y]``; every other entry is -128 (a zero pixel).
 
         Shape:
-            h: (n_live, n_out) int32, rows: (n_live,) -> stacked: (height, N * n_out) int8.
+            h: (n_live, n_out) int32, rows: (n_live,) -> stacked: (N * n_out, height) int8.
         """
         n_out = h.shape[1]
         stacked[:] = -128
@@ -100,33 +99,14 @@ def kernels():
             y = rows[i] - start
             base = img * n_out
             for j in range(n_out):
-                stacked[y, base + j] = h[i, j] - 128
+                stacked[base + j, y] = h[i, j] - 128
 
-    @numba.njit(nogil=True, cache=True)
-    def finish_vertical(prod, offset, n_digits, digit_bits, out):  # pragma: no cover
-        """Recombine the vertical pass's digit products (rows digit-major over output rows,
-        columns image-major over (image, output column)), round and clip like Pillow.
-
-        Shape:
-            prod: (n_digits * out_h, N * n_out) int32 -> out: (N, out_h, n_out) uint8.
-        """
-        n_img, out_h, n_out = out.shape
-        for o in range(out_h):
-            for img in range(n_img):
-                for j in range(n_out):
-                    c = img * n_out + j
-                    acc = offset[o] + np.int64(prod[o, c])
-                    for p in range(1, n_digits):
-                        acc += np.int64(prod[p * out_h + o, c]) << (digit_bits * p)
-                    v = (acc + HALF) >> SHIFT
-                    out[img, o, j] = min(max(v, 0), 255)
-
-    return gather_live_signed, scatter_signed, finish_vertical
+    return gather_live_signed, scatter_signed
 
 
 @lru_cache(maxsize=64)
 def round_digits_kernel(n_out: int, n_digits: int, digit_bits: int):
-    """Compile (once per shape) the kernel that recombines the horizontal pass's digit products.
+    """Compile (once per shape) the kernel that recombines a pass's digit products.
 
     The kernel ``round_digits(prod, offset, out)`` adds the offset that undoes the -128 shift
     to the recombined digits, then rounds and clips like Pillow. ``n_out`` and ``n_digits`` are

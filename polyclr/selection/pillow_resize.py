@@ -127,15 +127,15 @@ def _int8_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarray, i
 
 @lru_cache(maxsize=256)
 def _vertical_plan(in_size: int, out_size: int) -> tuple[torch.Tensor, np.ndarray, int]:
-    """``_int8_plan`` of the vertical pass (rows = output rows, columns = input rows) with the
-    full-height shift offset; the identity scaled to Pillow's fixed point when the height is
+    """``_int8_plan`` of the vertical pass (rows = input rows, columns digit-major over output
+    rows) with the full-height shift offset; the identity scaled to Pillow's fixed point when the height is
     unchanged (Pillow then skips the pass, and (v << 22 + 2**21) >> 22 is v)."""
     if in_size == out_size:
         weights = np.eye(in_size, dtype=np.int64) << PRECISION_BITS
     else:
         weights = pillow_lanczos_coefficients(in_size, out_size)[0]
     mat, nd = _digit_matrix(weights)
-    return mat, 128 * weights.sum(axis=1), nd
+    return mat.t().contiguous(), 128 * weights.sum(axis=1), nd
 
 
 _SCRATCH = threading.local()
@@ -231,26 +231,26 @@ def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pillow's horizontal-then-vertical resize of a batch with two exact int8 products.
 
     The horizontal pass is ``_live_products``; its rounded rows are scattered, shifted to int8,
-    into one (H, N * width) matrix (all-zero rows are -128, i.e. 0), so the vertical pass of all
-    N images is a single product with the vertical digit matrix, recombined and rounded like
-    Pillow (``finish_vertical``).
+    into one (N * width, H) matrix, a row per (image, output column) (all-zero image rows are
+    -128, i.e. 0), so the vertical pass of all N images is a single product with the vertical
+    digit matrix, recombined and rounded like Pillow by the same kernel as the first pass.
 
     Shape:
         x: (N, H, W) uint8 -> (N, height, width) uint8.
     """
     n, h, w = x.shape
-    out = np.zeros((n, height, width), dtype=np.uint8)
     live = _live_products(np.ascontiguousarray(x).reshape(-1, w), width)
     if live is None:
-        return out
+        return np.zeros((n, height, width), dtype=np.uint8)
     rows_h, rows = live
-    scatter_signed, finish_vertical = kernels()[1:]
-    stacked = _scratch("stacked", (h, n * width), np.int8)
+    scatter_signed = kernels()[1]
+    stacked = _scratch("stacked", (n * width, h), np.int8)
     scatter_signed(rows_h, rows, h, stacked)
     vmat, voffset, nd = _vertical_plan(h, height)
-    prod = _int8_product(vmat, torch.from_numpy(stacked), "vprod")
-    finish_vertical(prod, voffset, nd, _DIGIT_BITS, out)
-    return out
+    prod = _int8_product(torch.from_numpy(stacked), vmat, "vprod")
+    columns = _scratch("columns", (n * width, height), np.int32)
+    round_digits_kernel(height, nd, _DIGIT_BITS)(prod, voffset, columns)
+    return columns.reshape(n, width, height).transpose(0, 2, 1).astype(np.uint8)
 
 
 def _pass_h(x: np.ndarray, width: int) -> np.ndarray:

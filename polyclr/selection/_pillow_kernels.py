@@ -22,8 +22,8 @@ SHIFT = 22  # Pillow: PRECISION_BITS for 8-bit images
 
 
 @lru_cache(maxsize=1)
-def kernels():
-    """Compile (once per process) and return ``(gather_live_signed, scatter_signed)``."""
+def gather_kernel():
+    """Compile (once per process) and return ``gather_live_signed``."""
     numba = require("numba", "selection")
     import numpy as np
 
@@ -80,15 +80,48 @@ def kernels():
             return count, 0, length
         return count, 8 * lo_min, 8 * (hi_max + 1)
 
-    @numba.njit(nogil=True, cache=True)
-    def scatter_signed(h, rows, height, stacked):  # pragma: no cover - compiled
-        """Place each live row's horizontal result, shifted to int8 (value - 128), at
-        ``stacked[image * n_out + j, y]``; every other entry is -128 (a zero pixel).
+    return gather_live_signed
 
-        Shape:
-            h: (n_live, n_out) int32, rows: (n_live,) -> stacked: (N * n_out, height) int8.
-        """
-        n_out = h.shape[1]
+
+@lru_cache(maxsize=64)
+def digit_kernels(n_out: int, n_digits: int, digit_bits: int):
+    """Compile (once per shape) the kernels that recombine a pass's digit products.
+
+    Both add the offset that undoes the -128 shift to the recombined digits, then round and
+    clip like Pillow. ``n_out`` and ``n_digits`` are compile-time constants, so the short
+    per-row loops (9 outputs x 3 digits for a dHash) unroll; with them as run-time arguments
+    the recombination ran about 3x slower.
+
+    Returns:
+        ``round_digits(prod, offset, out)`` and ``round_scatter(prod, offset, rows, height,
+        stacked)``; the second writes each live row's result, shifted to int8 (value - 128),
+        straight into the vertical pass's input at ``stacked[image * n_out + j, y]`` (every
+        other entry -128, a zero pixel), saving a pass over the rounded rows.
+
+    Shape:
+        prod: (n_live, n_digits * n_out) int32, one row per live image row, columns
+        digit-major (digit p of output j in column p * n_out + j); offset: (n_out,) int64;
+        rows: (n_live,) ascending row numbers -> out: (n_live, n_out) int32 in [0, 255];
+        stacked: (N * n_out, height) int8.
+    """
+    numba = require("numba", "selection")
+    import numpy as np
+
+    @numba.njit(nogil=True, cache=True, inline="always")
+    def _rounded(prod, offset, i, j):  # pragma: no cover - compiled
+        acc = offset[j] + np.int64(prod[i, j])
+        for p in range(1, n_digits):
+            acc += np.int64(prod[i, p * n_out + j]) << (digit_bits * p)
+        return min(max((acc + HALF) >> SHIFT, 0), 255)
+
+    @numba.njit(nogil=True, cache=True)
+    def round_digits(prod, offset, out):  # pragma: no cover - compiled
+        for i in range(out.shape[0]):
+            for j in range(n_out):
+                out[i, j] = _rounded(prod, offset, i, j)
+
+    @numba.njit(nogil=True, cache=True)
+    def round_scatter(prod, offset, rows, height, stacked):  # pragma: no cover - compiled
         stacked[:] = -128
         img = 0
         start = 0  # first row number of image ``img`` (rows ascend: no division needed)
@@ -99,36 +132,6 @@ def kernels():
             y = rows[i] - start
             base = img * n_out
             for j in range(n_out):
-                stacked[base + j, y] = h[i, j] - 128
+                stacked[base + j, y] = _rounded(prod, offset, i, j) - 128
 
-    return gather_live_signed, scatter_signed
-
-
-@lru_cache(maxsize=64)
-def round_digits_kernel(n_out: int, n_digits: int, digit_bits: int):
-    """Compile (once per shape) the kernel that recombines a pass's digit products.
-
-    The kernel ``round_digits(prod, offset, out)`` adds the offset that undoes the -128 shift
-    to the recombined digits, then rounds and clips like Pillow. ``n_out`` and ``n_digits`` are
-    compile-time constants, so the short per-row loops (9 outputs x 3 digits for a dHash) unroll;
-    with them as run-time arguments the kernel ran about 3x slower.
-
-    Shape:
-        prod: (n_live, n_digits * n_out) int32, one row per live image row, columns
-        digit-major (digit p of output j in column p * n_out + j); offset: (n_out,) int64
-        -> out: (n_live, n_out) int32 in [0, 255].
-    """
-    numba = require("numba", "selection")
-    import numpy as np
-
-    @numba.njit(nogil=True, cache=True)
-    def round_digits(prod, offset, out):  # pragma: no cover - compiled
-        for i in range(out.shape[0]):
-            for j in range(n_out):
-                acc = offset[j] + np.int64(prod[i, j])
-                for p in range(1, n_digits):
-                    acc += np.int64(prod[i, p * n_out + j]) << (digit_bits * p)
-                v = (acc + HALF) >> SHIFT
-                out[i, j] = min(max(v, 0), 255)
-
-    return round_digits
+    return round_digits, round_scatter

@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from polyclr.selection._pillow_kernels import kernels, round_digits_kernel
+from polyclr.selection._pillow_kernels import digit_kernels, gather_kernel
 
 PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point precision for 8-bit images
 _LANCZOS_SUPPORT = 3.0
@@ -157,28 +157,27 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
 
 
 def _live_products(flat: np.ndarray, out_size: int):
-    """The exact pass sums of every non-zero row of ``flat``, rounded like Pillow.
+    """The exact digit products of one pass over every non-zero row of ``flat``.
 
-    Returns ``None`` when every row is zero, else ``(h, rows)``: the uint8-valued pass result
-    of each live row (rows x outputs, int32) and the live rows' numbers.
+    Returns ``None`` when every row is zero, else ``(prod, offset, rows, n_digits)``: the
+    int32 digit products of each live row, the offset that undoes the -128 shift, the live
+    rows' numbers and the digit count (``digit_kernels`` rounds them like Pillow).
 
     Shape:
-        flat: (rows, in_size) uint8 -> h: (n_live, out_size) int32, rows: (n_live,) int64.
+        flat: (rows, in_size) uint8 -> prod: (n_live, n_digits * out_size) int32,
+        offset: (out_size,) int64, rows: (n_live,) int64.
     """
     in_size = flat.shape[1]
     nd = _int8_plan(in_size, out_size)[2]
-    gather_live_signed = kernels()[0]
     words = flat.view(np.uint64) if in_size % 8 == 0 else np.zeros((len(flat), 0), np.uint64)
     signed = _scratch("signed", flat.shape, np.int8)
     rows = _scratch("rows", (len(flat),), np.int64)
-    n_live, col0, col1 = gather_live_signed(flat, words, signed, rows)
+    n_live, col0, col1 = gather_kernel()(flat, words, signed, rows)
     if n_live == 0:
         return None
     sub, offset = _column_range_plan(in_size, out_size, col0, col1)
     prod = _int8_product(torch.from_numpy(signed[:n_live, col0:col1]), sub, "prod")
-    h = _scratch("h", (n_live, out_size), np.int32)
-    round_digits_kernel(out_size, nd, _DIGIT_BITS)(prod, offset, h)
-    return h, rows[:n_live]
+    return prod, offset, rows[:n_live], nd
 
 
 @lru_cache(maxsize=4096)
@@ -222,7 +221,9 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
     out = np.zeros((flat.shape[0], out_size), dtype=np.uint8)
     live = _live_products(flat, out_size)
     if live is not None:
-        h, rows = live
+        prod, offset, rows, nd = live
+        h = _scratch("h", (len(rows), out_size), np.int32)
+        digit_kernels(out_size, nd, _DIGIT_BITS)[0](prod, offset, h)
         out[rows] = h
     return out.reshape(*x.shape[:-1], out_size)
 
@@ -230,8 +231,8 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
 def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pillow's horizontal-then-vertical resize of a batch with two exact int8 products.
 
-    The horizontal pass is ``_live_products``; its rounded rows are scattered, shifted to int8,
-    into one (N * width, H) matrix, a row per (image, output column) (all-zero image rows are
+    The horizontal pass is ``_live_products``; its rows are rounded and scattered, shifted to
+    int8, into one (N * width, H) matrix, a row per (image, output column) (all-zero image rows are
     -128, i.e. 0), so the vertical pass of all N images is a single product with the vertical
     digit matrix, recombined and rounded like Pillow by the same kernel as the first pass.
 
@@ -242,14 +243,13 @@ def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
     live = _live_products(np.ascontiguousarray(x).reshape(-1, w), width)
     if live is None:
         return np.zeros((n, height, width), dtype=np.uint8)
-    rows_h, rows = live
-    scatter_signed = kernels()[1]
+    prod, offset, rows, nd = live
     stacked = _scratch("stacked", (n * width, h), np.int8)
-    scatter_signed(rows_h, rows, h, stacked)
-    vmat, voffset, nd = _vertical_plan(h, height)
-    prod = _int8_product(torch.from_numpy(stacked), vmat, "vprod")
+    digit_kernels(width, nd, _DIGIT_BITS)[1](prod, offset, rows, h, stacked)
+    vmat, voffset, vnd = _vertical_plan(h, height)
+    vprod = _int8_product(torch.from_numpy(stacked), vmat, "vprod")
     columns = _scratch("columns", (n * width, height), np.int32)
-    round_digits_kernel(height, nd, _DIGIT_BITS)(prod, voffset, columns)
+    digit_kernels(height, vnd, _DIGIT_BITS)[0](vprod, voffset, columns)
     return columns.reshape(n, width, height).transpose(0, 2, 1).astype(np.uint8)
 
 

@@ -20,11 +20,18 @@ def _rows(name: str) -> list[dict[str, str]]:
 
 _INT8_NOTE = (
     "How: both Pillow passes are exact int8 x int8 -> int32 products of coefficient "
-    "digits (oneDNN's GEMM via `torch._int_mm`, pixels shifted by -128; the vertical pass of a "
-    "whole batch is one product over the horizontal results stacked side by side); finding live "
-    "rows, gathering, recombining digits, rounding and stacking are numba kernels. On the AMD EPYC "
-    "(one thread, per slice) about 3 us went to reading the slice and gathering its non-zero rows "
-    "(64 KB from memory) and 2-2.5 us to the horizontal product; the rest was under 2 us.")
+    "digits (oneDNN's GEMM via `torch._int_mm`, pixels shifted by -128), each with the image rows "
+    "as the product's long side; the vertical pass of a whole batch is one product over the "
+    "horizontal results of all images. Finding live rows, gathering, recombining digits, "
+    "rounding and scattering are numba kernels (the recombination compiled per output/digit "
+    "count). Per slice on the Intel Xeon, one thread, streaming 4,096 distinct slices (session "
+    "5, throw-away profile): gathering the non-zero rows ~8-10 us (reading alone costs ~6 us: "
+    "64 KB at the 10.8 GB/s one thread streams, 18.4 GB/s with two), horizontal product ~4.6 us "
+    "(~9-11 us in the session-4 orientation, small side first), rounding, scatter and vertical "
+    "pass ~1.7 us, Python per batch ~0.5 us. On the AMD EPYC (session 3, old orientation) about "
+    "3 us went to reading and gathering and 2-2.5 us to the horizontal product.")
+
+
 def _hash_table(rows: list[dict[str, str]]) -> list[str]:
     out = ["| hash | implementation | threads | slices | best slices/s | speed-up (best/best) "
            "| speed-up (median of rounds) | slices per CPU-s | speed-up (CPU) | identical | load avg |",

@@ -176,7 +176,9 @@ def merge_runs(dirs: list[Path], stage: str, tag: str) -> None:
 def _settings(cfg: VolumeConfig) -> str:
     return (f"pretrain {cfg.pretrain.global_steps}/{cfg.pretrain.local_steps} steps x scale; "
             f"{cfg.data.spacing[0]:g} mm {cfg.data.slice_size[0]}x{cfg.data.slice_size[1]}; "
-            f"features {cfg.net.features}; S={cfg.pretrain.num_partitions}")
+            f"features {cfg.net.features}; S={cfg.pretrain.num_partitions}"
+            + (f"; pre-trained encoder lr x{cfg.finetune.pretrained_encoder_lr_scale:g}"
+               if cfg.finetune.pretrained_encoder_lr_scale != 1.0 else ""))
 
 
 def paired_margins(rows: list[dict], baseline: str = "random_init") -> list[dict]:

@@ -106,6 +106,8 @@ class FinetuneModule(_RngCheckpointMixin, L.LightningModule):
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         meta: metadata stored in checkpoints.
+        lr_scales: learning-rate multipliers of some of the trained parameters (e.g. a smaller
+            step for a pre-trained encoder than for a new head); the rest use ``lr``.
     """
 
     def __init__(
@@ -116,11 +118,16 @@ class FinetuneModule(_RngCheckpointMixin, L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         meta: dict[str, Any] | None = None,
+        lr_scales: list[tuple[list[nn.Parameter], float]] | None = None,
     ) -> None:
         super().__init__()
+        for _, scale in lr_scales or []:
+            if not scale > 0:
+                raise ValueError(f"learning-rate scales must be > 0, got {scale}")
         self.model = model
         self.loss_fn = loss_fn
         self._trainable = trainable
+        self._lr_scales = lr_scales or []
         self.lr = lr
         self.weight_decay = weight_decay
         self.meta = meta or {}
@@ -142,7 +149,12 @@ class FinetuneModule(_RngCheckpointMixin, L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = self._trainable if self._trainable is not None else list(self.parameters())
         params = [p for p in params if p.requires_grad]
-        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        scale_of = {id(p): scale for group, scale in self._lr_scales for p in group}
+        groups: dict[float, list[nn.Parameter]] = {}
+        for p in params:
+            groups.setdefault(scale_of.get(id(p), 1.0), []).append(p)
+        return torch.optim.AdamW([{"params": ps, "lr": self.lr * scale} for scale, ps in groups.items()],
+                                 lr=self.lr, weight_decay=self.weight_decay)
 
 
 def _xy(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -86,6 +86,9 @@ def test_config_validation_checks_sizes_against_the_chosen_network():
     unet = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, architecture="UNet", channels=[8, 16, 32]))
     with pytest.raises(ConfigError, match="decoder_stage"):
         _validate(unet)  # 3 levels -> 1 decoder stage below the head, default stage 3
+    zero = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, pretrained_encoder_lr_scale=0.0))
+    with pytest.raises(ConfigError, match="pretrained_encoder_lr_scale"):
+        _validate(zero)
 
 
 def _tiny_cfg(arch: str, schedule: str, strategy: str) -> VolumeConfig:

@@ -86,6 +86,9 @@ class FinetuneConfig:
         steps: optimiser steps per fine-tune.
         batch_size: slices (2D) / patches (3D) per step.
         lr: learning rate.
+        pretrained_encoder_lr_scale: learning-rate multiplier of the encoder when fine-tuning
+            from a pre-trained checkpoint (1 = every layer at ``lr``); random init and the
+            fully supervised reference always train every layer at ``lr``.
         test_fraction: share of labelled volumes (by patient) held out for testing.
         split_seed: seed of the patient-disjoint split.
         write_predictions: write predicted NIfTI masks of the test volumes.
@@ -101,6 +104,7 @@ class FinetuneConfig:
     steps: int = 150
     batch_size: int = 16
     lr: float = 1e-3
+    pretrained_encoder_lr_scale: float = 1.0
     test_fraction: float = 0.25
     split_seed: int = 0
     write_predictions: bool = True

@@ -76,6 +76,9 @@ def _validate(cfg: VolumeConfig) -> None:
         raise ConfigError("config key 'net.spatial_dims': must be 2 or 3")
     if cfg.finetune.combinations < 1 or not cfg.finetune.seeds:
         raise ConfigError("finetune.combinations must be >= 1 and finetune.seeds non-empty")
+    if not cfg.finetune.pretrained_encoder_lr_scale > 0:
+        raise ConfigError("config key 'finetune.pretrained_encoder_lr_scale': must be > 0, got "
+                          f"{cfg.finetune.pretrained_encoder_lr_scale}")
     try:
         net = build_net(cfg, 2)
     except ValueError as exc:
@@ -159,7 +162,7 @@ def finetune_rows(cfg: VolumeConfig, method: str, init: dict[str, torch.Tensor] 
             net = build_net(cfg, n_cls)
             if init is not None:
                 net.load_state_dict(init)
-            net = finetune_net(cfg, net, vols, seed)
+            net = finetune_net(cfg, net, vols, seed, pretrained=init is not None)
             pred_dir = None
             if pred_root is not None and ci == 0 and seed == cfg.finetune.seeds[0] and cfg.finetune.write_predictions:
                 pred_dir = pred_root / f"{method}_K{k}"
@@ -235,7 +238,8 @@ def finetune_step(cfg: VolumeConfig, data: Path, checkpoint: Path | None, out: P
     net = build_net(cfg, n_cls)
     if init is not None:
         net.load_state_dict(init)
-    net = finetune_net(cfg, net, _combos(split["train"], k, 1, cfg.finetune.split_seed)[0], cfg.finetune.seeds[0])
+    net = finetune_net(cfg, net, _combos(split["train"], k, 1, cfg.finetune.split_seed)[0], cfg.finetune.seeds[0],
+                       pretrained=init is not None)
     m = encoder_meta(cfg, net, method, ["finetuned"])
     m["task"] = "segmentation"
     save_encoder(out / "model.safetensors", net.state_dict(), m)

@@ -131,9 +131,10 @@ def pretrain_net(
 
 
 def finetune_net(
-    cfg: VolumeConfig, net: Net, train: list[Case], seed: int
+    cfg: VolumeConfig, net: Net, train: list[Case], seed: int, pretrained: bool = False
 ) -> Net:
-    """Supervised fine-tuning with MONAI DiceCELoss on the labelled ``train`` cases (all layers)."""
+    """Supervised fine-tuning with MONAI DiceCELoss on the labelled ``train`` cases (all layers;
+    a ``pretrained`` encoder's step is scaled by ``finetune.pretrained_encoder_lr_scale``)."""
     from monai.losses import DiceCELoss
 
     seed_everything(seed)
@@ -143,8 +144,10 @@ def finetune_net(
     loader = make_loader(ds, f.batch_size, seed=seed, shuffle=True, drop_last=len(ds) > f.batch_size,
                          num_workers=cfg.engine.num_workers,
                          collate_fn=AugmentCollate(cfg.net.spatial_dims))
+    scales = [(net.encoder_parameters(), f.pretrained_encoder_lr_scale)] if pretrained else None
     module = FinetuneModule(net, DiceCELoss(to_onehot_y=True, softmax=True), lr=f.lr,
-                            weight_decay=cfg.engine.weight_decay, meta={"modality": "volume"})
+                            weight_decay=cfg.engine.weight_decay, meta={"modality": "volume"},
+                            lr_scales=scales)
     fit(module, loader, _engine(cfg, f.steps, f.lr), None, checkpoints=False, logger=False)
     return net.cpu().eval()
 

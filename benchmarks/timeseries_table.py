@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,21 +49,29 @@ def ucr_section(df: pd.DataFrame) -> list[str]:
     return out
 
 
-def side_by_side_section(df: pd.DataFrame) -> list[str]:
+def side_by_side_section(df: pd.DataFrame, csv_name: str) -> list[str]:
     """polyclr and the public TS2Vec code, each over the same seeds, alternating in one run."""
-    out = ["### polyclr and the public TS2Vec code side by side (same run, same seeds)", "",
+    datasets = list(dict.fromkeys(df.dataset))
+    title = "all three datasets" if len(datasets) > 1 else datasets[0]
+    out = [f"### polyclr and the public TS2Vec code side by side ({title}; same run, same seeds)", "",
            "| dataset | TS2Vec paper (SVM) | polyclr linear probe acc | polyclr SVM-RBF acc "
-           "| public TS2Vec SVM-RBF acc | seeds | polyclr pre-train s | public pre-train s |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "| public TS2Vec SVM-RBF acc | SVM difference ± s.e. | seeds | polyclr pre-train s "
+           "| public pre-train s |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, g in df.groupby("dataset", sort=False):
         ours, ref = _ours_public(g)
+        a, b = ours.svm_rbf_accuracy, ref.svm_rbf_accuracy
+        se = float(np.sqrt(a.var() / len(a) + b.var() / len(b)))
         out.append(f"| {name} | {g.paper_accuracy.iloc[0]} | {_ms(ours.linear_probe_accuracy)} | "
-                   f"{_ms(ours.svm_rbf_accuracy)} | {_ms(ref.svm_rbf_accuracy)} | {ref.seed.nunique()} | "
+                   f"{_ms(a)} | {_ms(b)} | {a.mean() - b.mean():+.3f} ± {se:.3f} | {ref.seed.nunique()} | "
                    f"{_ms(ours.pretrain_seconds, 1)} | {_ms(ref.pretrain_seconds, 1)} |")
+    seeds = " ".join(str(s) for s in sorted(df.seed.unique()))
     out += ["", "Both implementations pre-train with TS2Vec's defaults (200 iterations, batch 8, lr 1e-3, "
             "320-d) on TRAIN and are scored on TEST; the public code uses its own SVM evaluation. "
-            "`benchmarks/timeseries_ucr.py --reference <ts2vec checkout> --reference-seeds 0 1 2 "
-            "--out timeseries_ucr_public3.csv`; the two alternate, so both see the same machine load.", ""]
+            "`SVM difference` is polyclr's mean SVM accuracy minus the public code's, with the standard "
+            f"error of that difference. `benchmarks/timeseries_ucr.py --reference <ts2vec checkout> "
+            f"--datasets {' '.join(datasets)} --seeds {seeds} --reference-seeds {seeds} --out {csv_name}`; "
+            "the two alternate, so both see the same machine load.", ""]
     return out
 
 
@@ -143,7 +152,10 @@ def budget_section(df: pd.DataFrame) -> list[str]:
 def main() -> None:
     lines = ["## Time series", ""]
     meta = None
-    for pattern, fn in (("timeseries_ucr.csv", ucr_section), ("timeseries_ucr_public3.csv", side_by_side_section),
+    for pattern, fn in (("timeseries_ucr.csv", ucr_section),
+                        ("timeseries_ucr_public3.csv", partial(side_by_side_section, csv_name="timeseries_ucr_public3.csv")),
+                        ("timeseries_ucr_arrowhead10.csv",
+                         partial(side_by_side_section, csv_name="timeseries_ucr_arrowhead10.csv")),
                         ("timeseries_speed.csv", speed_section),
                         ("timeseries_budget.csv", budget_section), ("timeseries_ecg*.csv", ecg_section)):
         files = sorted(RES.glob(pattern))

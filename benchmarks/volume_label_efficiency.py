@@ -9,7 +9,7 @@ Two stages, so that settings are chosen without looking at the test volumes:
 * ``--stage test``: the chosen settings, the 12 training subjects (+ unlabelled) for
   pre-training and fine-tuning, the 4 held-out test subjects for Dice ->
   ``results/volume_label_efficiency.csv`` (+ ``_summary.csv``, ``volume_paired_margin.csv``,
-  ``volume_classification.csv``).
+  ``volume_classification.csv``; each name with ``--tag`` appended, if given).
 
 Every row is one fixed combination of K labelled volumes x one training seed; the library
 functions are the ones ``polyclr run volume`` calls (``pretrain_net``, ``finetune_table``).
@@ -107,7 +107,7 @@ def main() -> None:
     ap.add_argument("--pretrain-scales", type=float, nargs="+", default=[1.0])
     ap.add_argument("--finetune-steps", type=int, nargs="+", default=None)
     ap.add_argument("--finetune-lrs", type=float, nargs="+", default=None)
-    ap.add_argument("--tag", default="", help="suffix of the validation CSV name (keeps earlier sweeps)")
+    ap.add_argument("--tag", default="", help="suffix of the CSV names (keeps earlier runs)")
     ap.add_argument("--strategies", nargs="+", default=None)
     ap.add_argument("--no-full", action="store_true", help="skip the fully supervised row")
     ap.add_argument("--no-classification", action="store_true", help="test stage: skip the volume probe")
@@ -228,25 +228,25 @@ def write_csvs(rows: list[dict], cls: list[dict], classes: list[str], stamp: dic
                         == (s["method"], s["labeled_volumes"], *_variant(s))), ["", "", ""]),
                  settings, *meta] for s in summary])
     else:
-        _write(RES / "volume_label_efficiency.csv",
+        _write(RES / f"volume_label_efficiency{tag}.csv",
                ["method", "labeled_volumes", "combination", "seed", "finetune_steps", "finetune_lr",
                 "train_volumes",
                 "dice_mean", *[f"dice_{c}" for c in classes], *meta_keys],
                [[r["method"], r["labeled_volumes"], r["combination"], r["seed"], r["finetune_steps"],
                  r["finetune_lr"], " ".join(r["train_volumes"]), f"{r['dice_mean']:.4f}",
                  *[f"{r['dice'][c]:.4f}" for c in classes], *meta] for r in rows])
-        _write(RES / "volume_label_efficiency_summary.csv",
+        _write(RES / f"volume_label_efficiency_summary{tag}.csv",
                ["method", "labeled_volumes", "finetune_steps", "finetune_lr", "runs", "dice_mean",
                 "dice_std", "settings", *meta_keys],
                [[s["method"], s["labeled_volumes"], s["finetune_steps"], s["finetune_lr"], s["n"], f"{s['dice_mean_mean']:.4f}",
                  f"{s['dice_mean_std']:.4f}", settings, *meta] for s in summary])
-        _write(RES / "volume_paired_margin.csv",
+        _write(RES / f"volume_paired_margin{tag}.csv",
                ["method", "labeled_volumes", "finetune_steps", "finetune_lr", "runs", "margin_mean",
                 "margin_std", "wins", *meta_keys],
                [[m["method"], m["labeled_volumes"], m["finetune_steps"], m["finetune_lr"], m["runs"], f"{m['margin_mean']:.4f}",
                  f"{m['margin_std']:.4f}", m["wins"], *meta] for m in margins])
         if cls:
-            _write(RES / "volume_classification.csv",
+            _write(RES / f"volume_classification{tag}.csv",
                    ["method", "auroc", "accuracy", "train_volumes", "test_volumes", *meta_keys],
                    [[r["method"], f"{r['auroc']:.4f}", f"{r['accuracy']:.4f}", r["train_volumes"],
                      r["test_volumes"], *meta] for r in cls])

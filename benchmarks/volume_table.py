@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,18 +120,27 @@ def findings() -> list[str]:
     return lines + [""]
 
 
+def _encoder_scale(r: dict[str, str]) -> float:
+    """The pre-trained encoder's fine-tuning lr multiplier recorded in a row's settings (1 if
+    absent: every run before ``finetune.pretrained_encoder_lr_scale`` existed)."""
+    m = re.search(r"pre-trained encoder lr x([0-9.eE+-]+)", r.get("settings", ""))
+    return float(m.group(1)) if m else 1.0
+
+
 def _validation_rows() -> list[dict[str, str]]:
-    """The step sweep (``volume_validation.csv``, lr 1e-3, the default then) and the lr sweeps
-    (``volume_validation_lr*.csv``, one file per process)."""
+    """The step sweep (``volume_validation.csv``, lr 1e-3, the default then), the lr sweeps
+    (``volume_validation_lr*.csv``) and the encoder-lr sweeps (``volume_validation_encoder*.csv``),
+    one file per process."""
     rows = [{**r, "finetune_lr": r.get("finetune_lr") or "0.001"} for r in _read("volume_validation.csv")]
-    for p in sorted(RES.glob("volume_validation_lr*.csv")):
+    for p in sorted(RES.glob("volume_validation_*.csv")):
         rows += _read(p.name)
-    return rows
+    return [{**r, "encoder_scale": _encoder_scale(r)} for r in rows]
 
 
 def _lr_margins(best_lr: float) -> str:
     """Range of the validation margins at 200 steps, at lr 1e-3 and at the chosen lr."""
-    rows = [r for r in _validation_rows() if r["finetune_steps"] == "200" and r["margin_vs_random"]]
+    rows = [r for r in _validation_rows()
+            if r["finetune_steps"] == "200" and r["margin_vs_random"] and r["encoder_scale"] == 1.0]
     out = []
     for lr in dict.fromkeys([1e-3, best_lr]):
         m = [float(r["margin_vs_random"]) for r in rows if float(r["finetune_lr"]) == lr]
@@ -145,18 +155,24 @@ def validation() -> list[str]:
         return []
     lines = ["Settings selection on 4 *validation* subjects carved out of the training subjects "
              "(pre-training without them; `--stage validation`; `runs` = fixed combinations of "
-             "labelled volumes x seeds; `@x4` = 4x longer pre-training; lr = fine-tuning learning rate):", "",
-             "| method | fine-tune steps | fine-tune lr | runs | K=1 Dice | K=1 margin (wins) | K=2 Dice | K=2 margin (wins) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    cell = {(r["method"], r["finetune_steps"], float(r["finetune_lr"]), r["labeled_volumes"], r["commit"]): r
-            for r in rows}
-    variants = sorted({(int(r["finetune_steps"]), float(r["finetune_lr"]), r["commit"]) for r in rows})
-    for steps, lr, commit in variants:
-        sub = [r for r in rows if (int(r["finetune_steps"]), float(r["finetune_lr"]), r["commit"]) == (steps, lr, commit)]
+             "labelled volumes x seeds; `@x4` = 4x longer pre-training; lr = fine-tuning learning rate; "
+             "encoder lr = multiplier of a pre-trained encoder's fine-tuning lr, "
+             "`finetune.pretrained_encoder_lr_scale`; random init always trains at lr):", "",
+             "| method | fine-tune steps | fine-tune lr | encoder lr | runs | K=1 Dice | K=1 margin (wins) "
+             "| K=2 Dice | K=2 margin (wins) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+    def variant(r: dict) -> tuple:
+        return int(r["finetune_steps"]), float(r["finetune_lr"]), r["encoder_scale"], r["commit"]
+
+    cell = {(r["method"], *variant(r), r["labeled_volumes"]): r for r in rows}
+    for v in sorted({variant(r) for r in rows}):
+        sub = [r for r in rows if variant(r) == v]
+        steps, lr, scale, _ = v
         for m in _order({r["method"] for r in sub}):
             out = []
             for k in ("1", "2"):
-                c = cell.get((m, str(steps), lr, k, commit))
+                c = cell.get((m, *v, k))
                 out.append(_pm(c["dice_mean"], c["dice_std"]) if c else "–")
                 out.append(f"{float(c['margin_vs_random']):+.3f} ± {float(c['margin_std']):.3f} ({c['wins']}/{c['runs']})"
                            if c and c["margin_vs_random"] else "–")
@@ -164,7 +180,8 @@ def validation() -> list[str]:
             if m == "fully_supervised":
                 c = next(r for r in sub if r["method"] == m)
                 out = [f"all {c['labeled_volumes']} volumes: {_pm(c['dice_mean'], c['dice_std'])}", "", "", ""]
-            lines.append(f"| {m} | {steps} | {lr:g} | {runs} | " + " | ".join(out) + " |")
+            enc = "–" if m in ("random_init", "fully_supervised") else f"x{scale:g}"
+            lines.append(f"| {m} | {steps} | {lr:g} | {enc} | {runs} | " + " | ".join(out) + " |")
     commits = sorted({(r["commit"][:10], r["date"], r["machine"]) for r in rows})
     lines += ["", "Runs: " + "; ".join(f"commit {c} ({d}, {mach})" for c, d, mach in commits) + ".", ""]
     return lines

@@ -130,3 +130,30 @@ def test_padded_images_match_imagehash():
     imgs[4, :, :8] = 200  # content only in the first word of every row
     for ours, theirs in ((hashing.dhash, imagehash.dhash), (hashing.phash, imagehash.phash)):
         assert hashing.to_hex(ours(imgs)) == [str(theirs(Image.fromarray(a))) for a in imgs]
+
+
+@pytest.mark.parametrize(("n_out", "n_digits"), [(9, 3), (8, 3), (32, 3), (8, 4), (1, 1)])
+def test_digit_recombination_kernels_match_closed_form(n_out, n_digits):
+    """Each compiled specialisation recombines base-128 digit sums, adds the offset, rounds
+    and clips like Pillow: clip((offset + sum_p d_p * 128**p + 2**21) >> 22, 0, 255); and
+    ``round_scatter`` puts those values - 128 at stacked[image * n_out + j, y]."""
+    pytest.importorskip("numba")
+    from polyclr.selection._pillow_kernels import digit_kernels
+
+    rng = np.random.default_rng(n_out * 10 + n_digits)
+    prod = rng.integers(-2**14, 2**14, size=(6, n_out * n_digits)).astype(np.int32)
+    offset = rng.integers(0, 2**28, size=n_out).astype(np.int64)
+    acc = offset[None, :] + sum(prod[:, p * n_out:(p + 1) * n_out].astype(np.int64) << (7 * p)
+                                for p in range(n_digits))
+    expected = np.clip((acc + (1 << 21)) >> 22, 0, 255)
+    round_digits, round_scatter = digit_kernels(n_out, n_digits, 7)
+    out = np.empty((6, n_out), np.int32)
+    round_digits(prod, offset, out)
+    np.testing.assert_array_equal(out, expected)
+    rows = np.array([0, 2, 3, 4, 7, 9], dtype=np.int64)  # height 4: images 0, 0, 0, 1, 1, 2
+    stacked = np.zeros((3 * n_out, 4), np.int8)
+    round_scatter(prod, offset, rows, 4, stacked)
+    want = np.full((3 * n_out, 4), -128, np.int8)
+    for i, r in enumerate(rows):
+        want[(r // 4) * n_out:(r // 4 + 1) * n_out, r % 4] = expected[i] - 128
+    np.testing.assert_array_equal(stacked, want)

@@ -235,11 +235,14 @@ def throughput() -> list[str]:
 def main() -> None:
     lines = ["## Volumes: partition-aware global + local contrastive pre-training", ""]
     lines += label_efficiency() + findings()
+    scales = sorted({r["encoder_scale"] for r in _validation_rows()
+                     if r["finetune_steps"] == "200" and float(r["finetune_lr"]) == 0.01}, reverse=True)
     lines += label_efficiency(
         "_encoder_lr01",
         "**Pre-trained encoder fine-tuned at a tenth of the lr** (`finetune.pretrained_encoder_lr_scale"
-        "=0.1`, chosen on the validation subjects from x1, x0.3 and x0.1, table below; random init "
-        "and its rows are unchanged, every other layer trains at lr). ")
+        "=0.1`, chosen on the validation subjects from " + ", ".join(f"x{v:g}" for v in scales)
+        + " at 200 steps and lr 0.01, table below; random init and its rows are unchanged, every "
+        "other layer trains at lr). ")
     lines += validation() + classification() + throughput()
     out = ROOT / "docs" / "results_volume.md"
     out.parent.mkdir(exist_ok=True)

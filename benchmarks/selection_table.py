@@ -26,8 +26,8 @@ _INT8_NOTE = (
     "rounding and scattering are numba kernels (the recombination compiled per output/digit "
     "count). Per slice on the Intel Xeon, one thread, streaming 4,096 distinct slices (session "
     "5, throw-away profile): gathering the non-zero rows ~8-10 us (reading alone costs ~6 us: "
-    "64 KB at the 10.8 GB/s one thread streams, 18.4 GB/s with two), horizontal product ~4.6 us "
-    "(~9-11 us in the session-4 orientation, small side first), rounding, scatter and vertical "
+    "64 KB at the 10.8 GB/s one thread streams, 18.4 GB/s with two), horizontal product 4.6-5.8 us "
+    "(7-11 us in the session-4 orientation, small side first; minima of repeated runs), rounding, scatter and vertical "
     "pass ~1.7 us, Python per batch ~0.5 us. On the AMD EPYC (session 3, old orientation) about "
     "3 us went to reading and gathering and 2-2.5 us to the horizontal product.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -11,12 +12,14 @@ RES = ROOT / "benchmarks" / "results"
 ORDER = ["random_init", "GR", "GD-", "GD", "GD+LD", "fully_supervised"]
 
 
-def _read(name: str) -> list[dict[str, str]]:
+@cache
+def _read(name: str) -> tuple[dict[str, str], ...]:
+    """Rows of one results CSV, read once per process (the sections share files)."""
     p = RES / name
     if not p.is_file():
-        return []
+        return ()
     with open(p, newline="") as fh:
-        return list(csv.DictReader(fh))
+        return tuple(csv.DictReader(fh))
 
 
 def _order(methods: set[str]) -> list[str]:
@@ -71,7 +74,7 @@ def label_efficiency(tag: str = "", intro: str = "") -> list[str]:
     return lines
 
 
-def _best_margins(margins: list[dict[str, str]], recipe: str) -> list[str]:
+def _best_margins(margins: tuple[dict[str, str], ...], recipe: str) -> list[str]:
     """One line per K: the best strategy's paired margin vs random init and whether it exceeds
     its spread."""
     lines = []

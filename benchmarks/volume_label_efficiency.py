@@ -109,6 +109,8 @@ def main() -> None:
     ap.add_argument("--finetune-lrs", type=float, nargs="+", default=None)
     ap.add_argument("--tag", default="", help="suffix of the CSV names (keeps earlier runs)")
     ap.add_argument("--strategies", nargs="+", default=None)
+    ap.add_argument("--variation", default=DATA["variation"],
+                    help="reference-subject preset (polyclr.modalities.volume.reference.VARIATIONS)")
     ap.add_argument("--no-full", action="store_true", help="skip the fully supervised row")
     ap.add_argument("--no-classification", action="store_true", help="test stage: skip the volume probe")
     ap.add_argument("--merge", type=Path, nargs="+", default=None,
@@ -122,7 +124,7 @@ def main() -> None:
     started = _stamp()  # the commit that runs, even if HEAD moves during the run
     cfg = merge(merge(VolumeConfig(), BENCH_SETTINGS), parse_set(args.set))
     strategies = args.strategies or list(cfg.pretrain.strategies)
-    data = generate_reference(**DATA)
+    data = generate_reference(**{**DATA, "variation": args.variation})
     t0 = time.perf_counter()
     cases = prepare(cfg, data)
     split = split_cases(cfg, cases, None)
@@ -146,7 +148,7 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     cls = (classification_rows(cfg, split, inits, n_cls)
            if args.stage == "test" and not args.no_classification else [])
-    stamp = {**started, "stage": args.stage, "variation": DATA["variation"],
+    stamp = {**started, "stage": args.stage, "variation": args.variation,
              "pretrain_volumes": len(split["pretrain"]), "scored_volumes": len(split["test"]),
              "wall_seconds": round(seconds, 1)}
     args.out.mkdir(parents=True, exist_ok=True)

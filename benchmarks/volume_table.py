@@ -140,14 +140,15 @@ def _encoder_scale(r: dict[str, str]) -> float:
     return float(m.group(1)) if m else 1.0
 
 
-def _validation_rows() -> list[dict[str, str]]:
+def _validation_rows(variation: str = "strong") -> list[dict[str, str]]:
     """The step sweep (``volume_validation.csv``, lr 1e-3, the default then), the lr sweeps
-    (``volume_validation_lr*.csv``) and the encoder-lr sweeps (``volume_validation_encoder*.csv``),
-    one file per process."""
+    (``volume_validation_lr*.csv``) and the encoder-lr sweeps (``volume_validation_encoder*.csv``,
+    ``volume_validation_multicontrast*.csv``), one file per process; only the rows of one
+    reference-subject preset."""
     rows = [{**r, "finetune_lr": r.get("finetune_lr") or "0.001"} for r in _read("volume_validation.csv")]
     for p in sorted(RES.glob("volume_validation_*.csv")):
         rows += _read(p.name)
-    return [{**r, "encoder_scale": _encoder_scale(r)} for r in rows]
+    return [{**r, "encoder_scale": _encoder_scale(r)} for r in rows if r.get("variation", "strong") == variation]
 
 
 def _lr_margins(best_lr: float) -> str:
@@ -162,11 +163,11 @@ def _lr_margins(best_lr: float) -> str:
     return ("Validation margins of the pre-trained inits vs random init: " + "; ".join(out) + ".") if out else ""
 
 
-def validation() -> list[str]:
-    rows = _validation_rows()
+def validation(variation: str = "strong") -> list[str]:
+    rows = _validation_rows(variation)
     if not rows:
         return []
-    lines = ["Settings selection on 4 *validation* subjects carved out of the training subjects "
+    lines = [f"Settings selection (`{variation}` subjects) on 4 *validation* subjects carved out of the training subjects "
              "(pre-training without them; `--stage validation`; `runs` = fixed combinations of "
              "labelled volumes x seeds; `@x4` = 4x longer pre-training; lr = fine-tuning learning rate; "
              "encoder lr = multiplier of a pre-trained encoder's fine-tuning lr, "
@@ -198,6 +199,22 @@ def validation() -> list[str]:
     commits = sorted({(r["commit"][:10], r["date"], r["machine"]) for r in rows})
     lines += ["", "Runs: " + "; ".join(f"commit {c} ({d}, {mach})" for c, d, mach in commits) + ".", ""]
     return lines
+
+
+def multicontrast() -> list[str]:
+    """The ``multicontrast`` subjects: validation of the encoder lr, then the test stage."""
+    val = validation("multicontrast")
+    if not val:
+        return []
+    lines = ["**Subjects with mixed contrasts** (`multicontrast` preset: the `strong` subjects, half of them "
+             "given a T2-like contrast — inverted inside the brain mask, CSF bright — as in an archive "
+             "that mixes MRI sequences; which subjects is in the data set's `subject_contrasts.csv`; "
+             "same settings as above, the encoder lr chosen again on this preset's validation subjects).", ""]
+    for p in sorted(RES.glob("volume_label_efficiency_summary_multicontrast*.csv")):
+        tag = p.stem.removeprefix("volume_label_efficiency_summary")
+        lines += label_efficiency(tag)
+        lines += _best_margins(_read(f"volume_paired_margin{tag}.csv"), f"`{tag.strip('_')}`") + [""]
+    return lines + val
 
 
 def classification() -> list[str]:
@@ -246,7 +263,7 @@ def main() -> None:
         "=0.1`, chosen on the validation subjects from " + ", ".join(f"x{v:g}" for v in scales)
         + " at 200 steps and lr 0.01, table below; random init and its rows are unchanged, every "
         "other layer trains at lr). ")
-    lines += validation() + classification() + throughput()
+    lines += validation() + multicontrast() + classification() + throughput()
     out = ROOT / "docs" / "results_volume.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text("\n".join(lines))

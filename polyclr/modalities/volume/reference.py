@@ -57,11 +57,29 @@ VARIATIONS: dict[str, dict[str, Any]] = {
                "bias": (0.2, 0.6), "gamma": (0.4, 2.5), "noise": (0.01, 0.06), "blur": (0.0, 1.2),
                "crop": 0.15, "thickness": (1.0, 2.0)},
 }
+# "multicontrast": "strong" with half of the subjects (a random half, independent of lesion and
+# orientation) given a T2-like contrast, as in a hospital archive that mixes sequences: inside
+# the template's brain mask the intensity is inverted (CSF bright, grey matter brighter than
+# white matter); the background stays dark. The labels are unchanged.
+VARIATIONS["multicontrast"] = {**VARIATIONS["strong"], "t2_fraction": 0.5}
+T2_LIKE_SLOPE = 0.7  # t2 = mask * (1 - 0.7 * t1n): CSF ~0.9, grey matter ~0.53, white matter ~0.4
+
+
+def t2_like(t1: np.ndarray, brain_mask: np.ndarray) -> np.ndarray:
+    """A T2-like contrast of the template: ``mask * (1 - 0.7 * t1n)`` with ``t1n`` the template
+    scaled to [0, 1] (a monotone inversion inside the brain: CSF bright, white matter darkest).
+
+    Shape:
+        t1, brain_mask: ``(X, Y, Z)`` -> ``(X, Y, Z)`` float32 in [0, 1].
+    """
+    t1n = (t1 - t1.min()) / max(float(t1.max() - t1.min()), 1e-6)
+    return (brain_mask > 0) * (1.0 - T2_LIKE_SLOPE * t1n).astype(np.float32)
 
 
 def _subject(t1: np.ndarray, label: np.ndarray, rng: np.random.Generator, lesion: bool,
              variation: str = "strong") -> tuple[np.ndarray, np.ndarray]:
-    """One derived subject on the template grid (see :data:`VARIATIONS`).
+    """One derived subject on the template grid (see :data:`VARIATIONS`); ``t1`` is the
+    template in the subject's contrast (the T1 template or :func:`t2_like` of it).
 
     Shape:
         t1, label: ``(X, Y, Z)``; returns ``(image float32, label int64)`` of that shape, or
@@ -149,7 +167,9 @@ def generate_reference(
         seed: generator seed; the same arguments give the same files.
         spacing_mm: in-plane spacing; slice thickness varies per subject (see :data:`VARIATIONS`).
         force: regenerate even if a complete copy exists.
-        variation: ``"strong"`` (default) or ``"mild"`` (the v1 subjects), see :data:`VARIATIONS`.
+        variation: ``"strong"`` (default), ``"mild"`` (the v1 subjects) or ``"multicontrast"``
+            (``strong`` + T2-like contrast for half of the subjects, listed in
+            ``subject_contrasts.csv``), see :data:`VARIATIONS`.
         n_unlabelled: further derived subjects written to ``imagesTr`` without labels (the
             pipeline uses them for pre-training only).
         real_unlabelled: also copy nibabel's bundled real MRI volumes as unlabelled images.
@@ -180,9 +200,19 @@ def generate_reference(
     total = n_subjects + n_unlabelled
     lesions = rng.permutation(np.arange(total) % 2).astype(bool)
     thick = VARIATIONS[variation]["thickness"]
+    t2_fraction = VARIATIONS[variation].get("t2_fraction", 0.0)
+    contrasts = np.array(["T1"] * total, dtype=object)
+    if t2_fraction > 0:  # drawn only here, so the other presets' subjects stay as they were
+        datasets = require("nilearn.datasets", "volume")
+        mask = np.asarray(datasets.load_mni152_brain_mask(resolution=2).dataobj)
+        templates = {"T1": t1, "T2-like": t2_like(t1, mask)}
+        n_t2 = int(round(t2_fraction * total))
+        contrasts[rng.permutation(total)[:n_t2]] = "T2-like"
+    else:
+        templates = {"T1": t1}
     rows = []
     for i in range(total):
-        image, lab = _subject(t1, label, rng, bool(lesions[i]), variation)
+        image, lab = _subject(templates[contrasts[i]], label, rng, bool(lesions[i]), variation)
         thickness = spacing_mm * rng.uniform(*thick)
         res = transforms.Spacingd(
             keys=("image", "label"), pixdim=(spacing_mm, spacing_mm, thickness),
@@ -209,19 +239,24 @@ def generate_reference(
             nimg.set_qform(aff, code=1)
             nimg.set_sform(aff, code=1)
             nib.save(nimg, str(root / folder / name))
-        rows.append({"image": f"imagesTr/{name}", "label": int(lesions[i])})
+        rows.append({"image": f"imagesTr/{name}", "label": int(lesions[i]), "contrast": contrasts[i]})
     real = _real_unlabelled(root / "imagesTr") if real_unlabelled else []
     with open(root / "volume_labels.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["image", "label"])
+        w = csv.DictWriter(fh, fieldnames=["image", "label"], extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
+    if t2_fraction > 0:
+        with open(root / "subject_contrasts.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=["image", "contrast"], extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
     dataset = {
         "name": "MNI152-derived subjects",
         "description": "Subjects derived from nilearn's MNI152 2009 T1 template (see data card).",
         "variation": variation,
         "labels": {"background": 0, "grey_matter": 1, "white_matter": 2},
-        "channel_names": {"0": "T1"},
-        "modality": {"0": "T1"},
+        "channel_names": {"0": "MRI" if t2_fraction > 0 else "T1"},
+        "modality": {"0": "MRI" if t2_fraction > 0 else "T1"},
         "numTraining": n_subjects,
         "file_ending": ".nii.gz",
         "training": [{"image": f"./imagesTr/subj_{i:03d}.nii.gz",

@@ -72,15 +72,24 @@ def write_yaml(path: str | Path, data: Any) -> Path:
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:
-    """The current git commit of the polyclr source tree, if it is a git checkout."""
+    """The current git commit of the polyclr source tree, if it is a git checkout, with
+    ``-dirty`` appended when tracked files differ from it (as ``git describe --dirty`` does), so
+    that a result produced by uncommitted code does not claim a commit it did not run."""
     here = Path(cwd) if cwd else Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
         )
+        if out.returncode != 0 or not out.stdout.strip():
+            return None
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
+            text=True, timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    dirty = status.returncode == 0 and bool(status.stdout.strip())
+    return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def environment_record(seed: int | None = None) -> dict[str, Any]:

@@ -1,0 +1,33 @@
+"""Provenance: the commit recorded with results marks uncommitted changes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from polyclr.rundir import git_commit
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
+
+
+def _git(cwd, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_git_commit_marks_a_dirty_tree(tmp_path) -> None:
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    _git(tmp_path, "add", "a.py")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    sha = _git(tmp_path, "rev-parse", "HEAD")
+    assert git_commit(tmp_path) == sha
+    (tmp_path / "new.txt").write_text("untracked files do not count\n")
+    assert git_commit(tmp_path) == sha
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == sha + "-dirty"
+
+
+def test_git_commit_outside_a_checkout(tmp_path) -> None:
+    assert git_commit(tmp_path) is None

@@ -43,22 +43,16 @@ def gather_kernel():
         n_words = words.shape[1]
         out_words = out.view(np.uint64) if n_words else words
         count = 0
-        lo_min, hi_max = n_words, -1
+        # OR of every row, word by word (all-zero rows add nothing): its first and last non-zero
+        # words bound the columns of every live row. Accumulating it is vectorised; scanning each
+        # row for its own bounds was a scalar loop per row.
+        union = np.zeros(n_words, dtype=np.uint64)
         for m in range(rows):
             if n_words:
                 acc = np.uint64(0)
                 for k in range(n_words):  # OR-reduction without early exit: vectorises
                     acc |= words[m, k]
                 live = acc != 0
-                if live:
-                    lo = 0
-                    while words[m, lo] == 0:
-                        lo += 1
-                    hi = n_words - 1
-                    while words[m, hi] == 0:
-                        hi -= 1
-                    lo_min = min(lo_min, lo)
-                    hi_max = max(hi_max, hi)
             else:
                 acc8 = np.uint8(0)
                 for k in range(length):
@@ -68,7 +62,9 @@ def gather_kernel():
                 if n_words:  # p ^ 0x80, read as int8, is p - 128: eight bytes per operation
                     dst_words = out_words[count]
                     for k in range(n_words):
-                        dst_words[k] = words[m, k] ^ FLIP
+                        w = words[m, k]
+                        union[k] |= w
+                        dst_words[k] = w ^ FLIP
                 else:
                     src = x[m]
                     dst = out[count]
@@ -78,7 +74,13 @@ def gather_kernel():
                 count += 1
         if n_words == 0 or count == 0:
             return count, 0, length
-        return count, 8 * lo_min, 8 * (hi_max + 1)
+        lo = 0
+        while union[lo] == 0:
+            lo += 1
+        hi = n_words - 1
+        while union[hi] == 0:
+            hi -= 1
+        return count, 8 * lo, 8 * (hi + 1)
 
     return gather_live_signed
 

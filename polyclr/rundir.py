@@ -74,7 +74,8 @@ def write_yaml(path: str | Path, data: Any) -> Path:
 def git_commit(cwd: str | Path | None = None) -> str | None:
     """The current git commit of the polyclr source tree, if it is a git checkout, with
     ``-dirty`` appended when tracked files differ from it (as ``git describe --dirty`` does), so
-    that a result produced by uncommitted code does not claim a commit it did not run."""
+    that a result produced by uncommitted code does not claim a commit it did not run. Results
+    and documents (``benchmarks/results/``, Markdown) do not count: benchmarks rewrite them."""
     here = Path(cwd) if cwd else Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(
@@ -83,8 +84,9 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
         if out.returncode != 0 or not out.stdout.strip():
             return None
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
-            text=True, timeout=5,
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":(exclude)benchmarks/results", ":(exclude)*.md"],
+            cwd=here, capture_output=True, text=True, timeout=5,
         )
     except (OSError, subprocess.SubprocessError):
         return None

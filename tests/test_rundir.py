@@ -31,3 +31,16 @@ def test_git_commit_marks_a_dirty_tree(tmp_path) -> None:
 
 def test_git_commit_outside_a_checkout(tmp_path) -> None:
     assert git_commit(tmp_path) is None
+
+
+def test_git_commit_ignores_results_and_documents(tmp_path) -> None:
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "r.csv").write_text("a\n1\n")
+    (tmp_path / "README.md").write_text("# x\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    sha = _git(tmp_path, "rev-parse", "HEAD")
+    (tmp_path / "benchmarks" / "results" / "r.csv").write_text("a\n2\n")
+    (tmp_path / "README.md").write_text("# y\n")
+    assert git_commit(tmp_path) == sha

@@ -24,12 +24,28 @@ _INT8_NOTE = (
     "as the product's long side; the vertical pass of a whole batch is one product over the "
     "horizontal results of all images. Finding live rows, gathering, recombining digits, "
     "rounding and scattering are numba kernels (the recombination compiled per output/digit "
-    "count). Per slice on the Intel Xeon, one thread, streaming 4,096 distinct slices (session "
-    "5, throw-away profile): gathering the non-zero rows ~8-10 us (reading alone costs ~6 us: "
-    "64 KB at the 10.8 GB/s one thread streams, 18.4 GB/s with two), horizontal product 4.6-5.8 us "
-    "(7-11 us in the session-4 orientation, small side first; minima of repeated runs), rounding, scatter and vertical "
-    "pass ~1.7 us, Python per batch ~0.5 us. On the AMD EPYC (session 3, old orientation) about "
-    "3 us went to reading and gathering and 2-2.5 us to the horizontal product.")
+    "count). On the AMD EPYC (session 3, old orientation) about 3 us per slice went to reading "
+    "and gathering and 2-2.5 us to the horizontal product.")
+
+
+def _profile_section() -> list[str]:
+    """Per-stage times from ``selection_hash_profile.py`` (one thread)."""
+    rows = _rows("selection_hash_profile.csv")
+    if not rows:
+        return []
+    r0 = rows[0]
+    out = [f"Where one thread's time goes (`benchmarks/selection_hash_profile.py`, dHash, "
+           f"{r0['n_slices']} distinct slices streamed in batches of {r0['batch_size']}, median of "
+           f"{r0['rounds']} rounds; {r0['machine']}, commit `{(r0['commit'] or '')[:10]}`, {r0['date']}, "
+           f"load avg {r0['load_avg']}):", "",
+           "| stage | us per slice (median) | us per slice (min) |", "| --- | ---: | ---: |"]
+    out += [f"| {r['stage']} | {float(r['us_per_slice_median']):.2f} | {float(r['us_per_slice_min']):.2f} |"
+            for r in rows]
+    staged = sum(float(r["us_per_slice_median"]) for r in rows if not r["stage"].startswith("hash_images"))
+    out += ["", f"Sum of the stages: {staged:.2f} us per slice; the rest of the whole call is Python "
+            "between the stages. Gathering is mostly reading: a 256x256 slice is 64 KB, and one thread "
+            "streams about 10 GB/s on this VM, so reading alone costs about 6 us.", ""]
+    return out
 
 
 def _hash_table(rows: list[dict[str, str]]) -> list[str]:
@@ -71,6 +87,7 @@ def hash_section() -> list[str]:
         "",
         _INT8_NOTE,
         "",
+        *_profile_section(),
     ]
     for machine in dict.fromkeys(r["machine"] for r in rows):
         mine = [r for r in rows if r["machine"] == machine]

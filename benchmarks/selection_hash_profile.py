@@ -1,0 +1,103 @@
+"""Where a batched dHash spends its time: each stage of the int8 Pillow resize timed alone.
+
+One thread, the benchmark's 4,096 distinct 256x256 MNI152 slices streamed in batches of 128
+(the ``hash_images`` default), the stages called in the order ``_resample_hv`` calls them;
+the whole ``hash_images`` call is timed in the same rounds, so the sum of the stages and the
+real call can be compared (the gap is Python between the stages). Median of ``--rounds`` rounds
+after one warm-up round. Writes ``benchmarks/results/selection_hash_profile.csv``.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/selection_hash_profile.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from selection_hash_bench import mni_slices
+
+from polyclr.rundir import git_commit, machine_description, write_csv
+from polyclr.selection import hashing
+from polyclr.selection import pillow_resize as pr
+from polyclr.selection._pillow_kernels import digit_kernels, gather_kernel
+
+OUT = Path(__file__).parent / "results" / "selection_hash_profile.csv"
+STAGES = ("gather live rows", "horizontal product", "round + scatter", "vertical product",
+          "vertical rounding", "compare + pack bits")
+
+
+def one_round(x: np.ndarray, batch: int) -> dict[str, float]:
+    """Seconds per stage over all of ``x``, plus the real ``hash_images`` call."""
+    n_out, height, digit_bits = 9, 8, 7
+    w = x.shape[2]
+    nd = pr._int8_plan(w, n_out)[2]
+    gather = gather_kernel()
+    times = dict.fromkeys(STAGES, 0.0)
+
+    def lap(stage: str, t0: float) -> float:
+        now = time.perf_counter()
+        times[stage] += now - t0
+        return now
+
+    for i in range(0, len(x), batch):
+        b = x[i : i + batch]
+        t = time.perf_counter()
+        flat = b.reshape(-1, w)
+        signed = pr._scratch("signed", flat.shape, np.int8)
+        rows = pr._scratch("rows", (len(flat),), np.int64)
+        n_live, c0, c1 = gather(flat, flat.view(np.uint64), signed, rows)
+        t = lap("gather live rows", t)
+        sub, offset = pr._column_range_plan(w, n_out, c0, c1)
+        prod = pr._int8_product(torch.from_numpy(signed[:n_live, c0:c1]), sub, "prod")
+        t = lap("horizontal product", t)
+        stacked = pr._scratch("stacked", (len(b) * n_out, b.shape[1]), np.int8)
+        digit_kernels(n_out, nd, digit_bits)[1](prod, offset, rows[:n_live], b.shape[1], stacked)
+        t = lap("round + scatter", t)
+        vmat, voffset, vnd = pr._vertical_plan(b.shape[1], height)
+        vprod = pr._int8_product(torch.from_numpy(stacked), vmat, "vprod")
+        t = lap("vertical product", t)
+        columns = pr._scratch("columns", (len(b) * n_out, height), np.int32)
+        digit_kernels(height, vnd, digit_bits)[0](vprod, voffset, columns)
+        t = lap("vertical rounding", t)
+        small = columns.reshape(len(b), n_out, height).transpose(0, 2, 1).astype(np.uint8)
+        hashing.pack_bits((small[:, :, 1:] > small[:, :, :-1]).reshape(len(b), -1))
+        lap("compare + pack bits", t)
+    t = time.perf_counter()
+    hashing.hash_images(x, "dhash", batch_size=batch, threads=1)
+    times["hash_images (whole call)"] = time.perf_counter() - t
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=4096)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    x = mni_slices(args.n)
+    one_round(x, args.batch)  # warm-up: compiled kernels, plans, scratch buffers, thread pool
+    rounds = [one_round(x, args.batch) for _ in range(args.rounds)]
+    common = {"machine": machine_description(), "commit": git_commit(),
+              "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "threads": 1,
+              "n_slices": args.n, "batch_size": args.batch, "rounds": args.rounds,
+              "load_avg": round(os.getloadavg()[0], 2)}
+    rows = []
+    for stage in rounds[0]:
+        us = [r[stage] / args.n * 1e6 for r in rounds]
+        rows.append({**common, "stage": stage, "us_per_slice_median": round(float(np.median(us)), 3),
+                     "us_per_slice_min": round(min(us), 3)})
+        print(f"{stage:26s} median {np.median(us):6.2f}  min {min(us):6.2f} us/slice")
+    stage_sum = sum(r["us_per_slice_median"] for r in rows if r["stage"] in STAGES)
+    print(f"{'sum of stages':26s} median {stage_sum:6.2f} us/slice")
+    write_csv(OUT, rows)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

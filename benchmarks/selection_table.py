@@ -44,7 +44,8 @@ def _profile_section() -> list[str]:
     staged = sum(float(r["us_per_slice_median"]) for r in rows if not r["stage"].startswith("hash_images"))
     out += ["", f"Sum of the stages: {staged:.2f} us per slice; the rest of the whole call is Python "
             "between the stages. Gathering is mostly reading: a 256x256 slice is 64 KB, and one thread "
-            "streams about 10 GB/s on this VM, so reading alone costs about 6 us.", ""]
+            "streams about 10 GB/s on this VM (measured in session 5), so reading alone costs about 6 us; "
+            "the VM runs the same code 30-40 % faster or slower from one hour to the next.", ""]
     return out
 
 

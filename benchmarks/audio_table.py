@@ -44,42 +44,82 @@ def _tower(r: dict[str, str]) -> str:
     return head + (" + order head" if r.get("order_head") == "True" else "")
 
 
-def _key(r: dict[str, str]) -> tuple[str, str, str, int]:
+def _machine(r: dict[str, str]) -> str:
+    """Short CPU name of a row's machine ("AMD EPYC", "Intel Xeon")."""
+    m = r.get("machine", "")
+    return "Intel Xeon" if "Intel" in m else m.split(",")[0]
+
+
+def _key(r: dict[str, str]) -> tuple[str, str, str, int, str]:
     power = r.get("cwcl_power", "")
     centred = ", centred" if r.get("cwcl_center") == "True" else ""
     gamma = f" (γ={float(power):g}{centred})" if power not in ("", "None") else ""
-    return (r["objective"] + gamma, _tower(r), r.get("clip_seconds", ""), int(r["epochs"] or 0))
+    return (r["objective"] + gamma, _tower(r), r.get("clip_seconds", ""), int(r["epochs"] or 0), _machine(r))
 
 
-def _sort(k: tuple[str, str, str, int]) -> tuple[str, str, int, int, str]:
-    """Tower, crop, objective order, epochs, then the full label (variants of one objective
-    would otherwise come out in set order, which changes from run to run)."""
+def _sort(k: tuple[str, str, str, int, str]) -> tuple[str, str, str, int, int, str]:
+    """Machine, tower, crop, objective order, epochs, then the full label (variants of one
+    objective would otherwise come out in set order, which changes from run to run)."""
     base = k[0].split(" ")[0]
-    return (k[1], k[2], ORDER.index(base) if base in ORDER else 99, k[3], k[0])
+    return (k[4], k[1], k[2], ORDER.index(base) if base in ORDER else 99, k[3], k[0])
 
 
 def quality_table(rows: list[dict[str, str]], scored_on: str = "Held-out split") -> str:
     if not rows:
         return "_no quality results yet_\n"
     commits = sorted({r["commit"][:10] for r in rows})
-    machine = rows[-1]["machine"]
+    machines = ", ".join(dict.fromkeys(r["machine"] for r in rows))
     dataset = rows[-1]["dataset"]
     keys = sorted({_key(r) for r in rows}, key=_sort)
-    out = ["| objective | text tower | epochs | seeds | " + " | ".join(c[1] for c in COLS) + " |",
-           "| --- | --- | --- | --- | " + " | ".join("---" for _ in COLS) + " |"]
+    out = ["| machine | objective | text tower | epochs | seeds | " + " | ".join(c[1] for c in COLS) + " |",
+           "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in COLS) + " |"]
     for key in keys:
         rs = [r for r in rows if _key(r) == key]
         cells = [_fmt([float(r[c]) if r[c] not in ("", "None") else np.nan for r in rs]) for c, _ in COLS]
-        out.append(f"| {key[0]} | {key[1]} | {key[3] or '–'} | {len(rs)} | " + " | ".join(cells) + " |")
+        out.append(f"| {key[4]} | {key[0]} | {key[1]} | {key[3] or '–'} | {len(rs)} | " + " | ".join(cells) + " |")
     chance = rows[-1].get("zero_shot_chance", "")
     pairs = rows[-1].get("order_pairs", "")
     clip = sorted({r.get("clip_seconds", "") for r in rows})
     note = (f"\n{scored_on} of `{dataset}` ({pairs} order pairs), mean ± std over seeds, in %. "
             f"Zero-shot chance {100 * float(chance):.1f} %; order test chance text/audio 25 %, "
             f"group 16.7 %. Crops {', '.join(clip)} s, batch {rows[-1].get('batch_size', '')}. "
-            f"Machine: {machine}; latest row at commit `{rows[-1]['commit'][:10]}` (the CSV records the "
-            f"repository HEAD of each row: {len(commits)} commits, other areas moved meanwhile).\n")
+            f"Machines: {machines} (compare rows within one machine: training on another CPU gives "
+            f"other numbers for the same seed); latest row at commit `{rows[-1]['commit'][:10]}` (the CSV "
+            f"records the repository HEAD of each row: {len(commits)} commits, other areas moved meanwhile).\n")
     return "\n".join(out) + "\n" + note
+
+
+def paired_vs_clip(rows: list[dict[str, str]], metrics: tuple[str, ...] = ("zero_shot_accuracy", "t2a_R@1")
+                   ) -> str:
+    """Each CWCL variant minus CLIP on the same seed, machine, text tower, crop and epochs: mean
+    ± standard error of the per-seed differences and the seeds where CWCL was higher. Only
+    variants with at least 3 paired seeds."""
+    def base(r: dict[str, str]) -> tuple:
+        k = _key(r)
+        return (k[1], k[2], k[3], k[4])
+
+    clip = {(base(r), r["seed"]): r for r in rows if r["objective"] == "clip"}
+    groups: dict[tuple, list[tuple[dict[str, str], dict[str, str]]]] = {}
+    for r in rows:
+        if r["objective"] == "cwcl" and (base(r), r["seed"]) in clip:
+            groups.setdefault(_key(r), []).append((r, clip[(base(r), r["seed"])]))
+    out = []
+    for key in sorted(groups, key=_sort):
+        pairs = groups[key]
+        if len(pairs) < 3:
+            continue
+        cells = []
+        for m in metrics:
+            d = 100 * np.array([float(a[m]) - float(b[m]) for a, b in pairs])
+            cells.append(f"{d.mean():+.1f} ± {d.std(ddof=1) / np.sqrt(len(d)):.1f} ({int((d > 0).sum())}/{len(d)})")
+        out.append(f"| {key[4]} | {key[0]} | {key[1]} | {len(pairs)} | " + " | ".join(cells) + " |")
+    if not out:
+        return ""
+    head = ["| machine | objective | text tower | paired seeds | "
+            + " | ".join(f"{dict(COLS).get(m, m)}: CWCL − CLIP (higher)" for m in metrics) + " |",
+            "| --- | --- | --- | --- | " + " | ".join("---" for _ in metrics) + " |"]
+    return ("\n".join(head + out) + "\n\nPer-seed differences to CLIP trained with the same seed on the "
+            "same machine (points, mean ± standard error; in brackets the seeds where CWCL scored higher).\n")
 
 
 def speed_table(speed: list[dict[str, str]], quality: list[dict[str, str]]) -> str:
@@ -94,7 +134,7 @@ def speed_table(speed: list[dict[str, str]], quality: list[dict[str, str]]) -> s
     for key in sorted({_key(r) for r in quality if r["train_clips_per_s"]}, key=_sort):
         rs = [r for r in quality if _key(r) == key and r["train_clips_per_s"]]
         loads = [float(r["load_avg"]) for r in rs if r.get("load_avg")]
-        out.append(f"| training, {key[0]}, {key[1]} (quality runs) | {rs[0]['threads']} | "
+        out.append(f"| training, {key[0]}, {key[1]}, {key[4]} (quality runs) | {rs[0]['threads']} | "
                    f"{np.mean([float(r['train_clips_per_s']) for r in rs]):.1f} clips/s | "
                    f"{np.mean(loads):.1f} | {rs[-1]['date']} |" if loads else "")
     mem = [float(r["peak_rss_mb"]) for r in quality if r["peak_rss_mb"]]
@@ -111,6 +151,9 @@ def main() -> None:
     s = _rows(RESULTS / "audio_speed.csv")
     v = _rows(RESULTS / "audio_validation.csv")
     text = "### Held-out quality\n\n" + quality_table(q)
+    paired = paired_vs_clip(q)
+    if paired:
+        text += "\n### CWCL vs CLIP, paired by seed (held-out split)\n\n" + paired
     if v:
         text += ("\n### Settings selection on validation groups\n\nScored on a quarter of the training "
                  "groups (`audio_benchmark.py --validation`), trained on the other three quarters; the "

@@ -212,9 +212,10 @@ def multicontrast() -> list[str]:
              "same settings as above, the encoder lr chosen again on this preset's validation subjects).", ""]
     for p in sorted(RES.glob("volume_label_efficiency_summary_multicontrast*.csv")):
         tag = p.stem.removeprefix("volume_label_efficiency_summary")
-        lines += label_efficiency(tag)
-        lines += _best_margins(_read(f"volume_paired_margin{tag}.csv"), f"`{tag.strip('_')}`")
         summary = _read(p.name)
+        recipe = f"pre-trained encoder at lr x{_encoder_scale(summary[0]):g}" if summary else tag
+        lines += label_efficiency(tag, f"**{recipe[0].upper() + recipe[1:]}.** ")
+        lines += _best_margins(_read(f"volume_paired_margin{tag}.csv"), recipe)
         full = next((r for r in summary if r["method"] == "fully_supervised"), None)
         rnd = next((r for r in summary if r["method"] == "random_init" and r["labeled_volumes"] == "1"), None)
         if full and rnd:

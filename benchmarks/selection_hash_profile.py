@@ -2,7 +2,8 @@
 
 One thread, the benchmark's 4,096 distinct 256x256 MNI152 slices streamed in batches of 128
 (the ``hash_images`` default), the stages called in the order ``_resample_hv`` calls them;
-the whole ``hash_images`` call is timed in the same rounds, so the sum of the stages and the
+this staged copy is checked against ``_resample_hv`` on the first batch of every round (not timed),
+so it cannot drift from the library; the whole ``hash_images`` call is timed in the same rounds, so the sum of the stages and the
 real call can be compared (the gap is Python between the stages). Median of ``--rounds`` rounds
 after one warm-up round. Writes ``benchmarks/results/selection_hash_profile.csv``.
 
@@ -67,6 +68,8 @@ def one_round(x: np.ndarray, batch: int) -> dict[str, float]:
         small = columns.reshape(len(b), n_out, height).transpose(0, 2, 1).astype(np.uint8)
         hashing.pack_bits((small[:, :, 1:] > small[:, :, :-1]).reshape(len(b), -1))
         lap("compare + pack bits", t)
+        if i == 0 and not np.array_equal(small, pr._resample_hv(b, n_out, height)):  # not timed
+            raise SystemExit("the staged copy no longer matches pillow_resize._resample_hv: update it")
     t = time.perf_counter()
     hashing.hash_images(x, "dhash", batch_size=batch, threads=1)
     times["hash_images (whole call)"] = time.perf_counter() - t

@@ -5,7 +5,7 @@ labelled volumes on the held-out test subjects, and pre-training time, for sever
 Data, split, network and budgets are those of ``benchmarks/volume_label_efficiency.py`` (the
 MNI152-derived reference subjects; pre-training on the training + unlabelled subjects, test
 subjects never seen). Selection runs per volume along the slicing axis in physical order
-(``polyclr.pipelines.volume.steps._apply_selection``, the same code ``polyclr run volume`` uses
+(``polyclr.pipelines.volume.steps.apply_selection``, the same code ``polyclr run volume`` uses
 with a ``selection:`` section). Pre-training is epoch-matched: the step budget is scaled by the
 kept fraction, so a reduced set trains for fewer steps, as in Wolf et al. (2024). Writes
 benchmarks/results/selection_less_is_more_volume.csv.
@@ -33,7 +33,7 @@ from polyclr.config import merge, parse_set  # noqa: E402
 from polyclr.modalities.volume.reference import generate_reference  # noqa: E402
 from polyclr.pipelines.volume import VolumeConfig  # noqa: E402
 from polyclr.pipelines.volume.prepare import num_classes, prepare, split_cases  # noqa: E402
-from polyclr.pipelines.volume.steps import _apply_selection, _class_names, finetune_table  # noqa: E402
+from polyclr.pipelines.volume.steps import apply_selection, class_names, finetune_table  # noqa: E402
 from polyclr.pipelines.volume.train import pretrain_net  # noqa: E402
 from polyclr.rundir import git_commit, machine_description, write_csv  # noqa: E402
 from polyclr.selection import SelectionConfig  # noqa: E402
@@ -69,10 +69,10 @@ def main() -> None:
     data = generate_reference(**V.DATA)
     cases = prepare(cfg, data)
     split = split_cases(cfg, cases, None)
-    n_cls, names = num_classes(cases), _class_names(data, num_classes(cases))
+    n_cls, names = num_classes(cases), class_names(data, num_classes(cases))
     pre = split["pretrain"]
     n_all = sum(int(c.image.shape[1 + cfg.data.axis]) for c in pre)
-    dh_masks = _apply_selection(dataclasses.replace(
+    dh_masks = apply_selection(dataclasses.replace(
         cfg, selection=SelectionConfig("dhash", args.threshold, None, "group")), pre)
     n_dh = int(sum(m.sum() for m in dh_masks))
     every = round(n_all / max(1, n_dh))
@@ -80,7 +80,7 @@ def main() -> None:
                   ("uniform stride, same count per volume", [stride_mask(len(m), int(m.sum()))
                                                              for m in dh_masks])]
     if every >= 2:  # the plain keep-every-N baseline, when N >= 2 lands near the same count
-        conditions.append((f"every_n, N={every} (per volume)", _apply_selection(dataclasses.replace(
+        conditions.append((f"every_n, N={every} (per volume)", apply_selection(dataclasses.replace(
             cfg, selection=SelectionConfig("every_n", None, every, "group")), pre)))
     print(f"{len(pre)} pre-training volumes, {n_all} slices; dHash keeps {n_dh}", flush=True)
     common = {"machine": machine_description(), "commit": git_commit(),

@@ -39,7 +39,7 @@ from polyclr.modalities.volume.reference import generate_reference
 from polyclr.pipelines.volume import VolumeConfig
 from polyclr.pipelines.volume.prepare import num_classes, prepare, split_cases
 from polyclr.pipelines.volume.steps import (
-    _class_names,
+    class_names,
     classification_rows,
     finetune_table,
     fully_supervised_rows,
@@ -130,7 +130,7 @@ def main() -> None:
     split = split_cases(cfg, cases, None)
     if args.stage == "validation":
         split = validation_split(cfg, split)
-    n_cls, names = num_classes(cases), _class_names(data, num_classes(cases))
+    n_cls, names = num_classes(cases), class_names(data, num_classes(cases))
     print(f"{args.stage}: {len(split['train'])} train, {len(split['test'])} scored, "
           f"{len(split['pretrain'])} pre-training volumes", flush=True)
     inits, info = pretrain_inits(cfg, split, n_cls, args.pretrain_scales, strategies)

@@ -44,3 +44,15 @@ def test_git_commit_ignores_results_and_documents(tmp_path) -> None:
     (tmp_path / "benchmarks" / "results" / "r.csv").write_text("a\n2\n")
     (tmp_path / "README.md").write_text("# y\n")
     assert git_commit(tmp_path) == sha
+
+
+def test_save_torch_atomic_round_trip_leaves_no_temporary(tmp_path):
+    import torch
+
+    from polyclr.engine import safe_torch_load, save_torch_atomic
+
+    path = tmp_path / "objective.pt"
+    save_torch_atomic({"w": torch.arange(3.0)}, path)
+    save_torch_atomic({"w": torch.ones(2)}, path)  # overwrite in place
+    assert torch.equal(safe_torch_load(path)["w"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["objective.pt"]

@@ -5,6 +5,7 @@ from polyclr.engine.checkpoint import (
     load_encoder,
     safe_torch_load,
     save_encoder,
+    save_torch_atomic,
 )
 from polyclr.engine.config import EngineConfig
 from polyclr.engine.data import EpochSeededSampler, make_loader, seed_worker
@@ -24,6 +25,7 @@ __all__ = [
     "quiet_lightning",
     "safe_torch_load",
     "save_encoder",
+    "save_torch_atomic",
     "seed_everything",
     "seed_worker",
 ]

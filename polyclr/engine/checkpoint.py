@@ -34,13 +34,19 @@ def safe_torch_load(path: str | Path, map_location: Any = "cpu") -> Any:
         raise CheckpointError(p, f"unreadable checkpoint ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from exc
 
 
+def save_torch_atomic(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file renamed over ``path``: a run cut off mid-write leaves
+    the previous file (or none), never a truncated one that a resume would then load."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoint I/O that writes atomically and loads with ``weights_only=True``."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        atomic_write_bytes(path, buffer.getvalue())
+        save_torch_atomic(checkpoint, path)
 
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: Any = None) -> dict[str, Any]:
         return safe_torch_load(path, map_location=map_location or "cpu")

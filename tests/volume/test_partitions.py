@@ -139,12 +139,12 @@ def test_selection_hook_every_n_keeps_one_plane_in_two(tiny_msd, tmp_path):
     from polyclr.config import merge
     from polyclr.pipelines.volume import VolumeConfig
     from polyclr.pipelines.volume.prepare import prepare
-    from polyclr.pipelines.volume.steps import _apply_selection
+    from polyclr.pipelines.volume.steps import apply_selection
 
     cfg = merge(VolumeConfig(), {"data": {"spacing": [2, 2, 3], "slice_size": [32, 32]},
                                  "selection": {"method": "every_n", "every_n": 2}})
     cases = prepare(cfg, tiny_msd)[:2]
-    masks = _apply_selection(cfg, cases, tmp_path)
+    masks = apply_selection(cfg, cases, tmp_path)
     assert len(masks) == 2 and (tmp_path / "selection.csv").is_file()
     for m, c in zip(masks, cases, strict=True):
         assert len(m) == c.image.shape[3] and m.sum() == (len(m) + 1) // 2

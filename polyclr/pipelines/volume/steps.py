@@ -30,7 +30,7 @@ from polyclr.pipelines.volume.train import (
 )
 
 
-def _apply_selection(cfg: VolumeConfig, cases: list[Case], out: Path | None = None
+def apply_selection(cfg: VolumeConfig, cases: list[Case], out: Path | None = None
                      ) -> list[np.ndarray] | None:
     """Redundancy-reducing selection of pre-training slices (``cfg.selection``).
 
@@ -96,7 +96,9 @@ def _validate(cfg: VolumeConfig) -> None:
                           f"{cfg.net.architecture}, got {cfg.pretrain.decoder_stage}")
 
 
-def _class_names(data: Path, n: int) -> list[str]:
+def class_names(data: Path, n: int) -> list[str]:
+    """Segmentation class names from ``data/dataset.json``'s ``labels`` (``class_<i>`` where
+    absent), index order; used for the per-class Dice keys."""
     import json
 
     names = {i: f"class_{i}" for i in range(n)}
@@ -203,7 +205,7 @@ def pretrain_step(cfg: VolumeConfig, data: Path, out: Path, resume: bool = False
     cases = prepare(cfg, data)
     split = split_cases(cfg, cases, out)
     pre = split["pretrain"]
-    keep = _apply_selection(cfg, pre, out)
+    keep = apply_selection(cfg, pre, out)
     n_cls = num_classes(cases)
     net, info = pretrain_net(cfg, pre, cfg.pretrain.strategy, out, n_cls, resume, keep=keep)
     glob, loc = parse_strategy(cfg.pretrain.strategy)
@@ -232,7 +234,7 @@ def finetune_step(cfg: VolumeConfig, data: Path, checkpoint: Path | None, out: P
     if not 1 <= k <= n_train:
         raise DataError(data, f"asked for {k} labelled volumes but the training split has {n_train}")
     method = meta.get("objective", {}).get("strategy", "pretrained") if init else "random_init"
-    names = _class_names(data, n_cls)
+    names = class_names(data, n_cls)
     rows = finetune_rows(cfg, method, init, split, k, n_cls, names, out / "predictions")
     # keep one fine-tuned model (first combination, first seed) for `evaluate`
     net = build_net(cfg, n_cls)
@@ -258,7 +260,7 @@ def evaluate_step(cfg: VolumeConfig, data: Path, checkpoint: Path, out: Path) ->
     _check_compatible(cfg, meta, n_cls, checkpoint)
     net = build_net(cfg, n_cls)
     net.load_state_dict(state)
-    names = _class_names(data, n_cls)
+    names = class_names(data, n_cls)
     dice, per_class, per_case = _evaluate(cfg, net, split["test"], n_cls, names, out / "predictions")
     return {"dice_mean": dice, "dice": per_class, "dice_per_test_volume": per_case,
             "test_volumes": [c.item.case_id for c in split["test"]]}
@@ -321,9 +323,9 @@ def run_all(cfg: VolumeConfig, data: Path, out: Path) -> dict[str, Any]:
     if n_train < 1 or not split["test"]:
         raise DataError(data, "need labelled volumes for both training and testing")
     n_cls = num_classes(cases)
-    names = _class_names(data, n_cls)
+    names = class_names(data, n_cls)
     pre = split["pretrain"]
-    keep = _apply_selection(cfg, pre, out)
+    keep = apply_selection(cfg, pre, out)
     inits: dict[str, dict[str, torch.Tensor] | None] = {"random_init": None}
     pretrain_info = []
     for strategy in cfg.pretrain.strategies:

@@ -17,6 +17,7 @@ from polyclr.engine import (
     fit,
     make_loader,
     safe_torch_load,
+    save_torch_atomic,
     seed_everything,
 )
 from polyclr.modalities.volume.augment import AugmentCollate
@@ -25,6 +26,7 @@ from polyclr.modalities.volume.networks import SegMonaiUNet, SegUNet, build_netw
 from polyclr.modalities.volume.objectives import VolumeContrastive
 from polyclr.pipelines.volume.config import VolumeConfig, parse_strategy
 from polyclr.pipelines.volume.prepare import Case, CaseField
+from polyclr.rundir import atomic_write_text
 
 Net = SegUNet | SegMonaiUNet
 
@@ -124,8 +126,9 @@ def pretrain_net(
                       "images_per_second": round(n_images / max(seconds, 1e-9), 2), **logged}
         info["stages"].append(stage_info)
         if stage_out is not None:
-            torch.save(objective.state_dict(), stage_out / "objective.pt")
-            done.write_text(json.dumps(stage_info))
+            # weights first, then the marker that a resume trusts, each written atomically
+            save_torch_atomic(objective.state_dict(), stage_out / "objective.pt")
+            atomic_write_text(done, json.dumps(stage_info))
     objective.cpu()
     return net.cpu(), info
 

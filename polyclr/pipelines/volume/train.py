@@ -195,17 +195,27 @@ def dice_per_class(pred: torch.Tensor, label: torch.Tensor, n_classes: int) -> n
 
 
 @torch.no_grad()
-def volume_features(cfg: VolumeConfig, net: Net, case: Case) -> np.ndarray:
-    """Volume descriptor: bottleneck features averaged over all slices / a sliding grid.
+def volume_features(cfg: VolumeConfig, net: Net, case: Case, pooling: str = "mean") -> np.ndarray:
+    """Volume descriptor from the encoder's bottleneck over all slices (2D) or the volume (3D).
+
+    Args:
+        pooling: ``"mean"`` averages over positions and slices; ``"mean_max"`` appends the
+            maximum over them, which keeps a small focal finding (a lesion a few voxels wide)
+            from being averaged away.
 
     Shape:
-        returns ``(C_bottleneck,)``.
+        returns ``(C_bottleneck,)`` (``"mean"``) or ``(2 * C_bottleneck,)`` (``"mean_max"``).
     """
+    if pooling not in ("mean", "mean_max"):
+        raise ValueError(f"pooling must be 'mean' or 'mean_max', got {pooling!r}")
     net.eval()
     img = case.image
     if cfg.net.spatial_dims == 2:
         x = img.movedim(cfg.data.axis + 1, 0)
     else:
         x = img[None]
-    feats = net.encode(x)[-1]
-    return feats.flatten(2).mean(-1).mean(0).numpy()
+    feats = net.encode(x)[-1].movedim(1, 0).flatten(1)  # (C, slices * positions)
+    mean = feats.mean(1)
+    if pooling == "mean":
+        return mean.numpy()
+    return torch.cat([mean, feats.amax(1)]).numpy()

@@ -1,0 +1,126 @@
+"""Volume-level classification (synthetic lesion present?) on subjects no model has seen.
+
+The pipeline's own probe (``polyclr run volume``) scores the 4 held-out segmentation subjects,
+too few for an AUROC. Here the probe is trained on every reference volume with a volume label
+except those 4 test subjects (the 12 segmentation-training subjects + the 24 unlabelled ones;
+the encoders saw their images during pre-training, never their labels) and scored on a fresh
+set of subjects generated with another seed, which neither pre-training nor the probe saw.
+
+For each pre-training seed: random init and every strategy (``pretrain_net``, the function
+``polyclr run volume`` calls), frozen encoder, two volume descriptors (``volume_features``:
+``mean`` and ``mean_max`` pooling, both reported; nothing is chosen on the test subjects),
+logistic-regression probe (``linear_probe``; C chosen by CV on the training volumes).
+Writes ``results/volume_classification_unseen{--tag}.csv`` (one row per method x pooling x
+seed) and ``..._summary{--tag}.csv`` (mean ± std over seeds, paired difference to random init).
+
+    .venv/bin/python benchmarks/volume_classification.py [--variation strong] [--seeds 0 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+import torch
+from volume_label_efficiency import BENCH_SETTINGS, DATA, RES, _stamp, pretrain_inits
+
+from polyclr.config import merge
+from polyclr.evaluation import linear_probe
+from polyclr.modalities.volume.reference import generate_reference
+from polyclr.pipelines.volume import VolumeConfig
+from polyclr.pipelines.volume.prepare import num_classes, prepare, split_cases
+from polyclr.pipelines.volume.train import build_net, volume_features
+from polyclr.rundir import write_csv
+
+POOLINGS = ("mean", "mean_max")
+
+
+def probe_rows(cfg: VolumeConfig, inits: dict, train: list, test: list, n_cls: int, seed: int) -> list[dict]:
+    """One row per (method, pooling): probe trained on ``train``, scored on ``test``."""
+    ytr = np.array([c.item.class_label for c in train])
+    yte = np.array([c.item.class_label for c in test])
+    rows = []
+    for method, init in inits.items():
+        torch.manual_seed(seed)  # random init: the same seed's weights as fine-tuning would use
+        net = build_net(cfg, n_cls)
+        if init is not None:
+            net.load_state_dict(init)
+        for pooling in POOLINGS:
+            xtr = np.stack([volume_features(cfg, net, c, pooling) for c in train])
+            xte = np.stack([volume_features(cfg, net, c, pooling) for c in test])
+            res = linear_probe(xtr, ytr, xte, yte, seed=seed)
+            rows.append({"method": method, "pooling": pooling, "seed": seed,
+                         "auroc": round(res["auroc"], 4), "accuracy": round(res["accuracy"], 4),
+                         "train_volumes": len(train), "test_volumes": len(test),
+                         "test_positives": int(yte.sum())})
+            print(f"seed {seed} {method:12s} {pooling:8s} AUROC {res['auroc']:.3f} "
+                  f"acc {res['accuracy']:.3f}", flush=True)
+    return rows
+
+
+def _r(x: float) -> float:
+    return round(float(x), 4)
+
+
+def summarise(rows: list[dict], stamp: dict) -> list[dict]:
+    """Mean ± std over seeds per (method, pooling) and the paired difference to random init."""
+    base = {(r["pooling"], r["seed"]): r["auroc"] for r in rows if r["method"] == "random_init"}
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        for pooling in POOLINGS:
+            sel = [r for r in rows if r["method"] == method and r["pooling"] == pooling]
+            diffs = [r["auroc"] - base[(pooling, r["seed"])] for r in sel]
+            paired = method != "random_init"
+            out.append({**stamp, "method": method, "pooling": pooling, "seeds": len(sel),
+                        "auroc_mean": _r(np.mean([r["auroc"] for r in sel])),
+                        "auroc_std": _r(np.std([r["auroc"] for r in sel])),
+                        "accuracy_mean": _r(np.mean([r["accuracy"] for r in sel])),
+                        "accuracy_std": _r(np.std([r["accuracy"] for r in sel])),
+                        "auroc_minus_random_mean": _r(np.mean(diffs)) if paired else "",
+                        "auroc_minus_random_std": _r(np.std(diffs)) if paired else "",
+                        "wins": int(sum(d > 0 for d in diffs)) if paired else "",
+                        "train_volumes": sel[0]["train_volumes"], "test_volumes": sel[0]["test_volumes"]})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--variation", default=DATA["variation"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--test-subjects", type=int, default=24, help="fresh subjects for the test")
+    ap.add_argument("--test-seed", type=int, default=1000, help="generator seed of the fresh subjects")
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args()
+    started = _stamp()
+    t0 = time.perf_counter()
+    cfg = merge(VolumeConfig(), BENCH_SETTINGS)
+    data = generate_reference(**{**DATA, "variation": args.variation})
+    fresh = generate_reference(n_subjects=args.test_subjects, n_unlabelled=0, variation=args.variation,
+                               seed=args.test_seed)
+    cases = prepare(cfg, data)
+    split = split_cases(cfg, cases, None)
+    held_out = {id(c) for c in split["test"]}
+    train = [c for c in cases if c.item.class_label is not None and id(c) not in held_out]
+    test = [c for c in prepare(cfg, fresh) if c.item.class_label is not None]
+    n_cls = num_classes(cases)
+    print(f"probe: {len(train)} training volumes, {len(test)} unseen test volumes; "
+          f"pre-training on {len(split['pretrain'])} volumes", flush=True)
+    rows = []
+    for seed in args.seeds:
+        c = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, seed=seed))
+        inits, _ = pretrain_inits(c, split, n_cls, [1.0], list(cfg.pretrain.strategies))
+        rows += probe_rows(c, inits, train, test, n_cls, seed)
+    stamp = {**started, "variation": args.variation, "test_seed": args.test_seed,
+             "wall_seconds": round(time.perf_counter() - t0, 1)}
+    write_csv(RES / f"volume_classification_unseen{args.tag}.csv", [{**stamp, **r} for r in rows])
+    summary = summarise(rows, stamp)
+    write_csv(RES / f"volume_classification_unseen_summary{args.tag}.csv", summary)
+    for r in summary:
+        print(f"{r['method']:12s} {r['pooling']:8s} AUROC {r['auroc_mean']:.3f} ± {r['auroc_std']:.3f}"
+              f"  minus random {r['auroc_minus_random_mean']} ({r['wins']} wins)")
+
+
+if __name__ == "__main__":
+    main()

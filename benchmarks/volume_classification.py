@@ -1,16 +1,20 @@
 """Volume-level classification (synthetic lesion present?) on subjects no model has seen.
 
-The pipeline's own probe (``polyclr run volume``) scores the 4 held-out segmentation subjects,
-too few for an AUROC. Here the probe is trained on every reference volume with a volume label
+``polyclr run volume`` scores classification on its 4 held-out segmentation subjects, too few
+for an AUROC. Here the classifiers are trained on every reference volume with a volume label
 except those 4 test subjects (the 12 segmentation-training subjects + the 24 unlabelled ones;
 the encoders saw their images during pre-training, never their labels) and scored on a fresh
-set of subjects generated with another seed, which neither pre-training nor the probe saw.
+set of subjects generated with another seed, which neither pre-training nor training saw.
 
-For each pre-training seed: random init and every strategy (``pretrain_net``, the function
-``polyclr run volume`` calls), frozen encoder, two volume descriptors (``volume_features``:
-``mean`` and ``mean_max`` pooling, both reported; nothing is chosen on the test subjects),
-logistic-regression probe (``linear_probe``; C chosen by CV on the training volumes).
-Writes ``results/volume_classification_unseen{--tag}.csv`` (one row per method x pooling x
+For each pre-training seed, random init and every strategy (``pretrain_net``, the function
+``polyclr run volume`` calls), two downstream tasks, all reported (nothing is chosen on the
+test subjects):
+
+* probe: frozen encoder, ``volume_features`` with ``mean`` and with ``mean_max`` pooling,
+  logistic regression (``linear_probe``; C chosen by CV on the training volumes);
+* finetune: encoder + head fine-tuned on the class labels (``finetune_classifier``, the
+  pipeline's classification fine-tuning, ``classify.*`` settings; ``--set`` overrides them).
+Writes ``results/volume_classification_unseen{--tag}.csv`` (one row per method x task x
 seed) and ``..._summary{--tag}.csv`` (mean ± std over seeds, paired difference to random init).
 
     .venv/bin/python benchmarks/volume_classification.py [--variation strong] [--seeds 0 1 2]
@@ -26,10 +30,11 @@ import numpy as np
 import torch
 from volume_label_efficiency import BENCH_SETTINGS, DATA, RES, _stamp, pretrain_inits
 
-from polyclr.config import merge
-from polyclr.evaluation import linear_probe
+from polyclr.config import merge, parse_set
+from polyclr.evaluation import classification_metrics, linear_probe
 from polyclr.modalities.volume.reference import generate_reference
 from polyclr.pipelines.volume import VolumeConfig
+from polyclr.pipelines.volume.classify import finetune_classifier, predict_proba
 from polyclr.pipelines.volume.prepare import num_classes, prepare, split_cases
 from polyclr.pipelines.volume.train import build_net, volume_features
 from polyclr.rundir import write_csv
@@ -37,8 +42,11 @@ from polyclr.rundir import write_csv
 POOLINGS = ("mean", "mean_max")
 
 
-def probe_rows(cfg: VolumeConfig, inits: dict, train: list, test: list, n_cls: int, seed: int) -> list[dict]:
-    """One row per (method, pooling): probe trained on ``train``, scored on ``test``."""
+def probe_rows(cfg: VolumeConfig, inits: dict, train: list, test: list, n_cls: int, seed: int,
+               finetune: bool) -> list[dict]:
+    """One row per (method, pooling) of the frozen-encoder probe trained on ``train`` and scored
+    on ``test``, plus (``finetune``) one row per method of encoder + head fine-tuned
+    (``finetune_classifier``, ``cfg.classify`` settings)."""
     ytr = np.array([c.item.class_label for c in train])
     yte = np.array([c.item.class_label for c in test])
     rows = []
@@ -51,12 +59,26 @@ def probe_rows(cfg: VolumeConfig, inits: dict, train: list, test: list, n_cls: i
             xtr = np.stack([volume_features(cfg, net, c, pooling) for c in train])
             xte = np.stack([volume_features(cfg, net, c, pooling) for c in test])
             res = linear_probe(xtr, ytr, xte, yte, seed=seed)
-            rows.append({"method": method, "pooling": pooling, "seed": seed,
+            rows.append({"method": method, "task": f"probe ({pooling})", "seed": seed,
                          "auroc": round(res["auroc"], 4), "accuracy": round(res["accuracy"], 4),
                          "train_volumes": len(train), "test_volumes": len(test),
                          "test_positives": int(yte.sum())})
             print(f"seed {seed} {method:12s} {pooling:8s} AUROC {res['auroc']:.3f} "
                   f"acc {res['accuracy']:.3f}", flush=True)
+        if not finetune:
+            continue
+        torch.manual_seed(seed)
+        net = build_net(cfg, n_cls)
+        if init is not None:
+            net.load_state_dict(init)
+        model = finetune_classifier(cfg, net, train, 2, seed, pretrained=init is not None)
+        res = classification_metrics(yte, predict_proba(cfg, model, test))
+        rows.append({"method": method, "task": f"finetune ({cfg.classify.pooling})", "seed": seed,
+                     "auroc": round(res["auroc"], 4), "accuracy": round(res["accuracy"], 4),
+                     "train_volumes": len(train), "test_volumes": len(test),
+                     "test_positives": int(yte.sum())})
+        print(f"seed {seed} {method:12s} finetune AUROC {res['auroc']:.3f} acc {res['accuracy']:.3f}",
+              flush=True)
     return rows
 
 
@@ -65,15 +87,15 @@ def _r(x: float) -> float:
 
 
 def summarise(rows: list[dict], stamp: dict) -> list[dict]:
-    """Mean ± std over seeds per (method, pooling) and the paired difference to random init."""
-    base = {(r["pooling"], r["seed"]): r["auroc"] for r in rows if r["method"] == "random_init"}
+    """Mean ± std over seeds per (method, task) and the paired difference to random init."""
+    base = {(r["task"], r["seed"]): r["auroc"] for r in rows if r["method"] == "random_init"}
     out = []
     for method in dict.fromkeys(r["method"] for r in rows):
-        for pooling in POOLINGS:
-            sel = [r for r in rows if r["method"] == method and r["pooling"] == pooling]
-            diffs = [r["auroc"] - base[(pooling, r["seed"])] for r in sel]
+        for task in dict.fromkeys(r["task"] for r in rows):
+            sel = [r for r in rows if r["method"] == method and r["task"] == task]
+            diffs = [r["auroc"] - base[(task, r["seed"])] for r in sel]
             paired = method != "random_init"
-            out.append({**stamp, "method": method, "pooling": pooling, "seeds": len(sel),
+            out.append({**stamp, "method": method, "task": task, "seeds": len(sel),
                         "auroc_mean": _r(np.mean([r["auroc"] for r in sel])),
                         "auroc_std": _r(np.std([r["auroc"] for r in sel])),
                         "accuracy_mean": _r(np.mean([r["accuracy"] for r in sel])),
@@ -91,11 +113,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--test-subjects", type=int, default=24, help="fresh subjects for the test")
     ap.add_argument("--test-seed", type=int, default=1000, help="generator seed of the fresh subjects")
+    ap.add_argument("--no-finetune", action="store_true", help="probe rows only")
+    ap.add_argument("--set", action="append", default=[], help="config overrides (classify.steps=...)")
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
     started = _stamp()
     t0 = time.perf_counter()
-    cfg = merge(VolumeConfig(), BENCH_SETTINGS)
+    cfg = merge(merge(VolumeConfig(), BENCH_SETTINGS), parse_set(args.set))
     data = generate_reference(**{**DATA, "variation": args.variation})
     fresh = generate_reference(n_subjects=args.test_subjects, n_unlabelled=0, variation=args.variation,
                                seed=args.test_seed)
@@ -111,14 +135,14 @@ def main() -> None:
     for seed in args.seeds:
         c = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, seed=seed))
         inits, _ = pretrain_inits(c, split, n_cls, [1.0], list(cfg.pretrain.strategies))
-        rows += probe_rows(c, inits, train, test, n_cls, seed)
+        rows += probe_rows(c, inits, train, test, n_cls, seed, not args.no_finetune)
     stamp = {**started, "variation": args.variation, "test_seed": args.test_seed,
              "wall_seconds": round(time.perf_counter() - t0, 1)}
     write_csv(RES / f"volume_classification_unseen{args.tag}.csv", [{**stamp, **r} for r in rows])
     summary = summarise(rows, stamp)
     write_csv(RES / f"volume_classification_unseen_summary{args.tag}.csv", summary)
     for r in summary:
-        print(f"{r['method']:12s} {r['pooling']:8s} AUROC {r['auroc_mean']:.3f} ± {r['auroc_std']:.3f}"
+        print(f"{r['method']:12s} {r['task']:20s} AUROC {r['auroc_mean']:.3f} ± {r['auroc_std']:.3f}"
               f"  minus random {r['auroc_minus_random_mean']} ({r['wins']} wins)")
 
 

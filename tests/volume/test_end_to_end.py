@@ -23,9 +23,14 @@ TINY = [
 @pytest.mark.slow
 def test_run_volume_2d_writes_rows_and_aligned_masks(tiny_msd, tmp_path):
     out = tmp_path / "run"
+    # volume-level classes for the classification task; the split (seed 0) tests cases 1, 2, 5
+    # and trains on 0, 3, 4, so each side holds both classes
+    classes = {0: 0, 1: 0, 2: 1, 3: 0, 4: 1, 5: 1}
+    (tiny_msd / "volume_labels.csv").write_text(
+        "image,label\n" + "".join(f"imagesTr/case_{i:03d}.nii.gz,{c}\n" for i, c in classes.items()))
     code = main(["run", "volume", "--data", str(tiny_msd), "--out", str(out), *TINY,
                  "--set", "pretrain.strategies=[GD+LD,GR]", "--set", "finetune.labeled_volumes=[1,2]",
-                 "--set", "finetune.combinations=2"])
+                 "--set", "finetune.combinations=2", "--set", "classify.steps=2"])
     assert code == 0
     m = json.loads((out / "metrics.json").read_text())
     methods = {r["method"] for r in m["rows"]}
@@ -52,6 +57,14 @@ def test_run_volume_2d_writes_rows_and_aligned_masks(tiny_msd, tmp_path):
         np.testing.assert_allclose(pred.affine, src.affine, atol=1e-5)
         assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1, 2}
     assert (out / "report.md").is_file() and (out / "encoders" / "GD_LD.safetensors").is_file()
+    # classification: a frozen-encoder probe and a fine-tuned classifier per initialisation
+    cls = m["classification"]
+    assert sorted((r["method"], r["task"]) for r in cls) == sorted(
+        (meth, task) for meth in ("GD+LD", "GR", "random_init")
+        for task in ("volume_classification_linear_probe", "volume_classification_finetune"))
+    for r in cls:
+        assert r["train_volumes"] == 3 and r["test_volumes"] == 3 and 0.0 <= r["auroc"] <= 1.0
+    assert "finetune" in (out / "report.md").read_text()
 
 
 @pytest.mark.slow

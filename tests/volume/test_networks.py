@@ -89,6 +89,9 @@ def test_config_validation_checks_sizes_against_the_chosen_network():
     zero = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, pretrained_encoder_lr_scale=0.0))
     with pytest.raises(ConfigError, match="pretrained_encoder_lr_scale"):
         _validate(zero)
+    for bad_classify in ({"pooling": "median"}, {"slices": 0}, {"lr": 0.0}, {"steps": 0}):
+        with pytest.raises(ConfigError, match="classify"):
+            _validate(dataclasses.replace(cfg, classify=dataclasses.replace(cfg.classify, **bad_classify)))
 
 
 def _tiny_cfg(arch: str, schedule: str, strategy: str) -> VolumeConfig:
@@ -129,3 +132,26 @@ def test_staged_and_joint_schedules_train_the_right_parts(tiny_msd, arch):
         assert any(changed(net.encoder_parameters(), init.encoder_parameters())) is enc
         assert any(changed(net.decoder_parameters(), init.decoder_parameters())) is dec
         assert not any(changed(net.head_parameters(), init.head_parameters()))
+
+
+def test_volume_features_mean_and_mean_max_pooling():
+    from types import SimpleNamespace
+
+    from polyclr.pipelines.volume.train import volume_features
+
+    torch.manual_seed(0)
+    cfg = VolumeConfig()
+    net = build_network(2, "UNet", 1, 3, features=(4, 4, 8, 8, 16, 4), channels=CH, num_res_units=0)
+    image = torch.rand(1, 16, 16, 5)  # (channel, x, y, z): 5 slices along the default axis
+    case = SimpleNamespace(image=image)
+    with torch.no_grad():
+        bottom = net.eval().encode(image.movedim(cfg.data.axis + 1, 0))[-1]  # (slices, C, h, w)
+    mean = volume_features(cfg, net, case)
+    both = volume_features(cfg, net, case, "mean_max")
+    c = bottom.shape[1]
+    assert mean.shape == (c,) and both.shape == (2 * c,)
+    torch.testing.assert_close(torch.from_numpy(mean), bottom.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(torch.from_numpy(both[:c]), torch.from_numpy(mean))
+    torch.testing.assert_close(torch.from_numpy(both[c:]), bottom.amax(dim=(0, 2, 3)))
+    with pytest.raises(ValueError, match="pooling"):
+        volume_features(cfg, net, case, "median")

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from polyclr.modalities.volume.partitions import normalised_positions, partition_index
 
 
-def _seed_from_torch() -> int:
+def seed_from_torch() -> int:
     return int(torch.randint(0, 2**31 - 1, (1,)).item())
 
 
@@ -100,7 +100,7 @@ class PartitionDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         v = i % len(self.volumes)
-        rng = np.random.default_rng(_seed_from_torch())
+        rng = np.random.default_rng(seed_from_torch())
         vol, part, pos = self.volumes[v], self.partitions[v], self.positions[v]
         xs, parts, posits = [], [], []
         for s in range(self.S):
@@ -158,7 +158,7 @@ class LabelledDataset(Dataset):
         img, lab = self.images[v], self.labels[v]
         if self.spatial_dims == 2:
             return img.select(self.axis + 1, k).float(), lab.select(self.axis + 1, k).long()
-        rng = np.random.default_rng(_seed_from_torch())
+        rng = np.random.default_rng(seed_from_torch())
         starts = [int(rng.integers(0, img.shape[a + 1] - self.patch[a] + 1)) for a in range(3)]
         sl = (slice(None), *(slice(s, s + p) for s, p in zip(starts, self.patch, strict=True)))
         return img[sl].float(), lab[sl].long()

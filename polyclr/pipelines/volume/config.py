@@ -92,7 +92,8 @@ class FinetuneConfig:
         test_fraction: share of labelled volumes (by patient) held out for testing.
         split_seed: seed of the patient-disjoint split.
         write_predictions: write predicted NIfTI masks of the test volumes.
-        classification: also run the volume-level classification probe (needs class labels).
+        classification: also run volume-level classification (probe, and fine-tuning per
+            ``classify.finetune``; needs class labels).
         sw_batch_size: sliding-window batch for 3D inference.
         fully_supervised: ``run`` also fine-tunes a random init on every training volume
             (method ``fully_supervised``, one row per seed): the upper reference.
@@ -114,9 +115,32 @@ class FinetuneConfig:
 
 
 @dataclass
+class ClassifyConfig:
+    """Volume-level classification (needs ``volume_labels.csv`` or a manifest ``class_label``).
+
+    Attributes:
+        finetune: also fine-tune encoder + head per initialisation (the probe always runs
+            when ``finetune.classification`` is on).
+        pooling: volume descriptor: ``mean`` or ``mean_max`` over slices and positions.
+        steps: optimiser steps of classification fine-tuning.
+        lr: its learning rate (the encoder's is scaled by
+            ``finetune.pretrained_encoder_lr_scale`` for pre-trained initialisations).
+        batch_volumes: volumes per step (2D; 3D uses 1, volumes differ in size).
+        slices: 2D: slices drawn per volume per step, one per equal-width stratum.
+    """
+
+    finetune: bool = True
+    pooling: str = "mean_max"
+    steps: int = 150
+    lr: float = 1e-3
+    batch_volumes: int = 4
+    slices: int = 24
+
+
+@dataclass
 class VolumeConfig:
     """Everything the volume pipeline needs (sections: engine, selection, data, net, pretrain,
-    finetune)."""
+    finetune, classify)."""
 
     engine: EngineConfig = field(default_factory=EngineConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
@@ -124,6 +148,7 @@ class VolumeConfig:
     net: NetConfig = field(default_factory=NetConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
 
 
 def parse_strategy(name: str) -> tuple[str | None, str | None]:

@@ -14,6 +14,20 @@ def _table(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             for r in metrics["summary"]]
 
 
+def _classification_table(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Classification rows per (method, task), fine-tuning seeds aggregated."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in metrics["classification"]:
+        groups.setdefault((r["method"], r["task"].removeprefix("volume_classification_")), []).append(r)
+
+    def fmt(values: list[float]) -> str:
+        v = np.asarray(values, dtype=float)
+        return f"{np.nanmean(v):.3f}" if len(v) == 1 else f"{np.nanmean(v):.3f} ± {np.nanstd(v):.3f}"
+
+    return [{"method": m, "task": t, "runs": len(rs), "AUROC": fmt([r["auroc"] for r in rs]),
+             "accuracy": fmt([r["accuracy"] for r in rs])} for (m, t), rs in groups.items()]
+
+
 def _markdown(metrics: dict[str, Any], figures: list[dict[str, Any]], title: str) -> str:
     lines = [f"# {title}", "", f"Train volumes: {metrics['train_volumes']}, test volumes: "
              f"{metrics['test_volumes']}, pre-training volumes: {metrics['pretrain_volumes']}.", "",
@@ -21,8 +35,9 @@ def _markdown(metrics: dict[str, Any], figures: list[dict[str, Any]], title: str
     for r in _table(metrics):
         lines.append(f"| {r['method']} | {r['labeled volumes']} | {r['runs']} | {r['Dice (mean ± std)']} |")
     if metrics.get("classification"):
-        lines += ["", "| method | AUROC | accuracy |", "| --- | --- | --- |"]
-        lines += [f"| {r['method']} | {r['auroc']:.3f} | {r['accuracy']:.3f} |" for r in metrics["classification"]]
+        lines += ["", "| method | task | runs | AUROC | accuracy |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['method']} | {r['task']} | {r['runs']} | {r['AUROC']} | {r['accuracy']} |"
+                  for r in _classification_table(metrics)]
     for fig in figures:
         lines += ["", f"![{fig['caption']}]({Path(fig['path']).name})"]
     return "\n".join(lines) + "\n"
@@ -72,8 +87,8 @@ def write_volume_report(cfg: Any, out: Path, metrics: dict[str, Any], test: list
     if write_report is not None:
         tables = [("Segmentation Dice on held-out volumes", _table(metrics))]
         if metrics.get("classification"):
-            tables.append(("Volume classification (linear probe on frozen encoder, test AUROC)",
-                           [{k: r[k] for k in ("method", "auroc", "accuracy")} for r in metrics["classification"]]))
+            tables.append(("Volume classification on held-out volumes (frozen-encoder probe; "
+                           "encoder + head fine-tuned, mean ± std over seeds)", _classification_table(metrics)))
         write_report(out, title, metrics, figures=figures, tables=tables)
     else:
         atomic_write_text(out / "report.md", _markdown(metrics, figures, title))

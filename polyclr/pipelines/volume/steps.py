@@ -13,10 +13,11 @@ import torch
 
 from polyclr.engine import load_encoder, save_encoder
 from polyclr.errors import CheckpointError, ConfigError, DataError
-from polyclr.evaluation import linear_probe, mean_std
+from polyclr.evaluation import classification_metrics, linear_probe, mean_std
 from polyclr.modalities.volume.io import save_label_like
 from polyclr.modalities.volume.networks import SegMonaiUNet, SegUNet, check_spatial_size
 from polyclr.modalities.volume.transforms import invert_label
+from polyclr.pipelines.volume.classify import POOLINGS, finetune_classifier, predict_proba
 from polyclr.pipelines.volume.config import VolumeConfig, parse_strategy
 from polyclr.pipelines.volume.prepare import Case, num_classes, prepare, split_cases
 from polyclr.pipelines.volume.train import (
@@ -79,6 +80,12 @@ def _validate(cfg: VolumeConfig) -> None:
     if not cfg.finetune.pretrained_encoder_lr_scale > 0:
         raise ConfigError("config key 'finetune.pretrained_encoder_lr_scale': must be > 0, got "
                           f"{cfg.finetune.pretrained_encoder_lr_scale}")
+    k = cfg.classify
+    if k.pooling not in POOLINGS:
+        raise ConfigError(f"config key 'classify.pooling': must be one of {POOLINGS}, got {k.pooling!r}")
+    if k.steps < 1 or k.batch_volumes < 1 or k.slices < 1 or not k.lr > 0:
+        raise ConfigError("config section 'classify': steps, batch_volumes and slices must be >= 1 "
+                          "and lr > 0")
     try:
         net = build_net(cfg, 2)
     except ValueError as exc:
@@ -286,31 +293,39 @@ def fully_supervised_rows(cfg: VolumeConfig, split: dict[str, list[Case]], n_cls
 
 def classification_rows(cfg: VolumeConfig, split: dict[str, list[Case]], inits: dict[str, Any],
                         n_cls: int) -> list[dict[str, Any]]:
-    """Volume-classification probe rows for each initialisation (frozen encoders)."""
-    nets = {}
-    for method, init in inits.items():
-        torch.manual_seed(cfg.engine.seed)
-        nets[method] = build_net(cfg, n_cls)
-        if init is not None:
-            nets[method].load_state_dict(init)
-    return _classification(cfg, nets, split)
-
-
-def _classification(cfg: VolumeConfig, nets: dict[str, Any], split: dict[str, list[Case]]) -> list[dict[str, Any]]:
-    """Volume-level classification: linear probe on frozen encoder features -> test AUROC."""
+    """Volume-level classification rows for each initialisation: a logistic-regression probe on
+    the frozen encoder (task ``volume_classification_linear_probe``) and, with
+    ``classify.finetune``, encoder + head fine-tuned per seed (``volume_classification_finetune``).
+    Empty when the training or test volumes lack two classes."""
     train = [c for c in split["train"] if c.item.class_label is not None]
     test = [c for c in split["test"] if c.item.class_label is not None]
     ytr = np.array([c.item.class_label for c in train])
     yte = np.array([c.item.class_label for c in test])
     if len(np.unique(ytr)) < 2 or len(np.unique(yte)) < 2:
         return []
+    n_classes = int(max(ytr.max(), yte.max())) + 1
+    common = {"train_volumes": len(train), "test_volumes": len(test), "pooling": cfg.classify.pooling}
     rows = []
-    for method, net in nets.items():
-        xtr = np.stack([volume_features(cfg, net, c) for c in train])
-        xte = np.stack([volume_features(cfg, net, c) for c in test])
+    for method, init in inits.items():
+        torch.manual_seed(cfg.engine.seed)
+        net = build_net(cfg, n_cls)
+        if init is not None:
+            net.load_state_dict(init)
+        xtr = np.stack([volume_features(cfg, net, c, cfg.classify.pooling) for c in train])
+        xte = np.stack([volume_features(cfg, net, c, cfg.classify.pooling) for c in test])
         res = linear_probe(xtr, ytr, xte, yte, seed=cfg.engine.seed)
-        rows.append({"method": method, "task": "volume_classification_linear_probe",
-                     "train_volumes": len(train), "test_volumes": len(test), **res})
+        rows.append({"method": method, "task": "volume_classification_linear_probe", **common, **res})
+        if not cfg.classify.finetune:
+            continue
+        for seed in cfg.finetune.seeds:
+            torch.manual_seed(seed)
+            net = build_net(cfg, n_cls)
+            if init is not None:
+                net.load_state_dict(init)
+            model = finetune_classifier(cfg, net, train, n_classes, seed, pretrained=init is not None)
+            res = classification_metrics(yte, predict_proba(cfg, model, test))
+            rows.append({"method": method, "task": "volume_classification_finetune", "seed": seed,
+                         "steps": cfg.classify.steps, **common, **res})
     return rows
 
 

@@ -20,6 +20,9 @@ pure-numpy generator (``polyclr.modalities.audio.synth``).
 Usage::
 
     python scripts/make_audio_reference.py [--out DIR] [--seed 0]
+    # the larger set of docs/results_audio.md (3x the labelled clips):
+    python scripts/make_audio_reference.py --out ~/.cache/polyclr/audio_reference_large \
+        --events 300 --instrument-phrases 24 --all-pitches
 
 Default ``--out``: ``$POLYCLR_CACHE/audio_reference`` (``~/.cache/polyclr`` when unset), which
 ``polyclr demo`` picks up automatically.
@@ -61,16 +64,18 @@ def _read(path: Path) -> np.ndarray:
     return (0.9 * x / (np.abs(x).max() + 1e-9)).astype(np.float32)
 
 
-def speech(tmp: Path, rng: np.random.Generator) -> list[tuple[np.ndarray, list[str], str]]:
+def speech(tmp: Path, rng: np.random.Generator, all_pitches: bool = False
+           ) -> list[tuple[np.ndarray, list[str], str]]:
+    """One clip per word x voice x speed at a random pitch, or (``all_pitches``) one per pitch."""
     out = []
     for word in WORDS:
         for voice, who in VOICES:
             for speed, how in SPEEDS:
-                pitch, tone = PITCHES[int(rng.integers(2))]
-                wav = tmp / "s.wav"
-                _run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), word])
-                caps = [f"{who} says '{word}' {how}", f"{who} saying the word {word} {tone}"]
-                out.append((_read(wav), caps, f"someone saying {word}"))
+                for pitch, tone in (PITCHES if all_pitches else [PITCHES[int(rng.integers(2))]]):
+                    wav = tmp / "s.wav"
+                    _run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(wav), word])
+                    caps = [f"{who} says '{word}' {how}", f"{who} saying the word {word} {tone}"]
+                    out.append((_read(wav), caps, f"someone saying {word}"))
     return out
 
 
@@ -143,6 +148,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--events", type=int, default=100, help="sox sound events")
     ap.add_argument("--ordered", type=int, default=300, help="ordered pairs")
+    ap.add_argument("--instrument-phrases", type=int, default=8, help="phrases per instrument")
+    ap.add_argument("--all-pitches", action="store_true",
+                    help="speak every word x voice x speed at both pitches (default: one random pitch)")
     args = ap.parse_args()
     if not (shutil.which("espeak-ng") and shutil.which("sox")):
         print("espeak-ng/sox not found: writing the pure-numpy set instead")
@@ -152,10 +160,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        clips = speech(tmp, rng) + sox_events(tmp, rng, args.events)
+        clips = speech(tmp, rng, args.all_pitches) + sox_events(tmp, rng, args.events)
         sf2 = next((s for s in SOUNDFONTS if Path(s).is_file()), None)
         if shutil.which("fluidsynth") and sf2:
-            clips += instruments(tmp, rng, sf2, 8)
+            clips += instruments(tmp, rng, sf2, args.instrument_phrases)
         theme = theme_sounds() if THEME.is_dir() else []
     rows = []
 

@@ -150,10 +150,14 @@ def main() -> None:
     q = _rows(RESULTS / "audio_quality.csv")
     s = _rows(RESULTS / "audio_speed.csv")
     v = _rows(RESULTS / "audio_validation.csv")
-    text = "### Held-out quality\n\n" + quality_table(q)
-    paired = paired_vs_clip(q)
-    if paired:
-        text += "\n### CWCL vs CLIP, paired by seed (held-out split)\n\n" + paired
+    text = ""
+    for dataset in dict.fromkeys(r["dataset"] for r in q):  # one section per reference set
+        rows = [r for r in q if r["dataset"] == dataset]
+        text += f"### Held-out quality: `{dataset}`\n\n" + quality_table(rows)
+        paired = paired_vs_clip(rows)
+        if paired:
+            text += f"\n### CWCL vs CLIP, paired by seed (held-out split of `{dataset}`)\n\n" + paired
+        text += "\n"
     if v:
         text += ("\n### Settings selection on validation groups\n\nScored on a quarter of the training "
                  "groups (`audio_benchmark.py --validation`), trained on the other three quarters; the "

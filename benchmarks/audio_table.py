@@ -91,7 +91,7 @@ def quality_table(rows: list[dict[str, str]], scored_on: str = "Held-out split")
 
 def paired_vs_clip(rows: list[dict[str, str]], metrics: tuple[str, ...] = ("zero_shot_accuracy", "t2a_R@1")
                    ) -> str:
-    """Each CWCL variant minus CLIP on the same seed, machine, text tower, crop and epochs: mean
+    """Each CWCL variant (cwcl, cwcl+order) minus CLIP on the same seed, machine, text tower, crop and epochs: mean
     ± standard error of the per-seed differences and the seeds where CWCL was higher. Only
     variants with at least 3 paired seeds."""
     def base(r: dict[str, str]) -> tuple:
@@ -101,7 +101,7 @@ def paired_vs_clip(rows: list[dict[str, str]], metrics: tuple[str, ...] = ("zero
     clip = {(base(r), r["seed"]): r for r in rows if r["objective"] == "clip"}
     groups: dict[tuple, list[tuple[dict[str, str], dict[str, str]]]] = {}
     for r in rows:
-        if r["objective"] == "cwcl" and (base(r), r["seed"]) in clip:
+        if r["objective"] in ("cwcl", "cwcl+order") and (base(r), r["seed"]) in clip:
             groups.setdefault(_key(r), []).append((r, clip[(base(r), r["seed"])]))
     out = []
     for key in sorted(groups, key=_sort):

@@ -106,3 +106,14 @@ def test_finetuning_learns_a_bright_blob_on_held_out_volumes():
 
     auroc = roc_auc_score([c.item.class_label for c in test], proba[:, 1])
     assert auroc >= 0.9
+
+
+def test_whole_volume_prediction_in_chunks_matches_one_pass():
+    from polyclr.pipelines.volume.train import encode_slices
+
+    model = VolumeClassifier(_net(), 2, 2).eval()
+    x = torch.rand(70, 1, 32, 32)  # more slices than one chunk (32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.predict_volume(x), model(x[None])[0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(encode_slices(model.net, x, chunk=32), model.net.encode(x)[-1],
+                                   rtol=1e-4, atol=1e-5)

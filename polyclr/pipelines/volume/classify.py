@@ -19,7 +19,7 @@ from polyclr.engine import FinetuneModule, fit, make_loader, seed_everything
 from polyclr.modalities.volume.data import seed_from_torch
 from polyclr.pipelines.volume.config import VolumeConfig
 from polyclr.pipelines.volume.prepare import Case
-from polyclr.pipelines.volume.train import _engine
+from polyclr.pipelines.volume.train import _engine, encode_slices
 
 POOLINGS = ("mean", "mean_max")
 
@@ -63,6 +63,19 @@ class VolumeClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    @torch.no_grad()
+    def predict_volume(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of one whole volume, the slices encoded in chunks (2D) to bound memory.
+
+        Shape:
+            x: ``(Z, 1, H, W)`` (2D) or ``(1, X, Y, Z)`` (3D) -> ``(num_classes,)``.
+        """
+        if self.spatial_dims == 3:
+            return self(x[None])[0]
+        flat = encode_slices(self.net, x).movedim(1, 0).flatten(1)  # (C, Z*h*w)
+        mean = flat.mean(-1)
+        return self.head(mean if self.pooling == "mean" else torch.cat([mean, flat.amax(-1)]))
 
 
 def _volume_input(cfg: VolumeConfig, case: Case) -> torch.Tensor:
@@ -127,6 +140,5 @@ def predict_proba(cfg: VolumeConfig, model: VolumeClassifier, cases: list[Case])
         returns ``(len(cases), num_classes)``.
     """
     model.eval()
-    out = [torch.softmax(model(_volume_input(cfg, c)[None]), dim=1)[0] for c in cases]
+    out = [torch.softmax(model.predict_volume(_volume_input(cfg, c)), dim=0) for c in cases]
     return torch.stack(out).numpy()
-

@@ -195,6 +195,17 @@ def dice_per_class(pred: torch.Tensor, label: torch.Tensor, n_classes: int) -> n
 
 
 @torch.no_grad()
+def encode_slices(net: Net, slices: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+    """Bottleneck features of many slices, ``chunk`` at a time (inference: a whole volume's
+    full-resolution encoder activations at once can take gigabytes; the bottleneck is small).
+
+    Shape:
+        slices: ``(S, 1, H, W)`` -> ``(S, C_bottleneck, h, w)``.
+    """
+    return torch.cat([net.encode(slices[i:i + chunk])[-1] for i in range(0, slices.shape[0], chunk)])
+
+
+@torch.no_grad()
 def volume_features(cfg: VolumeConfig, net: Net, case: Case, pooling: str = "mean") -> np.ndarray:
     """Volume descriptor from the encoder's bottleneck over all slices (2D) or the volume (3D).
 
@@ -211,10 +222,10 @@ def volume_features(cfg: VolumeConfig, net: Net, case: Case, pooling: str = "mea
     net.eval()
     img = case.image
     if cfg.net.spatial_dims == 2:
-        x = img.movedim(cfg.data.axis + 1, 0)
+        feats = encode_slices(net, img.movedim(cfg.data.axis + 1, 0))
     else:
-        x = img[None]
-    feats = net.encode(x)[-1].movedim(1, 0).flatten(1)  # (C, slices * positions)
+        feats = net.encode(img[None])[-1]
+    feats = feats.movedim(1, 0).flatten(1)  # (C, slices * positions)
     mean = feats.mean(1)
     if pooling == "mean":
         return mean.numpy()

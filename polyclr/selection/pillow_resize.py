@@ -303,7 +303,7 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
 
 
 def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Pillow's horizontal-then-vertical resize of a batch with two exact int8 products.
+    """Pillow's horizontal-then-vertical resize of a batch with two exact integer products.
 
     The horizontal pass is ``_live_products``; its rows are rounded and scattered, shifted to
     int8, into one (N * width, H) matrix, a row per (image, output column) (all-zero image rows are

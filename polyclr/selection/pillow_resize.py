@@ -205,9 +205,11 @@ def _onednn_u8_works() -> bool:
     """Whether this torch build has oneDNN's quantised linear and it is exact here (probed once)."""
     try:
         rng = np.random.default_rng(0)
-        x = rng.integers(0, 256, size=(37, 24), dtype=np.uint8)
-        w = rng.integers(-64, 128, size=(5, 24), dtype=np.int8)
-        packed = torch.ops.onednn.qlinear_prepack(torch.from_numpy(w), [37, 24])
+        x = rng.integers(0, 256, size=(37, 80), dtype=np.uint8)
+        w = rng.integers(-64, 128, size=(5, 80), dtype=np.int8)
+        # extremes: 255 * 127 pairs overflow int16, which some pre-VNNI int8 kernels saturate
+        x[0], w[0], w[1] = 255, 127, -64
+        packed = torch.ops.onednn.qlinear_prepack(torch.from_numpy(w), [37, 80])
         got = _u8_product(torch.from_numpy(x), packed, 5)
         return bool(np.array_equal(got.astype(np.int64), x.astype(np.int64) @ w.T.astype(np.int64)))
     except (AttributeError, RuntimeError, NotImplementedError):

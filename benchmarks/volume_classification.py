@@ -14,6 +14,8 @@ test subjects):
   logistic regression (``linear_probe``; C chosen by CV on the training volumes);
 * finetune: encoder + head fine-tuned on the class labels (``finetune_classifier``, the
   pipeline's classification fine-tuning, ``classify.*`` settings; ``--set`` overrides them).
+
+Both come from the pipeline's own ``classification_rows``, given this train/test split.
 Writes ``results/volume_classification_unseen{--tag}.csv`` (one row per method x task x
 seed) and ``..._summary{--tag}.csv`` (mean ± std over seeds, paired difference to random init).
 
@@ -27,58 +29,36 @@ import dataclasses
 import time
 
 import numpy as np
-import torch
 from volume_label_efficiency import BENCH_SETTINGS, DATA, RES, _stamp, pretrain_inits
 
 from polyclr.config import merge, parse_set
-from polyclr.evaluation import classification_metrics, linear_probe
 from polyclr.modalities.volume.reference import generate_reference
 from polyclr.pipelines.volume import VolumeConfig
-from polyclr.pipelines.volume.classify import finetune_classifier, predict_proba
 from polyclr.pipelines.volume.prepare import num_classes, prepare, split_cases
-from polyclr.pipelines.volume.train import build_net, volume_features
+from polyclr.pipelines.volume.steps import classification_rows
+from polyclr.pipelines.volume.train import POOLINGS
 from polyclr.rundir import write_csv
 
-POOLINGS = ("mean", "mean_max")
 
-
-def probe_rows(cfg: VolumeConfig, inits: dict, train: list, test: list, n_cls: int, seed: int,
-               finetune: bool) -> list[dict]:
-    """One row per (method, pooling) of the frozen-encoder probe trained on ``train`` and scored
-    on ``test``, plus (``finetune``) one row per method of encoder + head fine-tuned
-    (``finetune_classifier``, ``cfg.classify`` settings)."""
-    ytr = np.array([c.item.class_label for c in train])
-    yte = np.array([c.item.class_label for c in test])
+def downstream_rows(cfg: VolumeConfig, inits: dict, train: list, test: list, n_cls: int, seed: int,
+                    finetune: bool) -> list[dict]:
+    """The pipeline's ``classification_rows`` with ``train`` / ``test`` as the split: the
+    frozen-encoder probe with each pooling and (``finetune``) encoder + head fine-tuned with
+    ``cfg.classify.pooling``, all for this seed. One row per (method, task)."""
     rows = []
-    for method, init in inits.items():
-        torch.manual_seed(seed)  # random init: the same seed's weights as fine-tuning would use
-        net = build_net(cfg, n_cls)
-        if init is not None:
-            net.load_state_dict(init)
-        for pooling in POOLINGS:
-            xtr = np.stack([volume_features(cfg, net, c, pooling) for c in train])
-            xte = np.stack([volume_features(cfg, net, c, pooling) for c in test])
-            res = linear_probe(xtr, ytr, xte, yte, seed=seed)
-            rows.append({"method": method, "task": f"probe ({pooling})", "seed": seed,
-                         "auroc": round(res["auroc"], 4), "accuracy": round(res["accuracy"], 4),
+    for pooling in POOLINGS:
+        c = dataclasses.replace(
+            cfg, classify=dataclasses.replace(cfg.classify, pooling=pooling,
+                                              finetune=finetune and pooling == cfg.classify.pooling),
+            finetune=dataclasses.replace(cfg.finetune, seeds=[seed]))
+        for r in classification_rows(c, {"train": train, "test": test}, inits, n_cls):
+            kind = "probe" if r["task"].endswith("linear_probe") else "finetune"
+            rows.append({"method": r["method"], "task": f"{kind} ({pooling})", "seed": seed,
+                         "auroc": round(r["auroc"], 4), "accuracy": round(r["accuracy"], 4),
                          "train_volumes": len(train), "test_volumes": len(test),
-                         "test_positives": int(yte.sum())})
-            print(f"seed {seed} {method:12s} {pooling:8s} AUROC {res['auroc']:.3f} "
-                  f"acc {res['accuracy']:.3f}", flush=True)
-        if not finetune:
-            continue
-        torch.manual_seed(seed)
-        net = build_net(cfg, n_cls)
-        if init is not None:
-            net.load_state_dict(init)
-        model = finetune_classifier(cfg, net, train, 2, seed, pretrained=init is not None)
-        res = classification_metrics(yte, predict_proba(cfg, model, test))
-        rows.append({"method": method, "task": f"finetune ({cfg.classify.pooling})", "seed": seed,
-                     "auroc": round(res["auroc"], 4), "accuracy": round(res["accuracy"], 4),
-                     "train_volumes": len(train), "test_volumes": len(test),
-                     "test_positives": int(yte.sum())})
-        print(f"seed {seed} {method:12s} finetune AUROC {res['auroc']:.3f} acc {res['accuracy']:.3f}",
-              flush=True)
+                         "test_positives": sum(x.item.class_label for x in test)})
+            print(f"seed {seed} {r['method']:12s} {rows[-1]['task']:20s} AUROC {r['auroc']:.3f} "
+                  f"acc {r['accuracy']:.3f}", flush=True)
     return rows
 
 
@@ -135,7 +115,7 @@ def main() -> None:
     for seed in args.seeds:
         c = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, seed=seed))
         inits, _ = pretrain_inits(c, split, n_cls, [1.0], list(cfg.pretrain.strategies))
-        rows += probe_rows(c, inits, train, test, n_cls, seed, not args.no_finetune)
+        rows += downstream_rows(c, inits, train, test, n_cls, seed, not args.no_finetune)
     stamp = {**started, "variation": args.variation, "test_seed": args.test_seed,
              "wall_seconds": round(time.perf_counter() - t0, 1)}
     write_csv(RES / f"volume_classification_unseen{args.tag}.csv", [{**stamp, **r} for r in rows])

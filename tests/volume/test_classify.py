@@ -109,11 +109,12 @@ def test_finetuning_learns_a_bright_blob_on_held_out_volumes():
 
 
 def test_whole_volume_prediction_in_chunks_matches_one_pass():
-    from polyclr.pipelines.volume.train import encode_slices
+    from polyclr.pipelines.volume.train import volume_bottleneck
 
     model = VolumeClassifier(_net(), 2, 2).eval()
     x = torch.rand(70, 1, 32, 32)  # more slices than one chunk (32)
     with torch.no_grad():
         torch.testing.assert_close(model.predict_volume(x), model(x[None])[0], rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(encode_slices(model.net, x, chunk=32), model.net.encode(x)[-1],
+        one_pass = model.net.encode(x)[-1].movedim(1, 0).flatten(1)  # (C, slices * positions)
+        torch.testing.assert_close(volume_bottleneck(model.net, x, 2, chunk=32), one_pass,
                                    rtol=1e-4, atol=1e-5)

@@ -19,9 +19,13 @@ from polyclr.engine import FinetuneModule, fit, make_loader, seed_everything
 from polyclr.modalities.volume.data import seed_from_torch
 from polyclr.pipelines.volume.config import VolumeConfig
 from polyclr.pipelines.volume.prepare import Case
-from polyclr.pipelines.volume.train import _engine, encode_slices
-
-POOLINGS = ("mean", "mean_max")
+from polyclr.pipelines.volume.train import (
+    POOLINGS,
+    _engine,
+    pool_positions,
+    volume_bottleneck,
+    volume_input,
+)
 
 
 class VolumeClassifier(nn.Module):
@@ -58,30 +62,19 @@ class VolumeClassifier(nn.Module):
             flat = bottom.reshape(b, s, bottom.shape[1], -1).movedim(2, 1).flatten(2)  # (B, C, S*h*w)
         else:
             flat = self.net.encode(x)[-1].flatten(2)
-        mean = flat.mean(-1)
-        return mean if self.pooling == "mean" else torch.cat([mean, flat.amax(-1)], dim=1)
+        return pool_positions(flat, self.pooling)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
     @torch.no_grad()
     def predict_volume(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of one whole volume, the slices encoded in chunks (2D) to bound memory.
+        """Logits of one whole volume (``volume_bottleneck``: slices encoded in chunks).
 
         Shape:
             x: ``(Z, 1, H, W)`` (2D) or ``(1, X, Y, Z)`` (3D) -> ``(num_classes,)``.
         """
-        if self.spatial_dims == 3:
-            return self(x[None])[0]
-        flat = encode_slices(self.net, x).movedim(1, 0).flatten(1)  # (C, Z*h*w)
-        mean = flat.mean(-1)
-        return self.head(mean if self.pooling == "mean" else torch.cat([mean, flat.amax(-1)]))
-
-
-def _volume_input(cfg: VolumeConfig, case: Case) -> torch.Tensor:
-    """All slices of a preprocessed volume, ``(Z, 1, H, W)`` (2D), or the volume ``(1, X, Y, Z)``."""
-    img = case.image.float()
-    return img.movedim(cfg.data.axis + 1, 0) if cfg.net.spatial_dims == 2 else img
+        return self.head(pool_positions(volume_bottleneck(self.net, x, self.spatial_dims), self.pooling))
 
 
 class VolumeLabelDataset(Dataset):
@@ -103,7 +96,7 @@ class VolumeLabelDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         case = self.cases[i]
-        x = _volume_input(self.cfg, case)
+        x = volume_input(self.cfg, case)
         if self.cfg.net.spatial_dims == 2:
             rng = np.random.default_rng(seed_from_torch())
             edges = np.linspace(0, x.shape[0], self.slices + 1)
@@ -140,5 +133,5 @@ def predict_proba(cfg: VolumeConfig, model: VolumeClassifier, cases: list[Case])
         returns ``(len(cases), num_classes)``.
     """
     model.eval()
-    out = [torch.softmax(model.predict_volume(_volume_input(cfg, c)), dim=0) for c in cases]
+    out = [torch.softmax(model.predict_volume(volume_input(cfg, c)), dim=0) for c in cases]
     return torch.stack(out).numpy()

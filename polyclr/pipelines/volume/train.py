@@ -194,39 +194,52 @@ def dice_per_class(pred: torch.Tensor, label: torch.Tensor, n_classes: int) -> n
     return metric(p, y)[0].cpu().numpy().astype(np.float64)
 
 
-@torch.no_grad()
-def encode_slices(net: Net, slices: torch.Tensor, chunk: int = 32) -> torch.Tensor:
-    """Bottleneck features of many slices, ``chunk`` at a time (inference: a whole volume's
-    full-resolution encoder activations at once can take gigabytes; the bottleneck is small).
+POOLINGS = ("mean", "mean_max")
+
+
+def pool_positions(feats: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool bottleneck features over their last (slice x position) axis: ``mean``, or
+    ``mean_max`` (mean and maximum side by side; the maximum keeps a small focal finding, a
+    lesion a few voxels wide, from being averaged away).
 
     Shape:
-        slices: ``(S, 1, H, W)`` -> ``(S, C_bottleneck, h, w)``.
+        feats: ``(..., C, N)`` -> ``(..., C)`` (mean) or ``(..., 2C)`` (mean_max).
     """
-    return torch.cat([net.encode(slices[i:i + chunk])[-1] for i in range(0, slices.shape[0], chunk)])
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    mean = feats.mean(-1)
+    return mean if pooling == "mean" else torch.cat([mean, feats.amax(-1)], dim=-1)
+
+
+def volume_input(cfg: VolumeConfig, case: Case) -> torch.Tensor:
+    """All slices of a preprocessed volume, ``(Z, 1, H, W)`` (2D), or the volume ``(1, X, Y, Z)``."""
+    img = case.image.float()
+    return img.movedim(cfg.data.axis + 1, 0) if cfg.net.spatial_dims == 2 else img
+
+
+@torch.no_grad()
+def volume_bottleneck(net: Net, x: torch.Tensor, spatial_dims: int, chunk: int = 32) -> torch.Tensor:
+    """Bottleneck features of a whole volume, slices encoded ``chunk`` at a time (2D): a whole
+    volume's full-resolution encoder activations at once can take gigabytes; the bottleneck
+    is small.
+
+    Shape:
+        x: ``(Z, 1, H, W)`` (2D) or ``(1, X, Y, Z)`` (3D) -> ``(C_bottleneck, N)``, N = slices x
+        positions (2D) or positions (3D).
+    """
+    if spatial_dims == 3:
+        return net.encode(x[None])[-1][0].flatten(1)
+    bottom = torch.cat([net.encode(x[i:i + chunk])[-1] for i in range(0, x.shape[0], chunk)])
+    return bottom.movedim(1, 0).flatten(1)
 
 
 @torch.no_grad()
 def volume_features(cfg: VolumeConfig, net: Net, case: Case, pooling: str = "mean") -> np.ndarray:
-    """Volume descriptor from the encoder's bottleneck over all slices (2D) or the volume (3D).
-
-    Args:
-        pooling: ``"mean"`` averages over positions and slices; ``"mean_max"`` appends the
-            maximum over them, which keeps a small focal finding (a lesion a few voxels wide)
-            from being averaged away.
+    """Frozen-encoder volume descriptor: ``pool_positions`` of ``volume_bottleneck``.
 
     Shape:
         returns ``(C_bottleneck,)`` (``"mean"``) or ``(2 * C_bottleneck,)`` (``"mean_max"``).
     """
-    if pooling not in ("mean", "mean_max"):
-        raise ValueError(f"pooling must be 'mean' or 'mean_max', got {pooling!r}")
     net.eval()
-    img = case.image
-    if cfg.net.spatial_dims == 2:
-        feats = encode_slices(net, img.movedim(cfg.data.axis + 1, 0))
-    else:
-        feats = net.encode(img[None])[-1]
-    feats = feats.movedim(1, 0).flatten(1)  # (C, slices * positions)
-    mean = feats.mean(1)
-    if pooling == "mean":
-        return mean.numpy()
-    return torch.cat([mean, feats.amax(1)]).numpy()
+    feats = volume_bottleneck(net, volume_input(cfg, case), cfg.net.spatial_dims)
+    return pool_positions(feats, pooling).numpy()

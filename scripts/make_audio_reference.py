@@ -20,7 +20,7 @@ pure-numpy generator (``polyclr.modalities.audio.synth``).
 Usage::
 
     python scripts/make_audio_reference.py [--out DIR] [--seed 0]
-    # the larger set of docs/results_audio.md (3x the labelled clips):
+    # the larger set of docs/results_audio.md (2.8x the labelled clips):
     python scripts/make_audio_reference.py --out ~/.cache/polyclr/audio_reference_large \
         --events 300 --instrument-phrases 24 --all-pitches
 

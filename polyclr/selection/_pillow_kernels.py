@@ -1,4 +1,4 @@
-"""Numba kernels around the int8 matrix product of the batched, bit-exact Pillow resize.
+"""Numba kernels around the integer matrix products of the batched, bit-exact Pillow resize.
 
 ``pillow_resize`` does each Pillow pass as an exact integer matrix product (oneDNN's uint8 x int8
 linear, or ``torch._int_mm`` on int8). The work before and after the product (finding all-zero rows,
@@ -23,12 +23,12 @@ SHIFT = 22  # Pillow: PRECISION_BITS for 8-bit images
 
 @lru_cache(maxsize=1)
 def gather_kernel():
-    """Compile (once per process) and return ``gather_live_signed``."""
+    """Compile (once per process) and return ``gather_live``."""
     numba = require("numba", "selection")
     import numpy as np
 
     @numba.njit(nogil=True, cache=True)
-    def gather_live_signed(x, words, out, idx, flip):  # pragma: no cover - compiled
+    def gather_live(x, words, out, idx, flip):  # pragma: no cover - compiled
         """Copy every row of ``x`` with a non-zero byte to ``out``, in one pass, and its row
         number to ``idx``: as int8 (value - 128) when ``flip``, else unchanged (uint8).
 
@@ -85,7 +85,7 @@ def gather_kernel():
             hi -= 1
         return count, 8 * lo, 8 * (hi + 1)
 
-    return gather_live_signed
+    return gather_live
 
 
 @lru_cache(maxsize=64)

@@ -5,7 +5,6 @@ Both run in the same process on the same 256x256 uint8 slices (axial slices of n
 hashes are compared bit for bit. Writes benchmarks/results/selection_hash.csv.
 
     .venv/bin/python benchmarks/selection_hash_bench.py [--n 4096] [--rounds 9]
-    .venv/bin/python benchmarks/selection_hash_bench.py --routes --rounds 11   # the two product routes
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from polyclr.rundir import git_commit, machine_description, write_csv
 from polyclr.selection import hashing
 
 OUT = Path(__file__).parent / "results" / "selection_hash.csv"
-ROUTES_OUT = Path(__file__).parent / "results" / "selection_hash_routes.csv"
 
 
 def mni_slices(n: int, size: int = 256) -> np.ndarray:
@@ -51,52 +49,12 @@ def timed(fn) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def compare_routes(slices: np.ndarray, rounds: int) -> None:
-    """dHash through the horizontal pass's two exact routes (oneDNN uint8 linear vs int8
-    ``torch._int_mm``), interleaved in rounds (best of 3 passes each), 1 and 2 threads ->
-    ``ROUTES_OUT``."""
-    from polyclr.selection import pillow_resize
-
-    if not pillow_resize._onednn_u8_works():
-        raise SystemExit("this torch build has no oneDNN uint8 linear: nothing to compare")
-    routes = {"oneDNN u8 x s8": True, "torch._int_mm s8": False}
-    rates: dict[tuple[str, int], list[float]] = {}
-    try:
-        for warm in (True, False):
-            for _ in range(1 if warm else rounds):
-                for threads in (1, 2):
-                    for name, flag in routes.items():
-                        pillow_resize.USE_ONEDNN_U8 = flag
-                        best = min(timed(lambda th=threads: hashing.hash_images(slices, "dhash", threads=th))[0]
-                                   for _ in range(3))
-                        if not warm:
-                            rates.setdefault((name, threads), []).append(len(slices) / best)
-    finally:
-        pillow_resize.USE_ONEDNN_U8 = True
-    common = {"machine": machine_description(), "commit": git_commit(),
-              "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "size": "256x256",
-              "n_slices": len(slices), "rounds": rounds, "load_avg": round(os.getloadavg()[0], 2)}
-    rows = [{**common, "route": name, "threads": th, "best_slices_per_s": round(max(v), 1),
-             "median_slices_per_s": round(float(np.median(v)), 1)} for (name, th), v in rates.items()]
-    for r in rows:
-        print(f"{r['route']:18s} threads={r['threads']}: best {r['best_slices_per_s']:,.0f} "
-              f"median {r['median_slices_per_s']:,.0f} slices/s")
-    write_csv(ROUTES_OUT, rows)
-    print(f"wrote {ROUTES_OUT}")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=4096)
     ap.add_argument("--n-loop", type=int, default=1024, help="slices for the imagehash loop")
     ap.add_argument("--rounds", type=int, default=9, help="interleaved imagehash/polyclr rounds")
-    ap.add_argument("--routes", action="store_true",
-                    help="instead: dHash through both horizontal-product routes, interleaved "
-                         "(results/selection_hash_routes.csv)")
     args = ap.parse_args()
-    if args.routes:
-        compare_routes(mni_slices(args.n), args.rounds)
-        return
     import imagehash
     from PIL import Image
 

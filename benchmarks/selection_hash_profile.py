@@ -36,8 +36,7 @@ def one_round(x: np.ndarray, batch: int) -> dict[str, float]:
     """Seconds per stage over all of ``x``, plus the real ``hash_images`` call."""
     n_out, height, digit_bits = 9, 8, 7
     w = x.shape[2]
-    u8 = pr._u8_plan(w, n_out) if pr.onednn_u8_available() else None  # the route the library takes
-    nd = u8[1] if u8 is not None else pr._int8_plan(w, n_out)[2]
+    nd = pr._int8_plan(w, n_out)[2]
     gather = gather_kernel()
     times = dict.fromkeys(STAGES, 0.0)
 
@@ -50,16 +49,12 @@ def one_round(x: np.ndarray, batch: int) -> dict[str, float]:
         b = x[i : i + batch]
         t = time.perf_counter()
         flat = b.reshape(-1, w)
-        live = pr._scratch("live_u8" if u8 else "signed", flat.shape, np.uint8 if u8 else np.int8)
+        signed = pr._scratch("signed", flat.shape, np.int8)
         rows = pr._scratch("rows", (len(flat),), np.int64)
-        n_live, c0, c1 = gather(flat, flat.view(np.uint64), live, rows, u8 is None)
+        n_live, c0, c1 = gather(flat, flat.view(np.uint64), signed, rows)
         t = lap("gather live rows", t)
-        if u8 is not None:
-            prod = pr._u8_product(torch.from_numpy(live[:n_live]), u8[0], nd * n_out)
-            offset = np.zeros(n_out, dtype=np.int64)
-        else:
-            sub, offset = pr._column_range_plan(w, n_out, c0, c1)
-            prod = pr._int8_product(torch.from_numpy(live[:n_live, c0:c1]), sub, "prod")
+        sub, offset = pr._column_range_plan(w, n_out, c0, c1)
+        prod = pr._int8_product(torch.from_numpy(signed[:n_live, c0:c1]), sub, "prod")
         t = lap("horizontal product", t)
         stacked = pr._scratch("stacked", (len(b) * n_out, b.shape[1]), np.int8)
         digit_kernels(n_out, nd, digit_bits)[1](prod, offset, rows[:n_live], b.shape[1], stacked)
@@ -92,7 +87,6 @@ def main() -> None:
     one_round(x, args.batch)  # warm-up: compiled kernels, plans, scratch buffers, thread pool
     rounds = [one_round(x, args.batch) for _ in range(args.rounds)]
     common = {"machine": machine_description(), "commit": git_commit(),
-              "horizontal_product": "oneDNN u8 x s8" if pr.onednn_u8_available() else "torch._int_mm s8",
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "threads": 1,
               "n_slices": args.n, "batch_size": args.batch, "rounds": args.rounds,
               "load_avg": round(os.getloadavg()[0], 2)}

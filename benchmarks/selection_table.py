@@ -19,15 +19,13 @@ def _rows(name: str) -> list[dict[str, str]]:
 
 
 _INT8_NOTE = (
-    "How: both Pillow passes are exact integer products of coefficient digits, each with the "
-    "image rows as the product's long side. The horizontal pass runs the raw live rows through "
-    "oneDNN's uint8 x int8 linear (`torch.ops.onednn.qlinear_pointwise`, AMX / VNNI-native; "
-    "float32 output, exact because every sum stays below 2**24), about twice as fast as "
-    "`torch._int_mm` on rows shifted by -128, which remains the route where torch lacks the "
-    "op or the sums could leave float32's exact range. The vertical pass of a whole batch is "
-    "one `torch._int_mm` product over the horizontal results of all images. Finding live rows, "
-    "gathering, recombining digits, rounding and scattering are numba kernels (the "
-    "recombination compiled per output/digit count).")
+    "How: both Pillow passes are exact int8 x int8 -> int32 products of coefficient "
+    "digits (oneDNN's GEMM via `torch._int_mm`, pixels shifted by -128), each with the image rows "
+    "as the product's long side; the vertical pass of a whole batch is one product over the "
+    "horizontal results of all images. Finding live rows, gathering, recombining digits, "
+    "rounding and scattering are numba kernels (the recombination compiled per output/digit "
+    "count). On the AMD EPYC (session 3, old orientation) about 3 us per slice went to reading "
+    "and gathering and 2-2.5 us to the horizontal product.")
 
 
 def _profile_section() -> list[str]:
@@ -37,8 +35,7 @@ def _profile_section() -> list[str]:
         return []
     r0 = rows[0]
     out = [f"Where one thread's time goes (`benchmarks/selection_hash_profile.py`, dHash, "
-           f"{r0['n_slices']} distinct slices streamed in batches of {r0['batch_size']}, horizontal product "
-           f"{r0.get('horizontal_product') or 'torch._int_mm s8'}, median of "
+           f"{r0['n_slices']} distinct slices streamed in batches of {r0['batch_size']}, median of "
            f"{r0['rounds']} rounds; {r0['machine']}, commit `{(r0['commit'] or '')[:10]}`, {r0['date']}, "
            f"load avg {r0['load_avg']}):", "",
            "| stage | us per slice (median) | us per slice (min) |", "| --- | ---: | ---: |"]
@@ -49,13 +46,27 @@ def _profile_section() -> list[str]:
             "between the stages. Gathering is mostly reading: a 256x256 slice is 64 KB, and one thread "
             "streams about 10 GB/s on this VM (measured in session 5), so reading alone costs about 6 us. "
             "Absolute times follow the VM's speed: the imagehash loop, unchanged code, ran at 2,330 "
-            "slices/s in session 5 (commit ebe4938), 2,968 in session 6 (b1122e4) and 2,732 in "
-            "session 7 (0f42b92). Session 7's uint8 route, measured against the int8 route in one "
-            "process (11 interleaved rounds, best of 3 each): 1 thread 79.4k vs 76.5k slices/s "
-            "best (74.9k vs 71.7k median), 2 threads 143.2k vs 136.9k (120.6k vs 117.9k): 2-5 % "
-            "faster. The product itself halves (4.0 to 2.7 us), but rounding float32 sums costs "
-            "0.8 us more than int32 ones.", ""]
+            "slices/s in session 5 (commit ebe4938) and 2,968 in session 6 (b1122e4).", ""]
     return out
+
+
+def _routes_section() -> list[str]:
+    """The uint8 product route tried in session 7 and reverted (``selection_hash_routes.csv``)."""
+    rows = _rows("selection_hash_routes.csv")
+    if not rows:
+        return []
+    r0 = rows[0]
+    out = ["Tried and reverted: the horizontal pass through oneDNN's uint8 x int8 linear "
+           "(`torch.ops.onednn.qlinear_pointwise`, AMX; raw rows, float32 sums exact below 2**24) "
+           "instead of `torch._int_mm` on rows shifted by -128. The product stage got faster, but "
+           "rounding float32 sums (oneDNN has no int32 output) got slower, and the whole call did "
+           f"not get measurably faster, so the simpler int8 route stayed. Side by side (dHash, {r0['rounds']} interleaved rounds, best of 3 "
+           f"passes each; {r0['machine']}, commit `{(r0['commit'] or '')[:10]}` with "
+           f"`selection_hash_bench.py --routes`, {r0['date']}):", "",
+           "| route | threads | best slices/s | median slices/s |", "| --- | ---: | ---: | ---: |"]
+    out += [f"| {r['route']} | {r['threads']} | {float(r['best_slices_per_s']):,.0f} | "
+            f"{float(r['median_slices_per_s']):,.0f} |" for r in rows]
+    return out + [""]
 
 
 def _hash_table(rows: list[dict[str, str]]) -> list[str]:
@@ -98,6 +109,7 @@ def hash_section() -> list[str]:
         _INT8_NOTE,
         "",
         *_profile_section(),
+        *_routes_section(),
     ]
     for machine in dict.fromkeys(r["machine"] for r in rows):
         mine = [r for r in rows if r["machine"] == machine]

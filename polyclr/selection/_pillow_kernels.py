@@ -1,7 +1,7 @@
-"""Numba kernels around the integer matrix products of the batched, bit-exact Pillow resize.
+"""Numba kernels around the int8 matrix product of the batched, bit-exact Pillow resize.
 
-``pillow_resize`` does each Pillow pass as an exact integer matrix product (oneDNN's uint8 x int8
-linear, or ``torch._int_mm`` on int8). The work before and after the product (finding all-zero rows,
+``pillow_resize`` does each Pillow pass as an exact int8 x int8 -> int32 matrix product
+(``torch._int_mm``). The work before and after the product (finding all-zero rows,
 gathering and sign-shifting the live rows, recombining coefficient digits, rounding, clipping,
 scattering back) is elementwise; as chains of NumPy calls it made several passes over memory and
 cost more than the product itself, so each step is one compiled loop here. No library fuses these
@@ -23,14 +23,14 @@ SHIFT = 22  # Pillow: PRECISION_BITS for 8-bit images
 
 @lru_cache(maxsize=1)
 def gather_kernel():
-    """Compile (once per process) and return ``gather_live``."""
+    """Compile (once per process) and return ``gather_live_signed``."""
     numba = require("numba", "selection")
     import numpy as np
 
     @numba.njit(nogil=True, cache=True)
-    def gather_live(x, words, out, idx, flip):  # pragma: no cover - compiled
-        """Copy every row of ``x`` with a non-zero byte to ``out``, in one pass, and its row
-        number to ``idx``: as int8 (value - 128) when ``flip``, else unchanged (uint8).
+    def gather_live_signed(x, words, out, idx):  # pragma: no cover - compiled
+        """Copy every row of ``x`` with a non-zero byte to ``out`` as int8 (value - 128), in one
+        pass, and its row number to ``idx``.
 
         ``words`` is ``x`` viewed as (rows, k // 8) uint64 when k is a multiple of 8 (the zero
         test then runs eight bytes at a time), else an empty (rows, 0) array.
@@ -42,7 +42,6 @@ def gather_kernel():
         rows, length = x.shape
         n_words = words.shape[1]
         out_words = out.view(np.uint64) if n_words else words
-        mask = np.uint64(FLIP) if flip else np.uint64(0)
         count = 0
         # OR of every row, word by word (all-zero rows add nothing): its first and last non-zero
         # words bound the columns of every live row. Accumulating it is vectorised; scanning each
@@ -65,14 +64,12 @@ def gather_kernel():
                     for k in range(n_words):
                         w = words[m, k]
                         union[k] |= w
-                        dst_words[k] = w ^ mask
-                elif flip:
+                        dst_words[k] = w ^ FLIP
+                else:
                     src = x[m]
                     dst = out[count]
                     for k in range(length):
                         dst[k] = np.int8(np.int32(src[k]) - 128)
-                else:
-                    out[count] = x[m]
                 idx[count] = m
                 count += 1
         if n_words == 0 or count == 0:
@@ -85,7 +82,7 @@ def gather_kernel():
             hi -= 1
         return count, 8 * lo, 8 * (hi + 1)
 
-    return gather_live
+    return gather_live_signed
 
 
 @lru_cache(maxsize=64)

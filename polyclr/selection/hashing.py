@@ -110,7 +110,7 @@ os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child must not reus
 
 def _one_intra_op_thread() -> None:
     """Worker initializer: ``torch.set_num_threads`` sets OpenMP's thread count of the calling
-    thread only, and oneDNN's integer products read that; without it every worker would start its
+    thread only, and oneDNN's int8 product reads that; without it every worker would start its
     own team of one thread per core, oversubscribing the cores."""
     torch.set_num_threads(1)
 
@@ -130,9 +130,9 @@ def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 128
                  threads: int | None = None) -> np.ndarray:
     """Hash uint8 images in batches with ``method`` (dhash, ahash or phash).
 
-    Batches keep the working set (gathered rows, digit products) in cache and run on a
+    Batches keep the working set (gathered rows, int32 products) in cache and run on a
     persistent pool of ``threads`` threads (None: one per core); the compiled kernels and
-    torch's integer products release the GIL. torch's intra-op threads are 1 in the workers (and in
+    torch's int8 product release the GIL. torch's intra-op threads are 1 in the workers (and in
     the caller while hashing, restored afterwards), so the parallelism is across batches only.
 
     Shape:

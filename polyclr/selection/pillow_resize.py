@@ -5,10 +5,9 @@ compares pixels. The slow part is Pillow's resize, so this module re-implements 
 resize for a whole batch: Pillow's two-pass separable Lanczos-3 filter on 8-bit images
 (``libImaging/Resample.c``): per-axis coefficients computed in double precision, normalised,
 rounded to 22-bit fixed point, a horizontal pass whose result is rounded and clipped to uint8,
-then a vertical pass rounded and clipped again. Both passes are exact integer matrix products,
-one coefficient "digit" per product row (the horizontal one oneDNN's uint8 x int8 linear where
-torch has it, else int8 ``torch._int_mm`` like the vertical one), so the result is the very
-same uint8 image Pillow returns. The vertical pass of all images of a batch is one
+then a vertical pass rounded and clipped again. Both passes are exact int8 x int8 -> int32
+matrix products (``torch._int_mm``), one coefficient "digit" per product row, so the result is
+the very same uint8 image Pillow returns. The vertical pass of all images of a batch is one
 product, because the horizontal results are stacked side by side. No library exposes a batched,
 bit-exact Pillow resize, which is why it is written here; the elementwise steps around the
 products are compiled kernels (``_pillow_kernels``).
@@ -161,99 +160,24 @@ def _live_products(flat: np.ndarray, out_size: int):
     """The exact digit products of one pass over every non-zero row of ``flat``.
 
     Returns ``None`` when every row is zero, else ``(prod, offset, rows, n_digits)``: the
-    digit products of each live row, the offset to add to each recombined sum, the live rows'
-    numbers and the digit count (``digit_kernels`` rounds them like Pillow).
-
-    Two exact routes: oneDNN's uint8 x int8 linear on the raw live rows (AMX / VNNI-native,
-    about twice the speed of ``torch._int_mm``; float32 output, exact because every sum stays
-    below 2**24, offset 0), and int8 x int8 ``torch._int_mm`` on rows shifted by -128 (offset
-    128 * sum of weights), used when the torch build lacks the oneDNN op or the sums could
-    leave float32's exact range.
+    int32 digit products of each live row, the offset that undoes the -128 shift, the live
+    rows' numbers and the digit count (``digit_kernels`` rounds them like Pillow).
 
     Shape:
-        flat: (rows, in_size) uint8 -> prod: (n_live, n_digits * out_size) float32 or int32,
+        flat: (rows, in_size) uint8 -> prod: (n_live, n_digits * out_size) int32,
         offset: (out_size,) int64, rows: (n_live,) int64.
     """
     in_size = flat.shape[1]
-    words = flat.view(np.uint64) if in_size % 8 == 0 else np.zeros((len(flat), 0), np.uint64)
-    rows = _scratch("rows", (len(flat),), np.int64)
-    u8 = _u8_plan(in_size, out_size) if onednn_u8_available() else None
-    if u8 is not None:
-        packed, nd = u8
-        live = _scratch("live_u8", flat.shape, np.uint8)
-        n_live = gather_kernel()(flat, words, live, rows, False)[0]
-        if n_live == 0:
-            return None
-        prod = _u8_product(torch.from_numpy(live[:n_live]), packed, nd * out_size)
-        return prod, np.zeros(out_size, dtype=np.int64), rows[:n_live], nd
     nd = _int8_plan(in_size, out_size)[2]
+    words = flat.view(np.uint64) if in_size % 8 == 0 else np.zeros((len(flat), 0), np.uint64)
     signed = _scratch("signed", flat.shape, np.int8)
-    n_live, col0, col1 = gather_kernel()(flat, words, signed, rows, True)
+    rows = _scratch("rows", (len(flat),), np.int64)
+    n_live, col0, col1 = gather_kernel()(flat, words, signed, rows)
     if n_live == 0:
         return None
     sub, offset = _column_range_plan(in_size, out_size, col0, col1)
     prod = _int8_product(torch.from_numpy(signed[:n_live, col0:col1]), sub, "prod")
     return prod, offset, rows[:n_live], nd
-
-
-USE_ONEDNN_U8 = True  # tests switch it off to exercise the torch._int_mm route
-_ROWS_HINT = 16384  # oneDNN picks its blocking from a typical row count (one batch's live rows)
-
-
-@lru_cache(maxsize=1)
-def _onednn_u8_works() -> bool:
-    """Whether this torch build has oneDNN's quantised linear and it is exact here (probed once)."""
-    try:
-        rng = np.random.default_rng(0)
-        x = rng.integers(0, 256, size=(37, 80), dtype=np.uint8)
-        w = rng.integers(-64, 128, size=(5, 80), dtype=np.int8)
-        # extremes: 255 * 127 pairs overflow int16, which some pre-VNNI int8 kernels saturate
-        x[0], w[0], w[1] = 255, 127, -64
-        packed = torch.ops.onednn.qlinear_prepack(torch.from_numpy(w), [37, 80])
-        got = _u8_product(torch.from_numpy(x), packed, 5)
-        return bool(np.array_equal(got.astype(np.int64), x.astype(np.int64) @ w.T.astype(np.int64)))
-    except (AttributeError, RuntimeError, NotImplementedError):
-        return False
-
-
-def onednn_u8_available() -> bool:
-    """True when the uint8 route is enabled (``USE_ONEDNN_U8``) and works in this build."""
-    return USE_ONEDNN_U8 and _onednn_u8_works()
-
-
-@lru_cache(maxsize=256)
-def _u8_plan(in_size: int, out_size: int):
-    """oneDNN-packed digit weights of one pass for uint8 input, or None when some output's sum
-    could reach 2**24 (255 * sum of |digits| of a row), where float32 stops being exact.
-
-    Returns:
-        (packed, n_digits): packed (n_digits * out_size, in_size) int8 weights, rows
-        digit-major like ``_int8_plan``'s columns.
-    """
-    weights, _ = pillow_lanczos_coefficients(in_size, out_size)
-    digits = np.concatenate(_digits(weights), axis=0)
-    if 255 * int(np.abs(digits.astype(np.int64)).sum(axis=1).max()) >= 1 << 24:
-        return None
-    packed = torch.ops.onednn.qlinear_prepack(torch.from_numpy(np.ascontiguousarray(digits)),
-                                              [_ROWS_HINT, in_size])
-    return packed, len(digits) // out_size
-
-
-@lru_cache(maxsize=64)
-def _unit_scales(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.ones(n, dtype=torch.float32), torch.zeros(n, dtype=torch.int64)
-
-
-def _u8_product(x: torch.Tensor, packed: torch.Tensor, n: int) -> np.ndarray:
-    """uint8 x int8 -> float32 product with unit scales and zero points (oneDNN; exact while
-    every sum is below 2**24).
-
-    Shape:
-        x: (m, k) uint8 -> (m, n) float32.
-    """
-    scale, zero = _unit_scales(n)
-    return torch.ops.onednn.qlinear_pointwise(x, 1.0, 0, packed, scale, zero, None, 1.0, 0,
-                                              torch.float32, "none", [], "").numpy()
 
 
 @lru_cache(maxsize=4096)
@@ -305,7 +229,7 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
 
 
 def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Pillow's horizontal-then-vertical resize of a batch with two exact integer products.
+    """Pillow's horizontal-then-vertical resize of a batch with two exact int8 products.
 
     The horizontal pass is ``_live_products``; its rows are rounded and scattered, shifted to
     int8, into one (N * width, H) matrix, a row per (image, output column) (all-zero image rows are

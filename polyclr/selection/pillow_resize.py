@@ -22,7 +22,13 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from polyclr.selection._pillow_kernels import digit_kernels, gather_kernel
+from polyclr.selection._pillow_kernels import HALF, digit_kernels, gather_kernel
+from polyclr.selection._vnni_kernel import (
+    horizontal_pass,
+    hpass_kernel,
+    pack_digits,
+    vnni_available,
+)
 
 PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point precision for 8-bit images
 _LANCZOS_SUPPORT = 3.0
@@ -240,17 +246,45 @@ def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
         x: (N, H, W) uint8 -> (N, height, width) uint8.
     """
     n, h, w = x.shape
-    live = _live_products(np.ascontiguousarray(x).reshape(-1, w), width)
-    if live is None:
-        return np.zeros((n, height, width), dtype=np.uint8)
-    prod, offset, rows, nd = live
+    flat = np.ascontiguousarray(x).reshape(-1, w)
     stacked = _scratch("stacked", (n * width, h), np.int8)
-    digit_kernels(width, nd, _DIGIT_BITS)[1](prod, offset, rows, h, stacked)
+    if vnni_route(w, width):
+        run, packed, rows_per_block = _vnni_plan(w, width)
+        rowoff = _scratch("rowoff", (h + rows_per_block,), np.int64)
+        run(flat, flat.view(np.uint64), packed, rowoff, _scratch("rowid", (h,), np.int64), stacked)
+    else:
+        live = _live_products(flat, width)
+        if live is None:
+            return np.zeros((n, height, width), dtype=np.uint8)
+        prod, offset, rows, nd = live
+        digit_kernels(width, nd, _DIGIT_BITS)[1](prod, offset, rows, h, stacked)
     vmat, voffset, vnd = _vertical_plan(h, height)
     vprod = _int8_product(torch.from_numpy(stacked), vmat, "vprod")
     columns = _scratch("columns", (n * width, height), np.int32)
     digit_kernels(height, vnd, _DIGIT_BITS)[0](vprod, voffset, columns)
     return columns.reshape(n, width, height).transpose(0, 2, 1).astype(np.uint8)
+
+
+USE_VNNI = True  # tests switch it off to check the portable route against it
+
+
+def vnni_route(in_size: int, out_size: int) -> bool:
+    """Whether the horizontal pass ``in_size -> out_size`` runs on the fused VNNI kernel
+    (``_vnni_kernel``): enabled, the CPU has AVX-512 VNNI, rows are whole uint64 words, and
+    every sum of Pillow's int32 accumulator fits int32 (true for every Lanczos resize)."""
+    if not (USE_VNNI and in_size % 8 == 0 and vnni_available()):
+        return False
+    weights, _ = pillow_lanczos_coefficients(in_size, out_size)
+    return 255 * int(np.abs(weights).sum(axis=1).max()) + HALF < 1 << 31
+
+
+@lru_cache(maxsize=64)
+def _vnni_plan(in_size: int, out_size: int):
+    """The compiled batch driver of the VNNI horizontal pass, its packed digits and its row
+    block (see ``_vnni_kernel.horizontal_pass``)."""
+    mat, nd = _digit_matrix(pillow_lanczos_coefficients(in_size, out_size)[0])
+    _, halves, rows = hpass_kernel(out_size, nd, _DIGIT_BITS)
+    return horizontal_pass(out_size, nd, _DIGIT_BITS), pack_digits(mat.numpy(), halves), rows
 
 
 def _pass_h(x: np.ndarray, width: int) -> np.ndarray:

@@ -23,6 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 
+PREFETCH_LINES = 2  # cache lines of the next image prefetched per group step
+PREFETCH_LOCALITY = 2  # llvm.prefetch locality 2: prefetcht1, into L2
 ROWS_PER_BLOCK = 8  # live rows sharing each weight load (16 accumulators for a dHash)
 _LOCK = threading.Lock()
 _ENGINES: list = []  # keeps every compiled engine (and so its code) alive for the process
@@ -62,20 +64,27 @@ def _kernel_ir(n_out: int, n_digits: int, digit_bits: int, halves: int, rows: in
     out_vec = f"<{n_out} x i32>"
     lines = [
         f"declare {vec} @llvm.x86.avx512.vpdpbusd.512({vec}, {vec}, {vec})",
+        "declare void @llvm.prefetch.p0(ptr, i32, i32, i32)",
         f"declare {out_vec} @llvm.smax.v{n_out}i32({out_vec}, {out_vec})",
         f"declare {out_vec} @llvm.smin.v{n_out}i32({out_vec}, {out_vec})",
-        "define void @hpass(ptr %src, ptr %rowoff, ptr %rowid, i64 %n_live, i64 %g0, i64 %g1, "
-        "ptr %w, ptr %dst, i64 %dst_stride) {",
+        "define void @hpass(ptr %src, ptr %rowoff, ptr %rowid, i64 %n_live, ptr %granges, "
+        "ptr %w, ptr %dst, i64 %dst_stride, ptr %pf_base, i64 %pf_end) {",
         "entry:",
         f"  %nbr = add i64 %n_live, {rows - 1}",
         f"  %nb = udiv i64 %nbr, {rows}",
         "  br label %block",
         "block:",
         "  %b = phi i64 [0, %entry], [%b.next, %block.end]",
+        "  %pf.b = phi i64 [0, %entry], [%pf.next, %block.end]",
         "  %done = icmp uge i64 %b, %nb",
         "  br i1 %done, label %exit, label %block.start",
         "block.start:",
         f"  %first = mul i64 %b, {rows}",
+        "  %gr = mul i64 %b, 2",
+        "  %g0.p = getelementptr i64, ptr %granges, i64 %gr",
+        "  %g0 = load i64, ptr %g0.p",
+        "  %g1.p = getelementptr i64, ptr %g0.p, i64 1",
+        "  %g1 = load i64, ptr %g1.p",
     ]
     for r in range(rows):
         lines += [
@@ -84,11 +93,21 @@ def _kernel_ir(n_out: int, n_digits: int, digit_bits: int, halves: int, rows: in
             f"  %ro{r} = load i64, ptr %ro.p{r}",
             f"  %row{r} = getelementptr i8, ptr %src, i64 %ro{r}",
         ]
-    lines += ["  br label %group", "group:", "  %g = phi i64 [%g0, %block.start], [%g.next, %group]"]
+    lines += ["  br label %group", "group:", "  %g = phi i64 [%g0, %block.start], [%g.next, %group]",
+              "  %pf = phi i64 [%pf.b, %block.start], [%pf.next, %group]"]
     for r in range(rows):
         for h in range(halves):
             lines.append(f"  %acc{r}.{h} = phi {vec} [zeroinitializer, %block.start], "
                          f"[%sum{r}.{h}, %group]")
+    # Prefetch the next image into L2 while this one computes, PREFETCH_LINES cache lines per
+    # step (past the end, the first line again): the next all-zero test then reads L2, not DRAM.
+    for q in range(PREFETCH_LINES):
+        lines += [f"  %pfo{q} = add i64 %pf, {64 * q}",
+                  f"  %pfok{q} = icmp ult i64 %pfo{q}, %pf_end",
+                  f"  %pfa{q} = select i1 %pfok{q}, i64 %pfo{q}, i64 0",
+                  f"  %pfp{q} = getelementptr i8, ptr %pf_base, i64 %pfa{q}",
+                  f"  call void @llvm.prefetch.p0(ptr %pfp{q}, i32 0, i32 {PREFETCH_LOCALITY}, i32 1)"]
+    lines += [f"  %pf.next = add i64 %pf, {64 * PREFETCH_LINES}"]
     lines.append(f"  %wo = mul i64 %g, {4 * lanes}")
     for h in range(halves):
         lines += [f"  %wp{h} = getelementptr i8, ptr %w, i64 %wo",
@@ -190,7 +209,7 @@ def hpass_kernel(n_out: int, n_digits: int, digit_bits: int):
         engine.finalize_object()
         _ENGINES.append(engine)
         i64 = ctypes.c_int64
-        kernel = ctypes.CFUNCTYPE(None, i64, i64, i64, i64, i64, i64, i64, i64, i64)(
+        kernel = ctypes.CFUNCTYPE(None, *[i64] * 10)(
             engine.get_function_address("hpass"))
     return kernel, halves, rows
 
@@ -230,15 +249,31 @@ def horizontal_pass(n_out: int, n_digits: int, digit_bits: int):
     numba = require("numba", "selection")
     kernel, _, rows = hpass_kernel(n_out, n_digits, digit_bits)
 
+    @numba.njit(nogil=True, inline="always")
+    def _close_block(union, granges, block):  # pragma: no cover - compiled
+        """The block's 4-byte column groups: from its first to its last non-zero word (the OR
+        of its rows, ``union``, which is then cleared)."""
+        lo = 0
+        while union[lo] == 0:
+            lo += 1
+        hi = union.shape[0] - 1
+        while union[hi] == 0:
+            hi -= 1
+        granges[2 * block] = 2 * lo
+        granges[2 * block + 1] = 2 * (hi + 1)
+        union[:] = 0
+
     @numba.njit(nogil=True)
-    def run(flat, words, packed, rowoff, rowid, stacked):  # pragma: no cover - compiled
+    def run(flat, words, packed, rowoff, rowid, granges, stacked):  # pragma: no cover - compiled
         width = flat.shape[1]
         height = stacked.shape[1]
         n_words = words.shape[1]
         stacked[:] = -128
         base = flat.ctypes.data
         union = np.zeros(n_words, dtype=np.uint64)
-        for image in range(flat.shape[0] // height):
+        n_images = flat.shape[0] // height
+        image_bytes = height * width
+        for image in range(n_images):
             n_live = 0
             union[:] = 0
             for y in range(height):
@@ -252,17 +287,16 @@ def horizontal_pass(n_out: int, n_digits: int, digit_bits: int):
                     rowoff[n_live] = m * width
                     rowid[n_live] = y
                     n_live += 1
+                    if n_live % rows == 0:  # a block of live rows is complete
+                        _close_block(union, granges, n_live // rows - 1)
             if n_live == 0:
                 continue
-            for i in range(n_live, -(-n_live // rows) * rows):
-                rowoff[i] = rowoff[n_live - 1]  # padding rows are computed, not written
-            lo = 0
-            while union[lo] == 0:
-                lo += 1
-            hi = n_words - 1
-            while union[hi] == 0:
-                hi -= 1
-            kernel(base, rowoff.ctypes.data, rowid.ctypes.data, n_live, 2 * lo, 2 * (hi + 1),
-                   packed.ctypes.data, stacked.ctypes.data + image * n_out * height, height)
+            if n_live % rows:
+                _close_block(union, granges, n_live // rows)
+                for i in range(n_live, -(-n_live // rows) * rows):
+                    rowoff[i] = rowoff[n_live - 1]  # padding rows are computed, not written
+            kernel(base, rowoff.ctypes.data, rowid.ctypes.data, n_live, granges.ctypes.data,
+                   packed.ctypes.data, stacked.ctypes.data + image * n_out * height, height,
+                   base + (image + 1) * image_bytes, image_bytes if image + 1 < n_images else 0)
 
     return run

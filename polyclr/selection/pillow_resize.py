@@ -251,7 +251,9 @@ def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
     if vnni_route(w, width):
         run, packed, rows_per_block = _vnni_plan(w, width)
         rowoff = _scratch("rowoff", (h + rows_per_block,), np.int64)
-        run(flat, flat.view(np.uint64), packed, rowoff, _scratch("rowid", (h,), np.int64), stacked)
+        rowid = _scratch("rowid", (h,), np.int64)
+        granges = _scratch("granges", (2 * (h // rows_per_block + 1),), np.int64)
+        run(flat, flat.view(np.uint64), packed, rowoff, rowid, granges, stacked)
     else:
         live = _live_products(flat, width)
         if live is None:
@@ -272,7 +274,12 @@ def vnni_route(in_size: int, out_size: int) -> bool:
     """Whether the horizontal pass ``in_size -> out_size`` runs on the fused VNNI kernel
     (``_vnni_kernel``): enabled, the CPU has AVX-512 VNNI, rows are whole uint64 words, and
     every sum of Pillow's int32 accumulator fits int32 (true for every Lanczos resize)."""
-    if not (USE_VNNI and in_size % 8 == 0 and vnni_available()):
+    return USE_VNNI and _vnni_fits(in_size, out_size)
+
+
+@lru_cache(maxsize=256)
+def _vnni_fits(in_size: int, out_size: int) -> bool:
+    if in_size % 8 or not vnni_available():
         return False
     weights, _ = pillow_lanczos_coefficients(in_size, out_size)
     return 255 * int(np.abs(weights).sum(axis=1).max()) + HALF < 1 << 31

@@ -24,9 +24,10 @@ import torch
 
 from polyclr.selection._pillow_kernels import HALF, digit_kernels, gather_kernel
 from polyclr.selection._vnni_kernel import (
+    compile_pass,
     horizontal_pass,
-    hpass_kernel,
     pack_digits,
+    rows_per_block,
     vnni_available,
 )
 
@@ -249,11 +250,8 @@ def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
     flat = np.ascontiguousarray(x).reshape(-1, w)
     stacked = _scratch("stacked", (n * width, h), np.int8)
     if vnni_route(w, width):
-        run, packed, rows_per_block = _vnni_plan(w, width)
-        rowoff = _scratch("rowoff", (h + rows_per_block,), np.int64)
-        rowid = _scratch("rowid", (h,), np.int64)
-        granges = _scratch("granges", (2 * (h // rows_per_block + 1),), np.int64)
-        run(flat, flat.view(np.uint64), packed, rowoff, rowid, granges, stacked)
+        kernel, rows, packed = _vnni_plan(w, width)
+        horizontal_pass(flat, h, width, kernel, rows, packed, out=stacked)
     else:
         live = _live_products(flat, width)
         if live is None:
@@ -287,11 +285,11 @@ def _vnni_fits(in_size: int, out_size: int) -> bool:
 
 @lru_cache(maxsize=64)
 def _vnni_plan(in_size: int, out_size: int):
-    """The compiled batch driver of the VNNI horizontal pass, its packed digits and its row
-    block (see ``_vnni_kernel.horizontal_pass``)."""
+    """The compiled VNNI pass of ``in_size -> out_size``, its rows per block and its packed
+    digits (``_vnni_kernel``)."""
     mat, nd = _digit_matrix(pillow_lanczos_coefficients(in_size, out_size)[0])
-    _, halves, rows = hpass_kernel(out_size, nd, _DIGIT_BITS)
-    return horizontal_pass(out_size, nd, _DIGIT_BITS), pack_digits(mat.numpy(), halves), rows
+    kernel, rows = compile_pass(in_size, out_size, nd, _DIGIT_BITS)
+    return kernel, rows, pack_digits(mat.numpy(), rows_per_block(out_size, nd)[0])
 
 
 def _pass_h(x: np.ndarray, width: int) -> np.ndarray:

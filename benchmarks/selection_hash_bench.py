@@ -2,7 +2,9 @@
 
 Both run in the same process on the same 256x256 uint8 slices (axial slices of nilearn's MNI152
 1 mm template, zero-padded to 256x256, with small integer shifts/flips to reach N slices) and the
-hashes are compared bit for bit. Writes benchmarks/results/selection_hash.csv.
+hashes are compared bit for bit. Where the CPU has AVX-512 VNNI, polyclr's default route (the
+fused VNNI pass) and its portable int8 route (``torch._int_mm``) are both measured, in the same
+rounds. Writes benchmarks/results/selection_hash.csv.
 
     .venv/bin/python benchmarks/selection_hash_bench.py [--n 4096] [--rounds 9]
 """
@@ -20,6 +22,8 @@ import numpy as np
 
 from polyclr.rundir import git_commit, machine_description, write_csv
 from polyclr.selection import hashing
+from polyclr.selection import pillow_resize as pr
+from polyclr.selection._vnni_kernel import vnni_available
 
 OUT = Path(__file__).parent / "results" / "selection_hash.csv"
 
@@ -74,12 +78,21 @@ def main() -> None:
 
         loop()  # untimed warm-up pass (Pillow, imagehash and the CPU caches), as for polyclr
         ref_hex = [str(h) for h in ref_hashes]  # hex strings for the comparison, not timed
-        configs = [1, 2]  # threads
-        runs = {c: (lambda m=method, th=c: hashing.hash_images(slices, m, threads=th)) for c in configs}
+        routes = ["vnni", "int8"] if vnni_available() else ["int8"]
+        configs = [(route, th) for route in routes for th in (1, 2)]
+
+        def run(cfg, images, m=method):
+            pr.USE_VNNI = cfg[0] == "vnni"
+            try:
+                return hashing.hash_images(images, m, threads=cfg[1])
+            finally:
+                pr.USE_VNNI = True
+
+        runs = {c: (lambda c=c: run(c, slices)) for c in configs}
         identical = {}
         for c in configs:
             runs[c]()  # warm caches (coefficients, pass order, kernels, thread pool)
-            identical[c] = hashing.to_hex(hashing.hash_images(loop_slices, method, threads=c)) == ref_hex
+            identical[c] = hashing.to_hex(run(c, loop_slices)) == ref_hex
         # Rounds: one imagehash pass, then each configuration (best of 3 passes), so that every
         # ratio compares two timings taken within about a second of each other; the VM's speed
         # drifts by tens of percent over seconds. Reported: the best rate of each, and the
@@ -103,12 +116,12 @@ def main() -> None:
             rates = len(slices) / np.array(cfg_t[cfg])
             paired = float(np.median(rates / loop_rates))
             rows.append({**common, "method": method, "implementation": "polyclr batched",
-                         "threads": cfg, "batch_size": default_batch, "n_slices": len(slices),
+                         "route": cfg[0], "threads": cfg[1], "batch_size": default_batch, "n_slices": len(slices),
                          "seconds": round(min(cfg_t[cfg]), 4), "cpu_seconds": round(min(cfg_c[cfg]), 4),
                          "slices_per_s": round(rates.max(), 1), "speedup": round(rates.max() / loop_rates.max(), 1),
                          "speedup_median_of_rounds": round(paired, 1), "rounds": args.rounds,
                          "identical": identical[cfg], "load_avg": os.getloadavg()[0]})
-            print(f"{method} threads={cfg}: best {rates.max():,.0f} slices/s vs imagehash "
+            print(f"{method} {cfg[0]} threads={cfg[1]}: best {rates.max():,.0f} slices/s vs imagehash "
                   f"{loop_rates.max():,.0f}/s = {rates.max() / loop_rates.max():.1f}x; median of "
                   f"per-round ratios {paired:.1f}x, identical={identical[cfg]}")
     # rows of other machines stay: the table shows each machine's own side-by-side run

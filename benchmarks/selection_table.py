@@ -18,35 +18,45 @@ def _rows(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(path.open())) if path.is_file() else []
 
 
-_INT8_NOTE = (
-    "How: both Pillow passes are exact int8 x int8 -> int32 products of coefficient "
-    "digits (oneDNN's GEMM via `torch._int_mm`, pixels shifted by -128), each with the image rows "
-    "as the product's long side; the vertical pass of a whole batch is one product over the "
-    "horizontal results of all images. Finding live rows, gathering, recombining digits, "
-    "rounding and scattering are numba kernels (the recombination compiled per output/digit "
-    "count). On the AMD EPYC (session 3, old orientation) about 3 us per slice went to reading "
-    "and gathering and 2-2.5 us to the horizontal product.")
+_ROUTES_NOTE = (
+    "How: Pillow's two 8-bit Lanczos passes are computed exactly, as integer products of "
+    "coefficient digits (base 128, int8). Two routes give identical hashes. **vnni** (the default "
+    "where the CPU has AVX-512 VNNI): one compiled function per batch (LLVM IR via llvmlite) lists "
+    "each image's live rows while reading them, multiplies blocks of 8 live rows, still in cache, "
+    "by the digits with `vpdpbusd` on the raw uint8 pixels (columns limited to each block's "
+    "non-zero words), rounds like Pillow in registers and writes the vertical pass's input, while "
+    "it prefetches the next image into L2. **int8** (every other CPU): live rows are gathered with "
+    "a -128 shift and multiplied with oneDNN's int8 GEMM (`torch._int_mm`); numba kernels gather, "
+    "recombine, round and scatter. Both do the vertical pass of a whole batch as one int8 product "
+    "over the horizontal results of all images.")
 
 
 def _profile_section() -> list[str]:
-    """Per-stage times from ``selection_hash_profile.py`` (one thread)."""
+    """Per-stage times from ``selection_hash_profile.py`` (one thread), one table per route."""
     rows = _rows("selection_hash_profile.csv")
     if not rows:
         return []
     r0 = rows[0]
     out = [f"Where one thread's time goes (`benchmarks/selection_hash_profile.py`, dHash, "
            f"{r0['n_slices']} distinct slices streamed in batches of {r0['batch_size']}, median of "
-           f"{r0['rounds']} rounds; {r0['machine']}, commit `{(r0['commit'] or '')[:10]}`, {r0['date']}, "
-           f"load avg {r0['load_avg']}):", "",
-           "| stage | us per slice (median) | us per slice (min) |", "| --- | ---: | ---: |"]
-    out += [f"| {r['stage']} | {float(r['us_per_slice_median']):.2f} | {float(r['us_per_slice_min']):.2f} |"
-            for r in rows]
-    staged = sum(float(r["us_per_slice_median"]) for r in rows if not r["stage"].startswith("hash_images"))
-    out += ["", f"Sum of the stages: {staged:.2f} us per slice; the rest of the whole call is Python "
-            "between the stages. Gathering is mostly reading: a 256x256 slice is 64 KB, and one thread "
-            "streams about 10 GB/s on this VM (measured in session 5), so reading alone costs about 6 us. "
-            "Absolute times follow the VM's speed: the imagehash loop, unchanged code, ran at 2,330 "
-            "slices/s in session 5 (commit ebe4938) and 2,968 in session 6 (b1122e4).", ""]
+           f"{r0['rounds']} rounds, the routes alternating; {r0['machine']}, commit "
+           f"`{(r0['commit'] or '')[:10]}`, {r0['date']}, load avg {r0['load_avg']}):", "",
+           "| route | stage | us per slice (median) | us per slice (min) |",
+           "| --- | --- | ---: | ---: |"]
+    out += [f"| {r.get('route') or 'int8'} | {r['stage']} | {float(r['us_per_slice_median']):.2f} | "
+            f"{float(r['us_per_slice_min']):.2f} |" for r in rows]
+    sums = []
+    for route in dict.fromkeys(r.get("route") or "int8" for r in rows):
+        staged = sum(float(r["us_per_slice_median"]) for r in rows
+                     if (r.get("route") or "int8") == route and not r["stage"].startswith(("hash_images", "read"))
+                     )
+        sums.append(f"{route} {staged:.2f}")
+    out += ["", f"Sum of the stages (us per slice): {', '.join(sums)}; the rest of the whole call is "
+            "Python between the stages. The last row of a route reads every byte of the 64 KB "
+            "slices once and does nothing else: the memory floor that a pass over the pixels "
+            "cannot beat on this VM. Absolute times follow the VM's speed: the imagehash loop, "
+            "unchanged code, ran at 2,330 slices/s in session 5 (commit ebe4938) and 2,968 in "
+            "session 6 (b1122e4).", ""]
     return out
 
 
@@ -69,10 +79,17 @@ def _routes_section() -> list[str]:
     return out + [""]
 
 
+def _route(row: dict[str, str]) -> str:
+    """The resize route of a row; rows written before the VNNI route existed used int8."""
+    if row["implementation"].startswith("imagehash"):
+        return "–"
+    return row.get("route") or "int8"
+
+
 def _hash_table(rows: list[dict[str, str]]) -> list[str]:
-    out = ["| hash | implementation | threads | slices | best slices/s | speed-up (best/best) "
+    out = ["| hash | implementation | route | threads | slices | best slices/s | speed-up (best/best) "
            "| speed-up (median of rounds) | slices per CPU-s | speed-up (CPU) | identical | load avg |",
-           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     base: dict[str, float] = {}
     for r in rows:
         n = float(r["n_slices"])
@@ -81,7 +98,7 @@ def _hash_table(rows: list[dict[str, str]]) -> list[str]:
             base[r["method"]] = cpu_rate
         cpu_up = cpu_rate / base.get(r["method"], float("nan"))
         paired = f"{float(r['speedup_median_of_rounds']):.1f}x" if r.get("speedup_median_of_rounds") else "–"
-        out.append(f"| {r['method']} | {r['implementation']} | {r['threads']} | {r['n_slices']} | "
+        out.append(f"| {r['method']} | {r['implementation']} | {_route(r)} | {r['threads']} | {r['n_slices']} | "
                    f"{float(r['slices_per_s']):,.0f} | {float(r['speedup']):.1f}x | {paired} | "
                    f"{cpu_rate:,.0f} | {cpu_up:.1f}x | {r['identical']} | {float(r.get('load_avg') or 'nan'):.2f} |")
     return out
@@ -106,7 +123,7 @@ def hash_section() -> list[str]:
         "`median of rounds` the median of the per-round ratios, which a drift cannot bias. "
         "Each machine's rows come from one run; compare ratios within a machine.",
         "",
-        _INT8_NOTE,
+        _ROUTES_NOTE,
         "",
         *_profile_section(),
         *_routes_section(),
@@ -115,11 +132,13 @@ def hash_section() -> list[str]:
         mine = [r for r in rows if r["machine"] == machine]
         out += [f"**{machine}** (commit `{(mine[0]['commit'] or '')[:10]}`, {mine[0]['date']}):", ""]
         out += _hash_table(mine)
-        dh = [r for r in mine if r["method"] == "dhash" and not r["implementation"].startswith("imagehash")]
+        ours = [r for r in mine if r["method"] == "dhash" and _route(r) != "–"]
+        default = "vnni" if any(_route(r) == "vnni" for r in ours) else "int8"
+        dh = [r for r in ours if _route(r) == default]
         best = max(dh, key=lambda r: float(r["speedup"])) if dh else None
         if best is not None:
-            out += ["", f"dHash, best configuration on this machine: {float(best['slices_per_s']):,.0f} "
-                    f"slices/s with {best['threads']} thread(s), {float(best['speedup']):.1f}x the imagehash "
+            out += ["", f"dHash, best configuration on this machine ({default} route): "
+                    f"{float(best['slices_per_s']):,.0f} slices/s with {best['threads']} thread(s), {float(best['speedup']):.1f}x the imagehash "
                     "loop (best/best" + (f"; median of per-round ratios {float(best['speedup_median_of_rounds']):.1f}x"
                                           if best.get("speedup_median_of_rounds") else "")
                     + "; targets: >= 10,000 slices/s and >= 50x)."]

@@ -142,6 +142,12 @@ def hash_section() -> list[str]:
                     "loop (best/best" + (f"; median of per-round ratios {float(best['speedup_median_of_rounds']):.1f}x"
                                           if best.get("speedup_median_of_rounds") else "")
                     + "; targets: >= 10,000 slices/s and >= 50x)."]
+            fastest = max((r for r in rows if r["method"] == "dhash" and _route(r) == "–"),
+                          key=lambda r: float(r["slices_per_s"]))
+            if fastest["machine"] != machine or fastest["commit"] != best["commit"]:
+                out[-1] += (f" Against the fastest imagehash dHash loop recorded in this file "
+                            f"({float(fastest['slices_per_s']):,.0f}/s, {fastest['machine']}), "
+                            f"this rate is {float(best['slices_per_s']) / float(fastest['slices_per_s']):.1f}x.")
         out.append("")
     return out
 

@@ -16,12 +16,16 @@ PREFETCH_LOCALITY = 2  # llvm.prefetch locality 2: prefetcht1, into L2
 def row_kernel_ir(n_out: int, n_digits: int, digit_bits: int, halves: int, rows: int) -> str:
     """LLVM IR of ``hpass``: digit products, recombination, rounding and scatter of live rows.
 
-    ``void hpass(ptr src, ptr rowoff, ptr rowid, i64 n_live, i64 g0, i64 g1, ptr w, ptr dst,
-    i64 dst_stride)``: for each live row i (byte offset ``rowoff[i]`` from ``src``, image row
-    ``rowid[i]``; ``rowoff`` padded to a multiple of ``rows`` entries), the 4-byte groups
-    [g0, g1) of the row are multiplied by the packed digits ``w`` ((groups, 16 * halves, 4)
-    int8, lane ``p * n_out + j`` = digit p of output j); output j, rounded like Pillow and
-    shifted to int8, is stored at ``dst[j * dst_stride + rowid[i]]``.
+    ``void hpass(ptr src, ptr rowoff, ptr rowid, i64 n_live, ptr granges, ptr w, ptr dst,
+    i64 dst_stride, ptr pf_base, i64 pf_end)``: live row i starts ``rowoff[i]`` bytes after
+    ``src`` and is image row ``rowid[i]``; ``rowoff`` is padded to a multiple of ``rows``
+    entries. For block b of ``rows`` live rows, the 4-byte column groups
+    [granges[2b], granges[2b + 1]) are multiplied by the packed digits ``w`` ((groups,
+    16 * halves, 4) int8, lane ``p * n_out + j`` = digit p of output j) with ``vpdpbusd``, one
+    accumulator set per row. Output j of a row, recombined from its digits in int32 (exact:
+    Pillow's own int32 sum fits, so the wrap-around arithmetic is exact), rounded and clipped like
+    Pillow and shifted to int8, is stored at ``dst[j * dst_stride + rowid[i]]``. Meanwhile
+    ``PREFETCH_LINES`` cache lines per group step of [pf_base, pf_base + pf_end) are prefetched.
     """
     lanes = 16 * halves
     vec = "<16 x i32>"

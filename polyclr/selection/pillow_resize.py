@@ -5,12 +5,14 @@ compares pixels. The slow part is Pillow's resize, so this module re-implements 
 resize for a whole batch: Pillow's two-pass separable Lanczos-3 filter on 8-bit images
 (``libImaging/Resample.c``): per-axis coefficients computed in double precision, normalised,
 rounded to 22-bit fixed point, a horizontal pass whose result is rounded and clipped to uint8,
-then a vertical pass rounded and clipped again. Both passes are exact int8 x int8 -> int32
-matrix products (``torch._int_mm``), one coefficient "digit" per product row, so the result is
-the very same uint8 image Pillow returns. The vertical pass of all images of a batch is one
-product, because the horizontal results are stacked side by side. No library exposes a batched,
-bit-exact Pillow resize, which is why it is written here; the elementwise steps around the
-products are compiled kernels (``_pillow_kernels``).
+then a vertical pass rounded and clipped again. Both passes are exact integer products with
+the coefficients split into int8 "digits", so the result is the very same uint8 image Pillow
+returns. The horizontal pass, which reads every pixel, runs on the fused AVX-512 VNNI kernel
+(``_vnni_kernel``) where the CPU has it, else as an int8 x int8 -> int32 matrix product
+(``torch._int_mm``) between compiled gather and rounding kernels (``_pillow_kernels``). The
+vertical pass of all images of a batch is one ``torch._int_mm`` product, because the horizontal
+results are stacked side by side. No library exposes a batched, bit-exact Pillow resize, which
+is why it is written here.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import datetime as dt
 import inspect
 import os
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,9 @@ STAGES = {"vnni": ("horizontal pass (fused VNNI kernel)", *VERTICAL),
           "int8": ("gather live rows", "horizontal product", "round + scatter", *VERTICAL)}
 
 
+@lru_cache(maxsize=1)
 def _read_floor():
+    """A compiled pass that ORs every 8-byte word (built once, outside the timed region)."""
     import numba
 
     @numba.njit(nogil=True, cache=True)
@@ -100,8 +103,9 @@ def one_round(x: np.ndarray, batch: int, route: str) -> dict[str, float]:
     t = time.perf_counter()
     hashing.hash_images(x, "dhash", batch_size=batch, threads=1)
     times["hash_images (whole call)"] = time.perf_counter() - t
+    floor = _read_floor()
     t = time.perf_counter()
-    _read_floor()(x.reshape(-1).view(np.uint64))
+    floor(x.reshape(-1).view(np.uint64))
     times[FLOOR] = time.perf_counter() - t
     return times
 

@@ -132,9 +132,9 @@ def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 256
 
     Each batch is one call of the compiled resize (``pillow_resize``), and the batches run on a
     persistent pool of ``threads`` threads (None: one per core); the compiled kernels and
-    torch's int8 product release the GIL. 256 images per batch was faster than 128 or 64 on
-    2 cores (the per-batch Python work is amortised; measured with the benchmark slices). torch's intra-op threads are 1 in the workers (and in
+    torch's int8 product release the GIL. torch's intra-op threads are 1 in the workers (and in
     the caller while hashing, restored afterwards), so the parallelism is across batches only.
+    256 images per batch was 7-9 % faster than 128 on 2 cores (benchmark slices, session 8).
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64.

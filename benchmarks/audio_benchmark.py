@@ -136,7 +136,7 @@ def frontend_speed(data: Path, threads_list: list[int], batch_windows: int = 64,
 def _config(epochs: int, batch_size: int, clip_seconds: float, text_head: str, order_head: bool,
             cwcl_power: float | None, text_tower: str = "frozen", zero_swapped: bool = True,
             cwcl_center: bool = False) -> Any:
-    from polyclr.pipelines.audio import AudioConfig
+    from polyclr.pipelines.audio.config import AudioConfig
 
     cfg = AudioConfig()
     cfg.engine.max_epochs = epochs

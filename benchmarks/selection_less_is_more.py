@@ -32,6 +32,7 @@ def run_one(data: Path, selection: SelectionConfig, seed: int, epochs: int) -> d
     from polyclr.engine.checkpoint import load_encoder
     from polyclr.evaluation import linear_probe
     from polyclr.pipelines import get_pipeline
+    from polyclr.pipelines.timeseries import data as D
     from polyclr.pipelines.timeseries import train as T
 
     pipe = get_pipeline("timeseries")
@@ -43,7 +44,7 @@ def run_one(data: Path, selection: SelectionConfig, seed: int, epochs: int) -> d
     seed_everything(seed)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        prep = T.prepare(cfg, data, out)
+        prep = D.prepare(cfg, data, out)
         pre = T.pretrain_encoder(cfg, prep, out)
         spec = T.encoder_spec(cfg, prep.data)
         enc = T.make_encoder(spec)

@@ -5,7 +5,7 @@ labelled volumes on the held-out test subjects, and pre-training time, for sever
 Data, split, network and budgets are those of ``benchmarks/volume_label_efficiency.py`` (the
 MNI152-derived reference subjects; pre-training on the training + unlabelled subjects, test
 subjects never seen). Selection runs per volume along the slicing axis in physical order
-(``polyclr.pipelines.volume.steps.apply_selection``, the same code ``polyclr run volume`` uses
+(``polyclr.pipelines.volume.data.apply_selection``, the same code ``polyclr run volume`` uses
 with a ``selection:`` section). Pre-training is epoch-matched: the step budget is scaled by the
 kept fraction, so a reduced set trains for fewer steps, as in Wolf et al. (2024). Writes
 benchmarks/results/selection_less_is_more_volume.csv.
@@ -31,9 +31,15 @@ import volume_label_efficiency as V  # noqa: E402  (same data and settings as th
 
 from polyclr.config import merge, parse_set  # noqa: E402
 from polyclr.modalities.volume.reference import generate_reference  # noqa: E402
-from polyclr.pipelines.volume import VolumeConfig  # noqa: E402
-from polyclr.pipelines.volume.prepare import num_classes, prepare, split_cases  # noqa: E402
-from polyclr.pipelines.volume.steps import apply_selection, class_names, finetune_table  # noqa: E402
+from polyclr.pipelines.volume.config import VolumeConfig  # noqa: E402
+from polyclr.pipelines.volume.data import (  # noqa: E402
+    apply_selection,
+    class_names,
+    num_classes,
+    prepare,
+    split_cases,
+)
+from polyclr.pipelines.volume.evaluate import finetune_table  # noqa: E402
 from polyclr.pipelines.volume.train import pretrain_net  # noqa: E402
 from polyclr.rundir import git_commit, machine_description, write_csv  # noqa: E402
 from polyclr.selection import SelectionConfig  # noqa: E402

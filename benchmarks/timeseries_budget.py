@@ -30,8 +30,9 @@ from polyclr.engine import seed_everything
 from polyclr.evaluation import linear_probe
 from polyclr.modalities.timeseries.encoders import TS2VecEncoder
 from polyclr.modalities.timeseries.objectives import TS2VecObjective
-from polyclr.pipelines.timeseries import TimeSeriesConfig
+from polyclr.pipelines.timeseries import data as D
 from polyclr.pipelines.timeseries import train as T
+from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 
 try:
     from benchmarks.timeseries_common import stamp, write_csv
@@ -65,7 +66,7 @@ class _Mean:
 def run(name: str, path: Path, seed: int, budgets: list[int], lr: float, ema: float) -> list[dict]:
     cfg = TimeSeriesConfig()
     seed_everything(seed)
-    prep = T.prepare(cfg, path)
+    prep = D.prepare(cfg, path)
     d = prep.data
     x = torch.from_numpy(d.X[prep.train])
     enc = TS2VecEncoder(d.n_channels)

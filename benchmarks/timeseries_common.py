@@ -33,8 +33,9 @@ def pretrain_and_embed(path: Path, seed: int, steps: int | None = None, lr: floa
     import tempfile
 
     from polyclr.engine import load_encoder, seed_everything
-    from polyclr.pipelines.timeseries import TimeSeriesConfig
+    from polyclr.pipelines.timeseries import data as D
     from polyclr.pipelines.timeseries import train as T
+    from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 
     cfg = TimeSeriesConfig()
     cfg.engine.seed, cfg.engine.logger = seed, "none"
@@ -44,7 +45,7 @@ def pretrain_and_embed(path: Path, seed: int, steps: int | None = None, lr: floa
         cfg.engine.lr = lr
     seed_everything(seed)
     out = Path(tempfile.mkdtemp(prefix=prefix))
-    prep = T.prepare(cfg, path, out)
+    prep = D.prepare(cfg, path, out)
     pre = T.pretrain_encoder(cfg, prep, out)
     pre.pop("objective_object", None)
     enc = T.make_encoder(T.encoder_spec(cfg, prep.data))

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from polyclr.engine import load_encoder, seed_everything
 from polyclr.modalities.timeseries.simulator import write_ecg_npz
-from polyclr.pipelines.timeseries import PIPELINE, TimeSeriesConfig
+from polyclr.pipelines.timeseries import PIPELINE
+from polyclr.pipelines.timeseries import data as D
 from polyclr.pipelines.timeseries import train as T
+from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 
 try:
     from benchmarks.timeseries_common import stamp, write_csv
@@ -57,7 +59,7 @@ def main() -> None:
         seed_everything(0)
         out = work / objective
         out.mkdir()
-        prep = T.prepare(cfg, data, out)
+        prep = D.prepare(cfg, data, out)
         spec = T.encoder_spec(cfg, prep.data)
         enc = T.make_encoder(spec)
         if args.only_supervised:  # no pre-training needed for the supervised baseline

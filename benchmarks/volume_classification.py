@@ -32,11 +32,11 @@ import numpy as np
 from volume_label_efficiency import BENCH_SETTINGS, DATA, RES, _stamp, pretrain_inits
 
 from polyclr.config import merge, parse_set
+from polyclr.modalities.volume.networks import POOLINGS
 from polyclr.modalities.volume.reference import generate_reference
-from polyclr.pipelines.volume import VolumeConfig
-from polyclr.pipelines.volume.prepare import num_classes, prepare, split_cases
-from polyclr.pipelines.volume.steps import classification_rows
-from polyclr.pipelines.volume.train import POOLINGS
+from polyclr.pipelines.volume.config import VolumeConfig
+from polyclr.pipelines.volume.data import num_classes, prepare, split_cases
+from polyclr.pipelines.volume.evaluate import classification_rows
 from polyclr.rundir import write_csv
 
 

@@ -36,10 +36,9 @@ import torch
 from polyclr.config import merge, parse_set
 from polyclr.evaluation import mean_std
 from polyclr.modalities.volume.reference import generate_reference
-from polyclr.pipelines.volume import VolumeConfig
-from polyclr.pipelines.volume.prepare import num_classes, prepare, split_cases
-from polyclr.pipelines.volume.steps import (
-    class_names,
+from polyclr.pipelines.volume.config import VolumeConfig
+from polyclr.pipelines.volume.data import class_names, num_classes, prepare, split_cases
+from polyclr.pipelines.volume.evaluate import (
     classification_rows,
     finetune_table,
     fully_supervised_rows,
@@ -70,7 +69,7 @@ def validation_split(cfg: VolumeConfig, split: dict) -> dict:
     from polyclr.splits import assert_group_disjoint, group_split
 
     train = split["train"]
-    idx = group_split([c.item.patient_id for c in train], test_size=1 / 3, seed=cfg.finetune.split_seed + 1,
+    idx = group_split([c.item.patient_id for c in train], test_size=1 / 3, seed=cfg.split.split_seed + 1,
                       source="volume-validation")
     pool = [train[i] for i in idx["train"]] + [train[i] for i in idx.get("val", [])]
     val = [train[i] for i in idx["test"]]

@@ -33,8 +33,8 @@ from polyclr.modalities.volume.data import PartitionDataset
 from polyclr.modalities.volume.networks import SegUNet
 from polyclr.modalities.volume.objectives import VolumeContrastive
 from polyclr.modalities.volume.reference import generate_reference
-from polyclr.pipelines.volume import VolumeConfig
-from polyclr.pipelines.volume.prepare import CaseField, prepare
+from polyclr.pipelines.volume.config import VolumeConfig
+from polyclr.pipelines.volume.data import CaseField, prepare
 from polyclr.rundir import git_commit, machine_description
 
 

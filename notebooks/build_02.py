@@ -28,7 +28,8 @@ import torch
 
 torch.set_num_threads(1)
 from polyclr.modalities.timeseries.simulator import CLASSES, write_ecg_npz
-from polyclr.pipelines.timeseries import PIPELINE, TimeSeriesConfig
+from polyclr.pipelines.timeseries import PIPELINE
+from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 
 work = Path(tempfile.mkdtemp(prefix="polyclr_nb02_"))
 data = write_ecg_npz(work / "ecg.npz", n_patients=16, trials_per_patient=3, windows_per_trial=6, seed=0)
@@ -60,9 +61,10 @@ pre = PIPELINE.pretrain(cfg, data, out)
     ("code", """import json
 
 from polyclr.evaluation.plots import plot_embedding
+from polyclr.pipelines.timeseries import data as D
 from polyclr.pipelines.timeseries import train as T
 
-prep = T.prepare(cfg, data)
+prep = D.prepare(cfg, data)
 encoder, meta, _ = T.load_checkpoint(out)
 emb = T.embed(encoder, prep.data.X[prep.test])
 png = plot_embedding(emb, np.array(prep.data.classes)[prep.data.y[prep.test]], work / "emb.png",

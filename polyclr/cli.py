@@ -18,7 +18,7 @@ from typing import Any
 from polyclr import __version__
 from polyclr.errors import DataError, PolyclrError
 
-_MODALITY_COMMANDS = ("pretrain", "finetune", "evaluate", "run", "check", "embed")
+_MODALITY_COMMANDS = ("pretrain", "finetune", "evaluate", "run", "check", "embed", "predict")
 
 
 def _add_common(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = _add_common_parser(sub, "embed", "embed files with a pre-trained encoder (.npy)")
     e.add_argument("--checkpoint", required=True, type=Path)
+
+    pr = _add_common_parser(sub, "predict", "predictions of a fine-tuned model for new inputs")
+    pr.add_argument("--checkpoint", required=True, type=Path)
 
     s = sub.add_parser("select", help="redundancy-reducing dataset selection")
     s.add_argument("--data", required=True, type=Path)
@@ -135,8 +138,9 @@ def _cmd_modality(args: argparse.Namespace) -> int:
     checkpoint = getattr(args, "checkpoint", None)
     if checkpoint is not None and not Path(checkpoint).exists():
         raise DataError(checkpoint, "checkpoint not found")
-    report = pipe.check(cfg, data)
+    prepared = pipe.open(cfg, data)  # read and validated once; every step below reuses it
     if args.command == "check":
+        report = pipe.check(cfg, prepared)
         for warning in report.warnings:
             print(f"warning: {warning}")
         print(f"{data}: OK ({args.modality}) " + ", ".join(f"{k}={v}" for k, v in report.summary.items()))
@@ -147,18 +151,17 @@ def _cmd_modality(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         if args.command == "pretrain":
-            metrics = pipe.pretrain(cfg, data, out, resume=args.resume)
+            metrics = pipe.pretrain(cfg, prepared, out, resume=args.resume)
         elif args.command == "finetune":
-            metrics = pipe.finetune(cfg, data, checkpoint, out, args.label_fraction, args.labeled_volumes)
+            metrics = pipe.finetune(cfg, prepared, checkpoint, out, args.label_fraction, args.labeled_volumes)
         elif args.command == "evaluate":
-            metrics = pipe.evaluate(cfg, data, checkpoint, out)
+            metrics = pipe.evaluate(cfg, prepared, checkpoint, out)
         elif args.command == "embed":
-            embed = getattr(pipe, "embed", None)
-            if embed is None:
-                raise PolyclrError(f"'embed' is not available for {args.modality}")
-            metrics = embed(cfg, data, checkpoint, out)
+            metrics = pipe.embed(cfg, prepared, checkpoint, out)
+        elif args.command == "predict":
+            metrics = pipe.predict(cfg, prepared, checkpoint, out)
         else:
-            metrics = pipe.run(cfg, data, out)
+            metrics = pipe.run(cfg, prepared, out)
     except BaseException:
         if created and not any((out / "checkpoints").glob("*.ckpt")):
             shutil.rmtree(out, ignore_errors=True)
@@ -197,9 +200,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_select(args: argparse.Namespace) -> int:
+    from polyclr.pipelines import selection_features, selection_items
     from polyclr.selection.cli import run_select
 
-    return run_select(args)
+    return run_select(args, selection_items, selection_features)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

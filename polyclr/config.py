@@ -6,9 +6,11 @@ that name the key; values are checked against the field's type.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,8 +109,34 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     return cls(**kwargs)
 
 
+def renamed(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with keys that ``cls.RENAMED_KEYS`` lists (old dotted key -> new dotted key)
+    moved to their new place, with a FutureWarning naming both; a new key given too wins."""
+    moves = getattr(cls, "RENAMED_KEYS", None) or {}
+    if not moves:
+        return data
+    data = copy.deepcopy(data)
+    for old, new in moves.items():
+        *path, key = old.split(".")
+        node: Any = data
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or key not in node:
+            continue
+        value = node.pop(key)
+        *path, key = new.split(".")
+        target = data
+        for part in path:
+            target = target.setdefault(part, {})
+        target.setdefault(key, value)
+        warnings.warn(f"config key '{old}' is now '{new}'", FutureWarning, stacklevel=3)
+    return data
+
+
 def merge(cfg: T, overrides: dict[str, Any], prefix: str = "") -> T:
     """Return a copy of dataclass ``cfg`` with ``overrides`` (nested mapping) applied."""
+    if not prefix:
+        overrides = renamed(type(cfg), overrides)
     hints = typing.get_type_hints(type(cfg))
     names = {f.name for f in dataclasses.fields(cfg)}  # type: ignore[arg-type]
     changes: dict[str, Any] = {}

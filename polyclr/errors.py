@@ -55,3 +55,7 @@ class MissingExtraError(PolyclrError, ImportError):
 
 class PipelineNotAvailableError(PolyclrError):
     """The requested modality pipeline is not installed or unknown."""
+
+
+class NotSupportedError(PolyclrError):
+    """A command that this modality's pipeline does not offer (e.g. ``predict audio``)."""

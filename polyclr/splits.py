@@ -9,12 +9,31 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from polyclr.errors import DataError, LeakageError
+
+
+@dataclass
+class SplitConfig:
+    """How every pipeline holds out data when the dataset gives no split of its own.
+
+    Attributes:
+        test_size: fraction of groups (patients) held out for testing.
+        val_size: fraction of groups held out for validation (0 = none).
+        split_seed: seed of the group split.
+        deidentify_salt: write group ids in ``splits.json`` as hashes salted with this
+            ("" = plain ids).
+    """
+
+    test_size: float = 0.25
+    val_size: float = 0.0
+    split_seed: int = 0
+    deidentify_salt: str = ""
 
 
 def assert_group_disjoint(groups_by_split: Mapping[str, Sequence[Any]], source: str | None = None) -> None:

@@ -1,5 +1,7 @@
 """Typed configs: defaults < YAML < --set; unknown keys and bad types name the key."""
 
+import dataclasses
+import importlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -59,3 +61,25 @@ def test_bad_yaml_names_file(tmp_path):
     y.write_text("engine: [unclosed\n")
     with pytest.raises(ConfigError, match="bad.yaml"):
         resolve_config(Cfg, y)
+
+
+def test_one_split_config_shared_by_every_pipeline():
+    from polyclr.splits import SplitConfig
+
+    fields = {f.name for f in dataclasses.fields(SplitConfig)}
+    for modality, section in (("volume", "split"), ("timeseries", "data"), ("audio", "data")):
+        pytest.importorskip(f"polyclr.pipelines.{modality}")
+        pipe = importlib.import_module(f"polyclr.pipelines.{modality}").PIPELINE
+        sub = getattr(pipe.config_class(), section)
+        assert isinstance(sub, SplitConfig), modality
+        assert fields <= {f.name for f in dataclasses.fields(sub)}
+
+
+def test_renamed_volume_split_keys_still_accepted(tmp_path):
+    from polyclr.pipelines.volume.config import VolumeConfig
+
+    with pytest.warns(FutureWarning, match="finetune.test_fraction' is now 'split.test_size'"):
+        cfg = resolve_config(VolumeConfig, None, ["finetune.test_fraction=0.4", "finetune.split_seed=3"])
+    assert (cfg.split.test_size, cfg.split.split_seed) == (0.4, 3)
+    both = resolve_config(VolumeConfig, None, ["split.test_size=0.3"])
+    assert both.split.test_size == 0.3

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from pathlib import Path
+from typing import Any
 
-from polyclr.errors import PipelineNotAvailableError
-from polyclr.pipelines.base import CheckReport, Pipeline
+from polyclr.errors import DataError, PipelineNotAvailableError
+from polyclr.pipelines.base import CheckReport, Pipeline, Prepared
 
 MODALITIES = ("volume", "timeseries", "audio")
 
@@ -33,4 +35,21 @@ def get_pipeline(modality: str) -> Pipeline:
     return module.PIPELINE
 
 
-__all__ = ["CheckReport", "MODALITIES", "Pipeline", "available_pipelines", "get_pipeline"]
+def selection_items(path: Path, modality: str | None = None) -> Any:
+    """The items ``polyclr select`` sees in ``path``, read by the modality's pipeline
+    (``modality`` guessed from the file types when None)."""
+    from polyclr.selection.sources import guess_modality
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "no such file or directory")
+    return get_pipeline(modality or guess_modality(path)).selection_items(path)
+
+
+def selection_features(checkpoint: Path, modality: str, items: list[Any]) -> Any:
+    """``(N, D)`` features of selection ``items`` from a pre-trained encoder of ``modality``."""
+    return get_pipeline(modality).selection_features(Path(checkpoint), items)
+
+
+__all__ = ["CheckReport", "MODALITIES", "Pipeline", "Prepared", "available_pipelines", "get_pipeline",
+           "selection_features", "selection_items"]

@@ -1,4 +1,9 @@
-"""The contract every modality pipeline fulfils, so the CLI and notebooks drive them alike."""
+"""The contract every modality pipeline fulfils, so the CLI and notebooks drive them alike.
+
+A command opens the dataset once (:meth:`Pipeline.open`: read and validate every file, return a
+:class:`Prepared`), then hands that object to the step it runs; ``check`` prints what ``open``
+found. Every step also accepts a plain path and opens it itself, for the Python API.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from polyclr.errors import NotSupportedError
 
 
 @dataclass
@@ -19,30 +26,62 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(kw_only=True)
+class Prepared:
+    """A dataset read and validated once; each modality subclasses it with what it loaded.
+
+    Attributes:
+        path: the dataset file or folder.
+        summary: counts and ranges that ``polyclr check`` prints.
+        warnings: problems that do not stop a run (printed by ``check``).
+    """
+
+    path: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def report(self) -> CheckReport:
+        """The check report of this dataset."""
+        return CheckReport(dict(self.summary), list(self.warnings))
+
+
+Data = Path | str | Prepared
+
+
 class Pipeline(ABC):
     """One modality's pretrain → fine-tune → evaluate recipe.
 
-    Every method takes the resolved config object (an instance of ``config_class``), the data
-    path, and the output directory (already created by the caller, after :meth:`check`
-    succeeded). Each returns the metrics mapping that the caller writes to ``OUT/metrics.json``.
+    Every step takes the resolved config object (an instance of ``config_class``), the dataset
+    (a :class:`Prepared` from :meth:`open`, or a path that the step opens), and the output
+    directory (already created by the caller). Each returns the metrics mapping that the caller
+    writes to ``OUT/metrics.json``. Steps a modality cannot do raise
+    :class:`polyclr.errors.NotSupportedError`.
     """
 
     name: str = ""
     config_class: type = object
 
     @abstractmethod
-    def check(self, cfg: Any, data: Path) -> CheckReport:
-        """Validate ``data`` without training; raise DataError naming the bad file."""
+    def open(self, cfg: Any, data: Path) -> Prepared:
+        """Read and validate ``data`` once; raise DataError naming the bad file."""
+
+    def opened(self, cfg: Any, data: Data) -> Prepared:
+        """``data`` itself when already opened, else :meth:`open` of the path."""
+        return data if isinstance(data, Prepared) else self.open(cfg, Path(data))
+
+    def check(self, cfg: Any, data: Data) -> CheckReport:
+        """Validate ``data`` without training (what ``polyclr check`` prints)."""
+        return self.opened(cfg, data).report()
 
     @abstractmethod
-    def pretrain(self, cfg: Any, data: Path, out: Path, resume: bool = False) -> dict[str, Any]:
+    def pretrain(self, cfg: Any, data: Data, out: Path, resume: bool = False) -> dict[str, Any]:
         """Contrastive pre-training; writes ``out/checkpoints/`` and ``out/encoder.safetensors``."""
 
     @abstractmethod
     def finetune(
         self,
         cfg: Any,
-        data: Path,
+        data: Data,
         checkpoint: Path | None,
         out: Path,
         label_fraction: float | None = None,
@@ -51,12 +90,29 @@ class Pipeline(ABC):
         """Fine-tune on the labelled subset (random init when ``checkpoint`` is None)."""
 
     @abstractmethod
-    def evaluate(self, cfg: Any, data: Path, checkpoint: Path, out: Path) -> dict[str, Any]:
+    def evaluate(self, cfg: Any, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
         """Evaluate a checkpoint on the held-out split."""
 
     @abstractmethod
-    def run(self, cfg: Any, data: Path, out: Path) -> dict[str, Any]:
+    def run(self, cfg: Any, data: Data, out: Path) -> dict[str, Any]:
         """Pretrain → fine-tune at the standard label budgets → report."""
+
+    def embed(self, cfg: Any, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
+        """One embedding per file / sample with a pre-trained encoder (``out/embeddings.npy``)."""
+        raise NotSupportedError(f"'embed' is not supported for {self.name}")
+
+    def predict(self, cfg: Any, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
+        """Predictions of a fine-tuned model for new inputs, written under ``out``."""
+        raise NotSupportedError(f"'predict' is not supported for {self.name}")
+
+    def selection_items(self, path: Path) -> Any:
+        """The items ``polyclr select`` sees (a :class:`polyclr.selection.sources.ItemSet`)."""
+        raise NotSupportedError(f"'select' is not supported for {self.name}")
+
+    def selection_features(self, checkpoint: Path, items: list[Any]) -> Any:
+        """Encoder features ``(N, D)`` of selection items for ``select --method embedding``."""
+        raise NotSupportedError(f"encoder checkpoints for 'select --method embedding' are not "
+                                f"supported for {self.name}; pass a .npy/.npz feature file (N, D)")
 
     @abstractmethod
     def demo_data(self) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from polyclr.errors import ConfigError, DataError
 from polyclr.selection.core import METHODS, _validate, select_items
+from polyclr.selection.sources import ItemSet
 
 MAX_PLOTS = 8
 
@@ -68,43 +70,22 @@ def load_features(path: Path, n: int) -> np.ndarray:
     return f.reshape(n, -1)
 
 
-def encoder_features(checkpoint: Path, modality: str, items: list[np.ndarray]) -> np.ndarray:
-    """Features from a pre-trained polyclr encoder (run dir or ``encoder.safetensors``).
-
-    Time series: the pipeline's encoder is rebuilt from the file's metadata, inputs are
-    normalised with the stored training mean/std, and instance embeddings are max-pooled.
-
-    Shape:
-        returns (N, D) float32.
-    """
-    if modality != "timeseries":
-        raise DataError(checkpoint, f"encoder checkpoints are supported for time series; for "
-                                    f"{modality} pass a .npy/.npz feature file (N, D) instead")
-    from polyclr.pipelines.timeseries import train as T
-
-    lengths = {a.shape for a in items}
-    if len(lengths) != 1:
-        raise DataError(checkpoint, "series of different lengths; embed them with `polyclr embed` "
-                                    "and pass the .npy features")
-    encoder, meta, _ = T.load_checkpoint(checkpoint)
-    x = np.stack(items).astype(np.float32)
-    norm = (meta.get("input") or {}).get("normalization")
-    if norm:
-        mean = np.asarray(norm["mean"], dtype=np.float32)[None, :, None]
-        std = np.asarray(norm["std"], dtype=np.float32)[None, :, None]
-        x = (x - mean) / (std + 1e-8)
-    return T.embed(encoder, x)
-
-
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:80] or "group"
 
 
-def run_select(args: argparse.Namespace) -> int:
-    """Entry point of ``polyclr select`` (see module doc); returns the exit code."""
+def run_select(args: argparse.Namespace, load_items: Callable[[Path, str | None], ItemSet],
+               encoder_features: Callable[[Path, str, list[np.ndarray]], np.ndarray]) -> int:
+    """Entry point of ``polyclr select`` (see module doc); returns the exit code.
+
+    Args:
+        load_items: ``(path, modality or None) -> ItemSet``; the modality pipelines provide it
+            (this layer reads no modality's files itself).
+        encoder_features: ``(checkpoint, modality, items) -> (N, D)`` features of a pre-trained
+            encoder, for ``--method embedding --checkpoint RUN_DIR``.
+    """
     from polyclr.rundir import atomic_write_text, write_json
     from polyclr.selection.plots import strip_plot
-    from polyclr.selection.sources import load_items
 
     method = str(args.method).lower()
     if method not in METHODS:

@@ -90,8 +90,8 @@ def test_antipodal_padding_is_effectively_masked() -> None:
 
 def test_objective_order_negatives_change_loss_only_for_ordered_rows() -> None:
     from polyclr.modalities.audio.encoders import AudioEncoder
+    from polyclr.modalities.audio.objectives import AudioTextObjective
     from polyclr.modalities.audio.text import TextTower
-    from polyclr.pipelines.audio.train import AudioTextObjective
 
     torch.manual_seed(0)
     enc = AudioEncoder(frontend={"sample_rate": 8000, "n_mels": 32, "n_fft": 256, "hop_length": 80},

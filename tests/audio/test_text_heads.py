@@ -130,7 +130,7 @@ def test_order_keys_match_reversals_across_wordings() -> None:
 
 def test_cwcl_order_objective_zeroes_weights_of_swapped_captions() -> None:
     from polyclr.modalities.audio.encoders import AudioEncoder
-    from polyclr.pipelines.audio.train import AudioTextObjective
+    from polyclr.modalities.audio.objectives import AudioTextObjective
 
     cache = _fake_cache()
     tower = TextTower("frozen", 8, cache=cache, frozen_dim=8, head="locked")
@@ -147,7 +147,7 @@ def test_cwcl_order_objective_zeroes_weights_of_swapped_captions() -> None:
 
 def test_cwcl_center_uses_mean_of_registered_captions() -> None:
     from polyclr.modalities.audio.encoders import AudioEncoder
-    from polyclr.pipelines.audio.train import AudioTextObjective
+    from polyclr.modalities.audio.objectives import AudioTextObjective
 
     tower = TextTower("frozen", 8, cache=_fake_cache(), frozen_dim=8, head="locked")
     idx = tower.register(["a beep then noise", "noise then a beep", "a chirp"])

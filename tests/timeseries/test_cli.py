@@ -7,8 +7,8 @@ import pytest
 
 from polyclr.cli import main
 from polyclr.modalities.timeseries.simulator import write_ecg_npz
-from polyclr.pipelines.timeseries import TimeSeriesConfig
-from polyclr.pipelines.timeseries import train as T
+from polyclr.pipelines.timeseries import data as D
+from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 
 
 def _bad(tmp_path, kind):
@@ -51,7 +51,7 @@ def test_check_summarises(tmp_path, capsys, aeon_data):
 def test_prepare_patient_independent_and_train_normalised(tmp_path):
     path = write_ecg_npz(tmp_path / "ecg.npz", n_patients=8, trials_per_patient=2, windows_per_trial=3)
     cfg = TimeSeriesConfig()
-    prep = T.prepare(cfg, path, tmp_path)
+    prep = D.prepare(cfg, path, tmp_path)
     d = prep.data
     assert not set(d.patient_id[prep.train]) & set(d.patient_id[prep.test])
     np.testing.assert_allclose(d.X[prep.train].mean(axis=(0, 2)), 0, atol=1e-4)
@@ -97,7 +97,7 @@ def test_selection_hook_every_n(tmp_path):
     path = write_ecg_npz(tmp_path / "ecg.npz", n_patients=6, trials_per_patient=2, windows_per_trial=4)
     cfg = TimeSeriesConfig()
     cfg.selection.method, cfg.selection.every_n = "every_n", 2
-    prep = T.prepare(cfg, path)
-    kept = T._select(cfg, prep, prep.train)
+    prep = D.prepare(cfg, path)
+    kept = D.select_windows(cfg, prep, prep.train)
     # every second window of each recording (4 windows -> 2 per trial)
     assert len(kept) == len(prep.train) // 2 and set(kept) <= set(prep.train)

@@ -133,8 +133,9 @@ def test_lean_pretrain_step_resumes_exactly(tmp_path, aeon_data):
     """The manual-optimisation pre-training step keeps exact resume: 12 steps in one go equal
     6 steps, a checkpoint, and 6 more (GunPoint: 50 series, batch 8 → 6 steps per epoch)."""
     from polyclr.engine import load_encoder
-    from polyclr.pipelines.timeseries import TimeSeriesConfig
+    from polyclr.pipelines.timeseries import data as D
     from polyclr.pipelines.timeseries import train as T
+    from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 
     def cfg(steps):
         c = TimeSeriesConfig()
@@ -145,10 +146,10 @@ def test_lean_pretrain_step_resumes_exactly(tmp_path, aeon_data):
 
     path = f"{aeon_data}/GunPoint/GunPoint_TRAIN.ts"
     once, split = tmp_path / "once", tmp_path / "split"
-    info = T.pretrain_encoder(cfg(12), T.prepare(cfg(12), path, once), once)
+    info = T.pretrain_encoder(cfg(12), D.prepare(cfg(12), path, once), once)
     assert info["pretrain_steps"] == 12
-    T.pretrain_encoder(cfg(6), T.prepare(cfg(6), path, split), split)
-    again = T.pretrain_encoder(cfg(12), T.prepare(cfg(12), path, split), split, resume=True)
+    T.pretrain_encoder(cfg(6), D.prepare(cfg(6), path, split), split)
+    again = T.pretrain_encoder(cfg(12), D.prepare(cfg(12), path, split), split, resume=True)
     assert again["pretrain_steps"] == 12
     a, b = load_encoder(once / "encoder.safetensors")[0], load_encoder(split / "encoder.safetensors")[0]
     for k in a:

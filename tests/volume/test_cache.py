@@ -11,7 +11,7 @@ import torch
 from polyclr.modalities.volume.cache import cached_dataset, estimated_bytes
 from polyclr.modalities.volume.transforms import invert_label
 from polyclr.pipelines.volume.config import VolumeConfig
-from polyclr.pipelines.volume.prepare import CaseField, prepare
+from polyclr.pipelines.volume.data import CaseField, prepare
 
 
 def _cfg(cache: str, **kw) -> VolumeConfig:

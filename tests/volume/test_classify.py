@@ -8,14 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from polyclr.modalities.volume.networks import build_network
-from polyclr.pipelines.volume.classify import (
-    VolumeClassifier,
-    VolumeLabelDataset,
-    finetune_classifier,
-    predict_proba,
-)
+from polyclr.modalities.volume.networks import VolumeClassifier, build_network
 from polyclr.pipelines.volume.config import VolumeConfig
+from polyclr.pipelines.volume.data import VolumeLabelDataset
+from polyclr.pipelines.volume.evaluate import predict_proba
+from polyclr.pipelines.volume.train import finetune_classifier
 
 FEATURES = (4, 4, 8, 8, 16, 4)
 
@@ -109,7 +106,7 @@ def test_finetuning_learns_a_bright_blob_on_held_out_volumes():
 
 
 def test_whole_volume_prediction_in_chunks_matches_one_pass():
-    from polyclr.pipelines.volume.train import volume_bottleneck
+    from polyclr.modalities.volume.networks import volume_bottleneck
 
     model = VolumeClassifier(_net(), 2, 2).eval()
     x = torch.rand(70, 1, 32, 32)  # more slices than one chunk (32)

@@ -16,7 +16,7 @@ TINY = [
     "--set", "net.features=[4,4,8,8,16,4]", "--set", "pretrain.num_partitions=2",
     "--set", "pretrain.volumes_per_batch=2", "--set", "pretrain.global_steps=2",
     "--set", "pretrain.local_steps=2", "--set", "finetune.steps=3", "--set", "finetune.batch_size=4",
-    "--set", "engine.accelerator=cpu", "--set", "finetune.test_fraction=0.34",
+    "--set", "engine.accelerator=cpu", "--set", "split.test_size=0.34",
 ]
 
 
@@ -65,6 +65,14 @@ def test_run_volume_2d_writes_rows_and_aligned_masks(tiny_msd, tmp_path):
     for r in cls:
         assert r["train_volumes"] == 3 and r["test_volumes"] == 3 and 0.0 <= r["auroc"] <= 1.0
     assert "finetune" in (out / "report.md").read_text()
+    # embed: one pooled frozen-encoder descriptor per volume, file order, with the file list
+    emb_dir = tmp_path / "emb"
+    assert main(["embed", "volume", "--data", str(tiny_msd), "--out", str(emb_dir), *TINY,
+                 "--checkpoint", str(out / "encoders" / "GD_LD.safetensors")]) == 0
+    emb = np.load(emb_dir / "embeddings.npy")
+    files = (emb_dir / "files.txt").read_text().split()
+    assert emb.shape == (len(files), 2 * 16) and len(files) == len(list((tiny_msd / "imagesTr").glob("*.nii.gz")))
+    assert np.isfinite(emb).all() and not np.allclose(emb[0], emb[1])
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from polyclr.modalities.volume.networks import (
 )
 from polyclr.modalities.volume.objectives import VolumeContrastive
 from polyclr.pipelines.volume.config import VolumeConfig
-from polyclr.pipelines.volume.steps import _validate
+from polyclr.pipelines.volume.config import validate_config as _validate
 
 CH = (4, 8, 16, 32)  # UNet: 3 down-samplings -> sizes must be multiples of 8
 
@@ -110,7 +110,7 @@ def _tiny_cfg(arch: str, schedule: str, strategy: str) -> VolumeConfig:
 
 @pytest.mark.parametrize("arch", ["BasicUNet", "UNet"])
 def test_staged_and_joint_schedules_train_the_right_parts(tiny_msd, arch):
-    from polyclr.pipelines.volume.prepare import prepare
+    from polyclr.pipelines.volume.data import prepare
     from polyclr.pipelines.volume.train import build_net, pretrain_net
 
     def changed(params_a, params_b):
@@ -137,7 +137,7 @@ def test_staged_and_joint_schedules_train_the_right_parts(tiny_msd, arch):
 def test_volume_features_mean_and_mean_max_pooling():
     from types import SimpleNamespace
 
-    from polyclr.pipelines.volume.train import volume_features
+    from polyclr.pipelines.volume.evaluate import volume_features
 
     torch.manual_seed(0)
     cfg = VolumeConfig()

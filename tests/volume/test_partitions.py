@@ -137,9 +137,8 @@ def test_partition_dataset_respects_selection_keep_mask():
 
 def test_selection_hook_every_n_keeps_one_plane_in_two(tiny_msd, tmp_path):
     from polyclr.config import merge
-    from polyclr.pipelines.volume import VolumeConfig
-    from polyclr.pipelines.volume.prepare import prepare
-    from polyclr.pipelines.volume.steps import apply_selection
+    from polyclr.pipelines.volume.config import VolumeConfig
+    from polyclr.pipelines.volume.data import apply_selection, prepare
 
     cfg = merge(VolumeConfig(), {"data": {"spacing": [2, 2, 3], "slice_size": [32, 32]},
                                  "selection": {"method": "every_n", "every_n": 2}})

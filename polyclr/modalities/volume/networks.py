@@ -3,6 +3,7 @@ projection heads.
 
 Both wrappers share one interface (``encode``, ``decode``, ``*_parameters``, ``divisor``) so the
 global loss can use the bottleneck and the local loss a chosen decoder stage of either network.
+``VolumeClassifier`` pools an encoder's bottleneck over a whole volume for a class per volume.
 """
 
 from __future__ import annotations
@@ -264,3 +265,85 @@ class LocalHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+POOLINGS = ("mean", "mean_max")
+
+
+def pool_positions(feats: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool bottleneck features over their last (slice x position) axis: ``mean``, or
+    ``mean_max`` (mean and maximum side by side; the maximum keeps a small focal finding, a
+    lesion a few voxels wide, from being averaged away).
+
+    Shape:
+        feats: ``(..., C, N)`` -> ``(..., C)`` (mean) or ``(..., 2C)`` (mean_max).
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    mean = feats.mean(-1)
+    return mean if pooling == "mean" else torch.cat([mean, feats.amax(-1)], dim=-1)
+
+
+@torch.no_grad()
+def volume_bottleneck(net: nn.Module, x: torch.Tensor, spatial_dims: int, chunk: int = 32) -> torch.Tensor:
+    """Bottleneck features of a whole volume, slices encoded ``chunk`` at a time (2D): a whole
+    volume's full-resolution encoder activations at once can take gigabytes; the bottleneck
+    is small.
+
+    Shape:
+        x: ``(Z, 1, H, W)`` (2D) or ``(1, X, Y, Z)`` (3D) -> ``(C_bottleneck, N)``, N = slices x
+        positions (2D) or positions (3D).
+    """
+    if spatial_dims == 3:
+        return net.encode(x[None])[-1][0].flatten(1)
+    bottom = torch.cat([net.encode(x[i:i + chunk])[-1] for i in range(0, x.shape[0], chunk)])
+    return bottom.movedim(1, 0).flatten(1)
+
+
+class VolumeClassifier(nn.Module):
+    """Encoder + pooling over slices/positions + linear head.
+
+    Args:
+        net: a polyclr segmentation network (``encode`` returns the skip features, last =
+            bottleneck); only its encoder is used.
+        num_classes: number of volume classes.
+        spatial_dims: 2 (volumes as stacks of slices) or 3.
+        pooling: ``mean`` or ``mean_max``.
+
+    Shape:
+        x: 2D ``(B, S, 1, H, W)`` (S slices per volume), 3D ``(B, 1, X, Y, Z)`` -> ``(B, num_classes)``.
+    """
+
+    def __init__(self, net: nn.Module, num_classes: int, spatial_dims: int, pooling: str = "mean_max") -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        self.net, self.spatial_dims, self.pooling = net, spatial_dims, pooling
+        width = net.bottleneck_channels * (2 if pooling == "mean_max" else 1)
+        self.head = nn.Linear(width, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled bottleneck features, ``(B, C)`` or ``(B, 2C)``."""
+        if self.spatial_dims == 2:
+            b, s = x.shape[:2]
+            bottom = self.net.encode(x.flatten(0, 1))[-1]  # (B*S, C, h, w)
+            flat = bottom.reshape(b, s, bottom.shape[1], -1).movedim(2, 1).flatten(2)  # (B, C, S*h*w)
+        else:
+            flat = self.net.encode(x)[-1].flatten(2)
+        return pool_positions(flat, self.pooling)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    @torch.no_grad()
+    def predict_volume(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of one whole volume (``volume_bottleneck``: slices encoded in chunks).
+
+        Shape:
+            x: ``(Z, 1, H, W)`` (2D) or ``(1, X, Y, Z)`` (3D) -> ``(num_classes,)``.
+        """
+        return self.head(pool_positions(volume_bottleneck(self.net, x, self.spatial_dims), self.pooling))

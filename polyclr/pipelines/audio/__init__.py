@@ -1,9 +1,5 @@
-"""Audio–text pipeline (CLAP-style, CWCL, CompA order negatives, long-form fusion).
+"""The audio–text pipeline (``polyclr <command> audio``); see :mod:`polyclr.pipelines.audio.pipeline`."""
 
-``PIPELINE`` is what ``polyclr <command> audio`` drives.
-"""
+from polyclr.pipelines.audio.pipeline import PIPELINE
 
-from polyclr.pipelines.audio.config import AudioConfig
-from polyclr.pipelines.audio.pipeline import PIPELINE, AudioPipeline
-
-__all__ = ["PIPELINE", "AudioConfig", "AudioPipeline"]
+__all__ = ["PIPELINE"]

@@ -8,33 +8,27 @@ from polyclr.engine.config import EngineConfig
 from polyclr.errors import ConfigError
 from polyclr.modalities.audio.features import FrontEndConfig
 from polyclr.selection.config import SelectionConfig
+from polyclr.splits import SplitConfig
 
 OBJECTIVES = ("clip", "cwcl", "clip+order", "cwcl+order")
 
 
 @dataclass
-class DataConfig:
-    """Reading, cropping and splitting.
+class DataConfig(SplitConfig):
+    """Reading, cropping and splitting (the split fields come from
+    :class:`polyclr.splits.SplitConfig`; groups are ``patient_id``, default the file, and a
+    ``split`` column in ``captions.csv`` is used as given).
 
     Attributes:
         clip_seconds: training / evaluation crop length (short clips are repeat-padded).
         eval_crops: deterministic evaluation windows per file, embeddings averaged (1 = centre).
-        test_size: fraction of groups (``patient_id``, default the file) held out for test when
-            ``captions.csv`` has no ``split`` column.
-        val_size: fraction of groups for validation (0 = none).
-        split_seed: seed of the group split.
         cache_max_seconds: files up to this long are kept in memory during training; longer ones
             are read window by window from disk (bounded memory for hour-long recordings).
-        deidentify_salt: hash group ids in ``splits.json`` with this salt ("" = plain ids).
     """
 
     clip_seconds: float = 2.0
     eval_crops: int = 1
-    test_size: float = 0.25
-    val_size: float = 0.0
-    split_seed: int = 0
     cache_max_seconds: float = 30.0
-    deidentify_salt: str = ""
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""Dataset preparation for the audio–text pipeline: validation, group split, crops, embedding."""
+"""The audio–text pipeline's data: open (read + validate once), group split, training crops,
+selection of training files and the items ``polyclr select`` sees, embedding of held-out items."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,17 @@ from torch.utils.data import Dataset
 
 from polyclr.errors import DataError
 from polyclr.modalities.audio.features import eval_starts, repeat_pad
-from polyclr.modalities.audio.io import audio_info, load_mono, read_captions
+from polyclr.modalities.audio.io import (
+    AUDIO_EXTENSIONS,
+    CAPTIONS_FILE,
+    audio_info,
+    load_mono,
+    read_captions,
+)
 from polyclr.modalities.audio.order import swap_audio, swap_caption
+from polyclr.pipelines import base
+from polyclr.selection.core import natural_key
+from polyclr.selection.sources import ItemSet
 from polyclr.splits import assert_group_disjoint, group_split
 
 
@@ -32,14 +43,23 @@ class AudioItem:
     channels: int
 
 
-@dataclass
-class Prepared:
-    """Validated items and their split (indices into ``items``)."""
+@dataclass(kw_only=True)
+class Prepared(base.Prepared):
+    """An audio dataset read and validated once (:func:`open_dataset`).
+
+    Attributes:
+        root: the folder holding ``captions.csv``.
+        items: validated files with their captions (empty for a folder without captions).
+        split: indices into ``items`` per split.
+        split_source: where the split came from (the ``split`` column or the group split).
+        files: every audio file under the path (what ``embed`` reads).
+    """
 
     root: Path
-    items: list[AudioItem]
-    split: dict[str, np.ndarray]
-    split_source: str
+    items: list[AudioItem] = field(default_factory=list)
+    split: dict[str, np.ndarray] = field(default_factory=dict)
+    split_source: str = ""
+    files: list[Path] = field(default_factory=list)
 
     def subset(self, name: str) -> list[AudioItem]:
         return [self.items[i] for i in self.split.get(name, np.zeros(0, int))]
@@ -77,7 +97,79 @@ def prepare(data: str | Path, test_size: float = 0.25, val_size: float = 0.0, se
     if len(split["train"]) < 2 or len(split.get("test", [])) < 1:
         raise DataError(table.root, f"need >= 2 training and >= 1 test files, got "
                         f"{len(split['train'])} and {len(split.get('test', []))}")
-    return Prepared(table.root, items, split, source)
+    return Prepared(path=Path(data), root=table.root, items=items, split=split, split_source=source)
+
+
+def audio_files(data: Path) -> list[Path]:
+    """Audio files at ``data`` (the file itself, or every one under the folder, sorted)."""
+    if data.is_file():
+        return [data]
+    return sorted(p for p in data.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
+def open_dataset(cfg: Any, data: Path) -> Prepared:
+    """Validate ``data`` once: with ``captions.csv``, every file's header, the captions and the
+    group split; without it, the audio files only (enough for ``embed``)."""
+    data = Path(data)
+    if data.is_dir() and (data / CAPTIONS_FILE).is_file():
+        prep = prepare(data, cfg.data.test_size, cfg.data.val_size, cfg.data.split_seed)
+        secs = [it.seconds for it in prep.items]
+        long = [it.name for it in prep.items if it.seconds > cfg.data.cache_max_seconds]
+        if long:
+            prep.warnings.append(f"{len(long)} file(s) longer than {cfg.data.cache_max_seconds:.0f} s "
+                                 "are read window by window")
+        labels = sorted({it.label for it in prep.items if it.label})
+        if len(labels) < 2:
+            prep.warnings.append("fewer than 2 labels: zero-shot and linear probe are skipped")
+        prep.summary = {
+            "files": len(prep.items), "captions": sum(len(it.captions) for it in prep.items),
+            "hours": round(sum(secs) / 3600, 4), "labels": len(labels),
+            "train": len(prep.split["train"]), "test": len(prep.split["test"]), "split": prep.split_source,
+        }
+        prep.files = audio_files(data)
+        return prep
+    files = audio_files(data)
+    if not files:
+        raise DataError(data, f"no {CAPTIONS_FILE} and no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+    infos = [audio_info(f) for f in files]
+    return Prepared(path=data, root=data if data.is_dir() else data.parent, files=files,
+                    summary={"files": len(files), "hours": round(sum(i.seconds for i in infos) / 3600, 4)},
+                    warnings=[f"no {CAPTIONS_FILE}: only 'embed' can use this folder"])
+
+
+def training_split(cfg: Any, prep: Prepared, out: Path | None) -> Prepared:
+    """The opened dataset for training: refuses a folder without captions, records
+    ``out/splits.json`` and applies ``cfg.selection`` to the training files."""
+    from polyclr.splits import write_split_record
+
+    if not prep.items:
+        raise DataError(prep.path, f"no {CAPTIONS_FILE}: training and evaluation need captions "
+                                   "(only 'embed' works on bare audio files)")
+    if out is not None:
+        groups = {s: [prep.items[i].group for i in idx] for s, idx in prep.split.items()}
+        write_split_record(out, groups, cfg.data.deidentify_salt or None)
+    if cfg.selection.method != "none":
+        prep = select_training(cfg, prep, out)
+    return prep
+
+
+def select_training(cfg: Any, prep: Prepared, out: Path | None) -> Prepared:
+    """Redundancy-reducing selection of the training files (log-mel of the centre crop)."""
+    from polyclr.modalities.audio.features import LogMel
+    from polyclr.selection import apply_selection_config
+
+    train = prep.split["train"]
+    mel = LogMel(cfg.features)
+    with torch.no_grad():
+        specs = np.stack([mel(torch.from_numpy(eval_windows(prep.items[i], cfg.features.sample_rate,
+                                                               cfg.data.clip_seconds, 1)))[0].numpy()
+                          for i in train])
+    res = apply_selection_config(cfg.selection, specs, [prep.items[i].group for i in train],
+                                 None, [prep.items[i].name for i in train])
+    if out is not None:
+        res.table.to_csv(Path(out) / "selection.csv", index=False)
+    kept = np.asarray(res.table["kept"], dtype=bool)
+    return dataclasses.replace(prep, split={**prep.split, "train": train[kept]})
 
 
 class ClipTrainDataset(Dataset):
@@ -204,3 +296,53 @@ def embed_items(
         proj += [c.mean(0) for c in p.split(sizes)]
         feats += [c.mean(0) for c in f.split(sizes)]
     return torch.nn.functional.normalize(torch.stack(proj), dim=-1), torch.stack(feats)
+
+
+def _log_mel(wave: np.ndarray, sample_rate: int, n_mels: int) -> np.ndarray:
+    """Log-mel spectrogram in dB (80 dB range), ``(n_mels, frames)``, for selection items."""
+    import torchaudio
+
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=512,
+                                               hop_length=160, n_mels=n_mels)
+    spec = mel(torch.from_numpy(wave.astype(np.float32)))
+    return torchaudio.transforms.AmplitudeToDB(top_db=80.0)(spec).numpy()
+
+
+def selection_items(path: Path, window_s: float = 2.0, sample_rate: int = 16000,
+                    n_mels: int = 64) -> ItemSet:
+    """What ``polyclr select audio`` sees: recordings longer than two windows are cut into
+    ``window_s`` windows (item = log-mel spectrogram of a window stored (frames, mels) so dHash
+    compares neighbouring mel bands, group = the recording, position = start in seconds);
+    shorter recordings are one item each, grouped by ``patient_id`` from ``captions.csv``."""
+    root = path if path.is_dir() else path.parent
+    patient: dict[str, str] = {}
+    if path.is_dir() and (path / CAPTIONS_FILE).exists():
+        table = read_captions(path)
+        files = [path / f for f in table.files]
+        first = table.first_row_of()
+        patient = {f: table.patient_ids[i] for f, i in first.items() if table.patient_ids[i]}
+    elif path.is_dir():
+        files = sorted((f for f in path.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS),
+                       key=lambda f: natural_key(str(f)))
+    else:
+        files = [path]
+    if not files:
+        raise DataError(path, "no audio files found")
+    items, groups, positions, names = [], [], [], []
+    win = int(round(window_s * sample_rate))
+    for f in files:
+        wave = load_mono(f, sample_rate)
+        rel = str(f.relative_to(root))
+        if len(wave) < 2 * win:  # a clip: one item
+            items.append(_log_mel(wave, sample_rate, n_mels).T)
+            groups.append(patient.get(rel, "all"))
+            positions.append(float(len(positions)))
+            names.append(rel)
+            continue
+        for start in range(0, len(wave) - win + 1, win):
+            items.append(_log_mel(wave[start : start + win], sample_rate, n_mels).T)
+            groups.append(rel)
+            positions.append(start / sample_rate)
+            names.append(f"{rel}@{start / sample_rate:.2f}s")
+    unit = "s" if any(g != "all" and "@" in n for g, n in zip(groups, names, strict=True)) else "index"
+    return ItemSet(items, groups, np.asarray(positions), names, "audio", unit)

@@ -10,13 +10,15 @@ import numpy as np
 import torch
 
 from polyclr.errors import DataError
-from polyclr.modalities.audio.io import AUDIO_EXTENSIONS, CAPTIONS_FILE, audio_info
+from polyclr.modalities.audio.io import CAPTIONS_FILE
 from polyclr.modalities.audio.text import TextEmbeddingCache
+from polyclr.pipelines.audio import data as D
 from polyclr.pipelines.audio.config import AudioConfig
-from polyclr.pipelines.audio.data import Prepared, embed_items, prepare
+from polyclr.pipelines.audio.data import embed_items, embed_waves
 from polyclr.pipelines.audio.evaluate import evaluate_models
+from polyclr.pipelines.audio.report import public, write_audio_report
 from polyclr.pipelines.audio.train import build_models, load_models, save_models, train_objective
-from polyclr.pipelines.base import CheckReport, Pipeline
+from polyclr.pipelines.base import Data, Pipeline
 from polyclr.rundir import write_json
 
 SUMMARY_KEYS = ("zero_shot.accuracy", "retrieval.t2a.R@1", "retrieval.a2t.R@1", "order.group_score",
@@ -31,10 +33,6 @@ def _get(d: dict[str, Any], dotted: str) -> Any:
     return d
 
 
-def _public(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metrics.items() if not k.startswith("_")}
-
-
 def _checkpoint_file(checkpoint: Path) -> Path:
     p = Path(checkpoint)
     if p.is_dir():
@@ -42,12 +40,6 @@ def _checkpoint_file(checkpoint: Path) -> Path:
     if not p.is_file():
         raise DataError(checkpoint, "no encoder.safetensors here; pass a pretrain run dir or the file")
     return p
-
-
-def _audio_files(data: Path) -> list[Path]:
-    if data.is_file():
-        return [data]
-    return sorted(p for p in data.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
 
 
 class AudioPipeline(Pipeline):
@@ -77,73 +69,21 @@ class AudioPipeline(Pipeline):
             parts.append(f"{r['objective']}: {vals}" if vals else "")
         return "; ".join(p for p in parts if p) or super().summary_line(metrics)
 
-    # ------------------------------------------------------------------ check
-    def check(self, cfg: AudioConfig, data: Path) -> CheckReport:
-        data = Path(data)
-        if data.is_dir() and (data / CAPTIONS_FILE).is_file():
-            prep = prepare(data, cfg.data.test_size, cfg.data.val_size, cfg.data.split_seed)
-            secs = [it.seconds for it in prep.items]
-            warnings = []
-            long = [it.name for it in prep.items if it.seconds > cfg.data.cache_max_seconds]
-            if long:
-                warnings.append(f"{len(long)} file(s) longer than {cfg.data.cache_max_seconds:.0f} s "
-                                "are read window by window")
-            labels = sorted({it.label for it in prep.items if it.label})
-            if len(labels) < 2:
-                warnings.append("fewer than 2 labels: zero-shot and linear probe are skipped")
-            return CheckReport({
-                "files": len(prep.items), "captions": sum(len(it.captions) for it in prep.items),
-                "hours": round(sum(secs) / 3600, 4), "labels": len(labels),
-                "train": len(prep.split["train"]), "test": len(prep.split["test"]),
-                "split": prep.split_source,
-            }, warnings)
-        files = _audio_files(data)
-        if not files:
-            raise DataError(data, f"no {CAPTIONS_FILE} and no audio files ({', '.join(AUDIO_EXTENSIONS)})")
-        infos = [audio_info(f) for f in files]
-        return CheckReport({"files": len(files), "hours": round(sum(i.seconds for i in infos) / 3600, 4)},
-                           [f"no {CAPTIONS_FILE}: only 'embed' can use this folder"])
+    def open(self, cfg: AudioConfig, data: Path) -> D.Prepared:
+        return D.open_dataset(cfg, Path(data))
 
-    def _prepare(self, cfg: AudioConfig, data: Path, out: Path | None) -> Prepared:
-        from polyclr.splits import write_split_record
-
-        prep = prepare(data, cfg.data.test_size, cfg.data.val_size, cfg.data.split_seed)
-        if out is not None:
-            groups = {s: [prep.items[i].group for i in idx] for s, idx in prep.split.items()}
-            write_split_record(out, groups, cfg.data.deidentify_salt or None)
-        if cfg.selection.method != "none":
-            prep = self._select(cfg, prep, out)
-        return prep
-
-    def _select(self, cfg: AudioConfig, prep: Prepared, out: Path | None) -> Prepared:
-        """Redundancy-reducing selection of the training files (log-mel of the centre crop)."""
-        from polyclr.modalities.audio.features import LogMel
-        from polyclr.pipelines.audio.data import eval_windows
-        from polyclr.selection import apply_selection_config
-
-        train = prep.split["train"]
-        mel = LogMel(cfg.features)
-        with torch.no_grad():
-            specs = np.stack([mel(torch.from_numpy(eval_windows(prep.items[i], cfg.features.sample_rate,
-                                                                   cfg.data.clip_seconds, 1)))[0].numpy()
-                              for i in train])
-        res = apply_selection_config(cfg.selection, specs, [prep.items[i].group for i in train],
-                                     None, [prep.items[i].name for i in train])
-        if out is not None:
-            res.table.to_csv(Path(out) / "selection.csv", index=False)
-        kept = np.asarray(res.table["kept"], dtype=bool)
-        prep.split = {**prep.split, "train": train[kept]}
-        return prep
+    def _prepare(self, cfg: AudioConfig, data: Data, out: Path | None) -> D.Prepared:
+        return D.training_split(cfg, self.opened(cfg, data), out)
 
     # ------------------------------------------------------------------ training
-    def pretrain(self, cfg: AudioConfig, data: Path, out: Path, resume: bool = False) -> dict[str, Any]:
+    def pretrain(self, cfg: AudioConfig, data: Data, out: Path, resume: bool = False) -> dict[str, Any]:
         prep = self._prepare(cfg, data, out)
         name = cfg.objective.name
         encoder, text, stats = train_objective(cfg, name, prep.subset("train"), out, self.cache, resume)
         save_models(Path(out) / "encoder.safetensors", cfg, encoder, text, name)
         return {"objective": name, "train": stats, "n_train_files": len(prep.split["train"])}
 
-    def finetune(self, cfg: AudioConfig, data: Path, checkpoint: Path | None, out: Path,
+    def finetune(self, cfg: AudioConfig, data: Data, checkpoint: Path | None, out: Path,
                  label_fraction: float | None = None, labeled_volumes: int | None = None) -> dict[str, Any]:
         """Linear probe on frozen audio features with a stratified fraction of training labels."""
         from polyclr.evaluation import linear_probe
@@ -158,7 +98,7 @@ class AudioPipeline(Pipeline):
         test = [it for it in prep.subset("test") if it.label]
         classes = sorted({it.label for it in prep.items if it.label})
         if len(classes) < 2 or not test:
-            raise DataError(data, "fine-tuning (linear probe) needs a 'label' column with >= 2 classes")
+            raise DataError(prep.path, "fine-tuning (linear probe) needs a 'label' column with >= 2 classes")
         y = np.array([classes.index(it.label) for it in train])
         fraction = label_fraction or 1.0
         keep = label_fraction_subset(np.arange(len(train)), y, fraction, cfg.engine.seed)
@@ -170,14 +110,14 @@ class AudioPipeline(Pipeline):
         return {"linear_probe": res, "label_fraction": fraction, "n_labeled": int(len(keep)),
                 "init": "random" if checkpoint is None else str(checkpoint)}
 
-    def evaluate(self, cfg: AudioConfig, data: Path, checkpoint: Path, out: Path) -> dict[str, Any]:
+    def evaluate(self, cfg: AudioConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
         prep = self._prepare(cfg, data, out)
         encoder, text, meta = load_models(_checkpoint_file(checkpoint), self.cache)
-        m = _public(evaluate_models(cfg, encoder, text, prep))
+        m = public(evaluate_models(cfg, encoder, text, prep))
         m["objective"] = meta.get("objective")
         return m
 
-    def embed(self, cfg: AudioConfig, data: Path, checkpoint: Path, out: Path) -> dict[str, Any]:
+    def embed(self, cfg: AudioConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
         """Audio files → ``OUT/embeddings.npy`` (joint space, one row per file) + ``files.txt``.
 
         Long files are streamed as consecutive clips (bounded memory) and mean-pooled;
@@ -185,10 +125,9 @@ class AudioPipeline(Pipeline):
         """
         from polyclr.modalities.audio.features import repeat_pad
         from polyclr.modalities.audio.fusion import iter_clips
-        from polyclr.pipelines.audio.data import embed_waves
 
+        files = self.opened(cfg, data).files
         encoder, _, _ = load_models(_checkpoint_file(checkpoint), self.cache)
-        files = _audio_files(Path(data))
         sr = encoder.sample_rate
         clip = float(cfg.data.clip_seconds)
         n = int(round(clip * sr))
@@ -207,8 +146,11 @@ class AudioPipeline(Pipeline):
         (Path(out) / "files.txt").write_text("\n".join(str(f) for f in files) + "\n", encoding="utf-8")
         return {"n_files": len(files), "dim": int(rows[0].shape[0]), "embeddings": "embeddings.npy"}
 
+    def selection_items(self, path: Path) -> Any:
+        return D.selection_items(Path(path))
+
     # ------------------------------------------------------------------ run / demo
-    def run(self, cfg: AudioConfig, data: Path, out: Path) -> dict[str, Any]:
+    def run(self, cfg: AudioConfig, data: Data, out: Path) -> dict[str, Any]:
         out = Path(out)
         prep = self._prepare(cfg, data, out)
         metrics: dict[str, Any] = {"n_files": {k: int(len(v)) for k, v in prep.split.items()}}
@@ -231,23 +173,8 @@ class AudioPipeline(Pipeline):
             {"objective": k, **{s: _get(v, s) for s in SUMMARY_KEYS}}
             for k, v in metrics.items() if isinstance(v, dict) and "retrieval" in v
         ]
-        self._report(cfg, out, metrics, embeddings)
+        write_audio_report(cfg, out, metrics, embeddings)
         return metrics
-
-    def _report(self, cfg: AudioConfig, out: Path, metrics: dict[str, Any], embeddings: dict[str, Any]) -> None:
-        try:
-            from polyclr.evaluation.plots import plot_embedding
-            from polyclr.report import write_report
-        except ImportError:  # reporting helpers are optional for the metrics themselves
-            return
-        figures = []
-        for name, (emb, labels) in embeddings.items():
-            path = out / "figures" / f"embedding_{name.replace('+', '_')}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            plot_embedding(emb.numpy(), np.array(labels), path, title=f"held-out audio ({name})")
-            figures.append({"path": path, "caption": f"t-SNE of held-out audio embeddings, {name}"})
-        write_report(out, "polyclr audio–text run", _public({k: v for k, v in metrics.items() if k != "summary"}),
-                     figures=figures, tables=[("Held-out summary", metrics["summary"])], config=cfg)
 
     def demo_data(self) -> Path:
         """The espeak/sox reference set if generated, else the pure-numpy set (cached)."""
@@ -287,7 +214,7 @@ class AudioPipeline(Pipeline):
         r_enc, r_text = build_models(cfg, self.cache, [])
         rand = evaluate_models(cfg, r_enc.eval(), r_text, prep)
         write_json(Path(out) / "audio_demo_details.json",
-                   {"trained": _public(trained), "random_init": _public(rand), "train": stats})
+                   {"trained": public(trained), "random_init": public(rand), "train": stats})
         return {"metric": "zero_shot_accuracy",
                 "pretrained": trained["zero_shot"]["accuracy"], "random_init": rand["zero_shot"]["accuracy"],
                 "t2a_R@1": trained["retrieval"]["t2a"]["R@1"],

@@ -1,8 +1,6 @@
-"""The time-series pipeline: ``polyclr pretrain|finetune|evaluate|run|check|embed timeseries``."""
+"""The time-series pipeline (``polyclr <command> timeseries``); see
+:mod:`polyclr.pipelines.timeseries.pipeline`."""
 
-from polyclr.pipelines.timeseries.config import TimeSeriesConfig
-from polyclr.pipelines.timeseries.pipeline import TimeSeriesPipeline
+from polyclr.pipelines.timeseries.pipeline import PIPELINE
 
-PIPELINE = TimeSeriesPipeline()
-
-__all__ = ["PIPELINE", "TimeSeriesConfig", "TimeSeriesPipeline"]
+__all__ = ["PIPELINE"]

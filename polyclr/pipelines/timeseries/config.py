@@ -6,29 +6,23 @@ from dataclasses import dataclass, field
 
 from polyclr.engine.config import EngineConfig
 from polyclr.selection.config import SelectionConfig
+from polyclr.splits import SplitConfig
 
 
 @dataclass
-class DataConfig:
-    """Reading and splitting.
+class DataConfig(SplitConfig):
+    """Reading and splitting (the split fields come from :class:`polyclr.splits.SplitConfig`:
+    ``test_size`` / ``val_size`` are fractions of *patients*).
 
     Attributes:
         window_length: cut series into windows of this many timestamps (0 = keep whole series).
         window_stride: stride of the windows (0 = ``window_length``).
-        test_size: fraction of *patients* held out for test when the data has no split.
-        val_size: fraction of patients for validation (0 = none).
-        split_seed: seed of the patient-independent split.
         normalize: per-channel z-scoring fitted on the training split only.
-        deidentify_salt: hash patient ids in ``splits.json`` with this salt ("" = plain ids).
     """
 
     window_length: int = 0
     window_stride: int = 0
-    test_size: float = 0.25
-    val_size: float = 0.0
-    split_seed: int = 0
     normalize: bool = True
-    deidentify_salt: str = ""
 
 
 @dataclass

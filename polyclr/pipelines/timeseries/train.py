@@ -1,4 +1,5 @@
-"""Data preparation, pre-training, fine-tuning and embedding for the time-series pipeline."""
+"""Training for time series: encoders, contrastive pre-training (TS2Vec / COMET / AutoTCL),
+fine-tuning with a classification head, checkpoints, and the encoder's embeddings."""
 
 from __future__ import annotations
 
@@ -6,14 +7,13 @@ import dataclasses
 import functools
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from polyclr.config import to_dict
 from polyclr.engine import (
@@ -25,9 +25,8 @@ from polyclr.engine import (
     save_encoder,
 )
 from polyclr.errors import CheckpointError, DataError
-from polyclr.modalities.timeseries.data import ChannelNormalizer, TimeSeriesData
+from polyclr.modalities.timeseries.data import TimeSeriesData
 from polyclr.modalities.timeseries.encoders import Classifier, build_encoder, instance_embedding
-from polyclr.modalities.timeseries.io import load_dataset, window_dataset
 from polyclr.modalities.timeseries.objectives import (
     AutoTCLObjective,
     COMETObjective,
@@ -36,73 +35,7 @@ from polyclr.modalities.timeseries.objectives import (
 )
 from polyclr.modalities.timeseries.sampler import HierarchicalBatchSampler, collate_batch
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
-from polyclr.splits import assert_group_disjoint, group_split, write_split_record
-
-
-@dataclass
-class Prepared:
-    """A dataset with patient-independent splits and train-fitted normalisation applied."""
-
-    data: TimeSeriesData
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-    normalizer: dict[str, list[float]] | None
-
-
-def prepare(cfg: TimeSeriesConfig, path: Path, out: Path | None = None) -> Prepared:
-    """Load, window, split by patient (or keep the file's split), normalise on train only.
-
-    Writes ``out/splits.json`` (patient ids per split) when ``out`` is given.
-    """
-    data = load_dataset(path)
-    if cfg.data.window_length > 0:
-        data = window_dataset(data, cfg.data.window_length, cfg.data.window_stride or cfg.data.window_length)
-    if (data.split == "").all():
-        idx = group_split(data.patient_id, data.y, cfg.data.test_size, cfg.data.val_size,
-                          cfg.data.split_seed, source=str(path))
-        data.split = np.full(len(data.y), "", dtype=object)
-        for name, ix in idx.items():
-            data.split[ix] = name
-    elif (data.split == "").any():
-        raise DataError(path, "split is given for some samples but not all")
-    train, val, test = (data.indices(s) for s in ("train", "val", "test"))
-    if len(train) == 0 or len(test) == 0:
-        raise DataError(path, f"need train and test samples, found {len(train)} train and {len(test)} test")
-    groups = {s: data.patient_id[data.indices(s)] for s in ("train", "val", "test") if len(data.indices(s))}
-    assert_group_disjoint(groups, str(path))
-    if len(np.unique(data.y[train])) < 2:
-        raise DataError(path, "the training split has a single class")
-    norm = None
-    if cfg.data.normalize:
-        nz = ChannelNormalizer().fit(data.X[train])
-        data.X = nz.transform(data.X)
-        norm = nz.state()
-    if out is not None:
-        write_split_record(out, groups, cfg.data.deidentify_salt or None)
-    return Prepared(data, train, val, test, norm)
-
-
-class _Items(Dataset):
-    """Dict items ``x, index, trial, patient`` for pre-training."""
-
-    def __init__(self, data: TimeSeriesData, idx: np.ndarray) -> None:
-        self.x = torch.from_numpy(data.X[idx])
-        self.index = torch.arange(len(idx))
-        self.trial = torch.from_numpy(data.trial_id[idx])
-        self.patient = torch.from_numpy(data.patient_id[idx])
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"x": self.x[i], "index": self.index[i], "trial": self.trial[i], "patient": self.patient[i]}
-
-    def __getitems__(self, idx: list[int]) -> dict[str, torch.Tensor]:
-        """A whole batch by one gather per field (the DataLoader calls this instead of
-        ``__getitem__`` per sample; :func:`collate_batch` passes the dict through)."""
-        i = torch.as_tensor(idx, dtype=torch.long)
-        return {"x": self.x[i], "index": self.index[i], "trial": self.trial[i], "patient": self.patient[i]}
+from polyclr.pipelines.timeseries.data import Prepared, PretrainItems, select_windows
 
 
 def encoder_spec(cfg: TimeSeriesConfig, data: TimeSeriesData) -> dict[str, Any]:
@@ -162,26 +95,14 @@ class LeanPretrainModule(PretrainModule):
         return loss.detach()
 
 
-def _select(cfg: TimeSeriesConfig, prep: Prepared, idx: np.ndarray) -> np.ndarray:
-    """Redundancy-reducing selection of the pre-training windows (``cfg.selection``): each
-    window (C, T) is an item, grouped by trial (recording) in window order."""
-    if cfg.selection.method == "none":
-        return idx
-    from polyclr.selection import select_items
-
-    items = np.nan_to_num(prep.data.X[idx], nan=0.0)
-    result = select_items(items, groups=prep.data.trial_id[idx].tolist(), config=cfg.selection)
-    return idx[np.asarray(result.kept_mask, dtype=bool)]
-
-
 def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: bool = False) -> dict[str, Any]:
     """Pre-train on the training split only; writes ``out/encoder.safetensors``."""
     torch.manual_seed(cfg.engine.seed)
     data = prep.data
-    idx = _select(cfg, prep, prep.train)
+    idx = select_windows(cfg, prep, prep.train)
     spec = encoder_spec(cfg, data)
     objective = build_objective(cfg, make_encoder(spec), len(idx), data.n_channels)
-    items = _Items(data, idx)
+    items = PretrainItems(data, idx)
     bs = min(cfg.engine.batch_size, len(items))
     if cfg.objective.name == "comet":
         sampler = HierarchicalBatchSampler(data.trial_id[idx], data.patient_id[idx], bs,
@@ -268,6 +189,21 @@ def check_compatible(meta: dict[str, Any], data: TimeSeriesData, path: Path) -> 
     ch = meta.get("input", {}).get("channels")
     if ch is not None and ch != data.n_channels:
         raise DataError(path, f"data has {data.n_channels} channels but the encoder expects {ch}")
+
+
+def normalize_like(meta: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """``X`` z-scored per channel with the training mean/std stored in an encoder's metadata
+    (unchanged when the encoder was trained without normalisation).
+
+    Shape:
+        X: ``(n, C, T)`` -> same, float32.
+    """
+    norm = (meta.get("input") or {}).get("normalization")
+    if not norm:
+        return X
+    mean = np.asarray(norm["mean"], dtype=np.float32)[None, :, None]
+    std = np.asarray(norm["std"], dtype=np.float32)[None, :, None]
+    return ((X - mean) / (std + 1e-8)).astype(np.float32)
 
 
 @torch.no_grad()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from polyclr.engine.config import EngineConfig
 from polyclr.modalities.volume.transforms import PreprocessConfig
 from polyclr.selection.config import SelectionConfig
+from polyclr.splits import SplitConfig
 
 
 @dataclass
@@ -81,7 +83,8 @@ class FinetuneConfig:
 
     Attributes:
         labeled_volumes: the K values ``run`` uses.
-        combinations: fixed, different sets of K training volumes per K.
+        combinations: fixed, different sets of K training volumes per K (drawn with
+            ``split.split_seed``).
         seeds: training seeds per combination.
         steps: optimiser steps per fine-tune.
         batch_size: slices (2D) / patches (3D) per step.
@@ -89,8 +92,6 @@ class FinetuneConfig:
         pretrained_encoder_lr_scale: learning-rate multiplier of the encoder when fine-tuning
             from a pre-trained checkpoint (1 = every layer at ``lr``); random init and the
             fully supervised reference always train every layer at ``lr``.
-        test_fraction: share of labelled volumes (by patient) held out for testing.
-        split_seed: seed of the patient-disjoint split.
         write_predictions: write predicted NIfTI masks of the test volumes.
         classification: also run volume-level classification (probe, and fine-tuning per
             ``classify.finetune``; needs class labels).
@@ -106,8 +107,6 @@ class FinetuneConfig:
     batch_size: int = 16
     lr: float = 1e-3
     pretrained_encoder_lr_scale: float = 1.0
-    test_fraction: float = 0.25
-    split_seed: int = 0
     write_predictions: bool = True
     classification: bool = True
     sw_batch_size: int = 4
@@ -139,11 +138,16 @@ class ClassifyConfig:
 
 @dataclass
 class VolumeConfig:
-    """Everything the volume pipeline needs (sections: engine, selection, data, net, pretrain,
-    finetune, classify)."""
+    """Everything the volume pipeline needs (sections: engine, selection, split, data, net,
+    pretrain, finetune, classify). ``split.test_size`` is the share of labelled volumes (by
+    patient) held out for testing; the volume pipeline has no validation step."""
+
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"finetune.test_fraction": "split.test_size",
+                                              "finetune.split_seed": "split.split_seed"}
 
     engine: EngineConfig = field(default_factory=EngineConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
     data: PreprocessConfig = field(default_factory=PreprocessConfig)
     net: NetConfig = field(default_factory=NetConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -167,3 +171,56 @@ def parse_strategy(name: str) -> tuple[str | None, str | None]:
         else:
             raise ValueError(f"unknown strategy part {part!r} in {name!r} (use GR, GD-, GD, L, LD)")
     return glob, loc
+
+
+def build_net(cfg: VolumeConfig, out_channels: int) -> Any:
+    """The segmentation network of the config (``net.architecture``): a ``SegUNet`` or
+    ``SegMonaiUNet`` with ``out_channels`` classes."""
+    from polyclr.modalities.volume.networks import build_network
+
+    n = cfg.net
+    return build_network(n.spatial_dims, n.architecture, 1, out_channels, tuple(n.features),
+                         tuple(n.channels), n.num_res_units)
+
+
+def validate_config(cfg: VolumeConfig) -> None:
+    """Raise ConfigError naming the key of the first invalid setting (before any data is read)."""
+    from polyclr.errors import ConfigError
+    from polyclr.modalities.volume.networks import POOLINGS, check_spatial_size
+
+    for s in [cfg.pretrain.strategy, *cfg.pretrain.strategies]:
+        try:
+            parse_strategy(s)
+        except ValueError as exc:
+            raise ConfigError(f"config key 'pretrain.strategies': {exc}") from exc
+    if cfg.net.spatial_dims not in (2, 3):
+        raise ConfigError("config key 'net.spatial_dims': must be 2 or 3")
+    if cfg.split.val_size:
+        raise ConfigError("config key 'split.val_size': the volume pipeline has no validation step; "
+                          "leave it at 0")
+    if cfg.finetune.combinations < 1 or not cfg.finetune.seeds:
+        raise ConfigError("finetune.combinations must be >= 1 and finetune.seeds non-empty")
+    if not cfg.finetune.pretrained_encoder_lr_scale > 0:
+        raise ConfigError("config key 'finetune.pretrained_encoder_lr_scale': must be > 0, got "
+                          f"{cfg.finetune.pretrained_encoder_lr_scale}")
+    k = cfg.classify
+    if k.pooling not in POOLINGS:
+        raise ConfigError(f"config key 'classify.pooling': must be one of {POOLINGS}, got {k.pooling!r}")
+    if k.steps < 1 or k.batch_volumes < 1 or k.slices < 1 or not k.lr > 0:
+        raise ConfigError("config section 'classify': steps, batch_volumes and slices must be >= 1 "
+                          "and lr > 0")
+    try:
+        net = build_net(cfg, 2)
+    except ValueError as exc:
+        raise ConfigError(f"config section 'net': {exc}") from exc
+    key, size = (("data.slice_size", cfg.data.slice_size) if cfg.net.spatial_dims == 2
+                 else ("data.patch_size", cfg.data.patch_size))
+    try:
+        check_spatial_size(size, net.divisor, cfg.net.architecture)
+    except ValueError as exc:
+        raise ConfigError(f"config key {key!r}: {exc}") from exc
+    stages = len(net.decoder_channels)
+    if any(parse_strategy(s)[1] for s in [cfg.pretrain.strategy, *cfg.pretrain.strategies]) and not (
+            1 <= cfg.pretrain.decoder_stage <= stages):
+        raise ConfigError(f"config key 'pretrain.decoder_stage': must be in 1..{stages} for "
+                          f"{cfg.net.architecture}, got {cfg.pretrain.decoder_stage}")

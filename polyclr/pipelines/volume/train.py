@@ -1,4 +1,5 @@
-"""Pre-training (staged or joint) and segmentation fine-tuning / evaluation for volumes."""
+"""Training for volumes: contrastive pre-training (staged or joint), segmentation fine-tuning,
+and classification fine-tuning of the encoder with a pooled head."""
 
 from __future__ import annotations
 
@@ -9,33 +10,29 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from polyclr.config import to_dict
 from polyclr.engine import (
     FinetuneModule,
     PretrainModule,
     fit,
+    load_encoder,
     make_loader,
     safe_torch_load,
     save_torch_atomic,
     seed_everything,
 )
+from polyclr.errors import CheckpointError
 from polyclr.modalities.volume.augment import AugmentCollate
 from polyclr.modalities.volume.data import LabelledDataset, PartitionDataset
-from polyclr.modalities.volume.networks import SegMonaiUNet, SegUNet, build_network
+from polyclr.modalities.volume.networks import SegMonaiUNet, SegUNet, VolumeClassifier
 from polyclr.modalities.volume.objectives import VolumeContrastive
-from polyclr.pipelines.volume.config import VolumeConfig, parse_strategy
-from polyclr.pipelines.volume.prepare import Case, CaseField
+from polyclr.pipelines.volume.config import VolumeConfig, build_net, parse_strategy
+from polyclr.pipelines.volume.data import Case, CaseField, VolumeLabelDataset
 from polyclr.rundir import atomic_write_text
 
 Net = SegUNet | SegMonaiUNet
-
-
-def build_net(cfg: VolumeConfig, out_channels: int) -> Net:
-    """The segmentation network of the config (``net.architecture``)."""
-    n = cfg.net
-    return build_network(n.spatial_dims, n.architecture, 1, out_channels, tuple(n.features),
-                         tuple(n.channels), n.num_res_units)
 
 
 def _engine(cfg: VolumeConfig, steps: int, lr: float) -> Any:
@@ -155,91 +152,49 @@ def finetune_net(
     return net.cpu().eval()
 
 
-@torch.no_grad()
-def predict(cfg: VolumeConfig, net: Net, case: Case) -> torch.Tensor:
-    """Label map on the preprocessed grid: slice by slice (2D) or sliding window (3D).
-
-    Shape:
-        returns ``(X, Y, Z)`` long.
-    """
-    net.eval()
-    device = next(net.parameters()).device
-    img = case.image.to(device)
-    if cfg.net.spatial_dims == 2:
-        axis = cfg.data.axis + 1
-        slices = img.movedim(axis, 0)  # (Z, 1, X, Y) for axis 2
-        logits = torch.cat([net(slices[i:i + 32]) for i in range(0, slices.shape[0], 32)])
-        pred = logits.argmax(1).movedim(0, cfg.data.axis)
-    else:
-        from monai.inferers import sliding_window_inference
-
-        logits = sliding_window_inference(img[None], tuple(cfg.data.patch_size),
-                                          cfg.finetune.sw_batch_size, net, overlap=0.25)
-        pred = logits.argmax(1)[0]
-    return pred.cpu()
+def finetune_classifier(cfg: VolumeConfig, net: nn.Module, train: list[Case], num_classes: int,
+                        seed: int, pretrained: bool = False) -> VolumeClassifier:
+    """Fine-tune encoder + head on the class labels of ``train`` (``cfg.classify``)."""
+    c = cfg.classify
+    seed_everything(seed)
+    model = VolumeClassifier(net, num_classes, cfg.net.spatial_dims, c.pooling)
+    batch = c.batch_volumes if cfg.net.spatial_dims == 2 else 1
+    loader = make_loader(VolumeLabelDataset(cfg, train, c.slices), batch, seed=seed, shuffle=True,
+                         drop_last=len(train) > batch, num_workers=cfg.engine.num_workers)
+    encoder = list(net.encoder_parameters())
+    trainable = encoder + list(model.head.parameters())
+    scales = [(encoder, cfg.finetune.pretrained_encoder_lr_scale)] if pretrained else None
+    module = FinetuneModule(model, nn.CrossEntropyLoss(), trainable=trainable, lr=c.lr,
+                            weight_decay=cfg.engine.weight_decay, meta={"modality": "volume"},
+                            lr_scales=scales)
+    fit(module, loader, _engine(cfg, c.steps, c.lr), None, checkpoints=False, logger=False)
+    return model.cpu().eval()
 
 
-def dice_per_class(pred: torch.Tensor, label: torch.Tensor, n_classes: int) -> np.ndarray:
-    """MONAI DiceMetric per foreground class (NaN where a class is absent from both).
-
-    Shape:
-        pred, label: ``(X, Y, Z)`` integer; returns ``(n_classes - 1,)``.
-    """
-    from monai.metrics import DiceMetric
-    from monai.networks.utils import one_hot
-
-    metric = DiceMetric(include_background=False, reduction="none", ignore_empty=True)
-    p = one_hot(pred[None, None].long(), n_classes)
-    y = one_hot(label.reshape(pred.shape)[None, None].long(), n_classes)
-    return metric(p, y)[0].cpu().numpy().astype(np.float64)
-
-
-POOLINGS = ("mean", "mean_max")
-
-
-def pool_positions(feats: torch.Tensor, pooling: str) -> torch.Tensor:
-    """Pool bottleneck features over their last (slice x position) axis: ``mean``, or
-    ``mean_max`` (mean and maximum side by side; the maximum keeps a small focal finding, a
-    lesion a few voxels wide, from being averaged away).
-
-    Shape:
-        feats: ``(..., C, N)`` -> ``(..., C)`` (mean) or ``(..., 2C)`` (mean_max).
-    """
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    mean = feats.mean(-1)
-    return mean if pooling == "mean" else torch.cat([mean, feats.amax(-1)], dim=-1)
+def load_init(checkpoint: Path | None) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any]]:
+    """Weights and metadata of a volume checkpoint (a run dir or a ``.safetensors`` file);
+    ``(None, {})`` for random init."""
+    if checkpoint is None:
+        return None, {}
+    p = Path(checkpoint)
+    if p.is_dir():
+        for name in ("encoder.safetensors", "model.safetensors"):
+            if (p / name).is_file():
+                p = p / name
+                break
+        else:
+            raise CheckpointError(checkpoint, "run directory holds no encoder.safetensors")
+    state, meta = load_encoder(p)
+    if meta.get("modality") != "volume":
+        raise CheckpointError(p, f"not a volume checkpoint (modality {meta.get('modality')!r})")
+    return state, meta
 
 
-def volume_input(cfg: VolumeConfig, case: Case) -> torch.Tensor:
-    """All slices of a preprocessed volume, ``(Z, 1, H, W)`` (2D), or the volume ``(1, X, Y, Z)``."""
-    img = case.image.float()
-    return img.movedim(cfg.data.axis + 1, 0) if cfg.net.spatial_dims == 2 else img
-
-
-@torch.no_grad()
-def volume_bottleneck(net: Net, x: torch.Tensor, spatial_dims: int, chunk: int = 32) -> torch.Tensor:
-    """Bottleneck features of a whole volume, slices encoded ``chunk`` at a time (2D): a whole
-    volume's full-resolution encoder activations at once can take gigabytes; the bottleneck
-    is small.
-
-    Shape:
-        x: ``(Z, 1, H, W)`` (2D) or ``(1, X, Y, Z)`` (3D) -> ``(C_bottleneck, N)``, N = slices x
-        positions (2D) or positions (3D).
-    """
-    if spatial_dims == 3:
-        return net.encode(x[None])[-1][0].flatten(1)
-    bottom = torch.cat([net.encode(x[i:i + chunk])[-1] for i in range(0, x.shape[0], chunk)])
-    return bottom.movedim(1, 0).flatten(1)
-
-
-@torch.no_grad()
-def volume_features(cfg: VolumeConfig, net: Net, case: Case, pooling: str = "mean") -> np.ndarray:
-    """Frozen-encoder volume descriptor: ``pool_positions`` of ``volume_bottleneck``.
-
-    Shape:
-        returns ``(C_bottleneck,)`` (``"mean"``) or ``(2 * C_bottleneck,)`` (``"mean_max"``).
-    """
-    net.eval()
-    feats = volume_bottleneck(net, volume_input(cfg, case), cfg.net.spatial_dims)
-    return pool_positions(feats, pooling).numpy()
+def check_compatible(cfg: VolumeConfig, meta: dict[str, Any], n_cls: int, path: Any) -> None:
+    """Refuse a checkpoint whose classes or network differ from the data and the config."""
+    enc = meta.get("encoder", {})
+    if enc.get("out_channels") != n_cls:
+        raise CheckpointError(path, f"checkpoint has {enc.get('out_channels')} classes, data {n_cls}")
+    want = build_net(cfg, n_cls).config
+    if {k: enc.get(k) for k in want} != want:
+        raise CheckpointError(path, f"checkpoint network {enc} does not match the net config {want}")

@@ -1,0 +1,194 @@
+"""Evaluation of the volume pipeline: segmentation on the held-out volumes (Dice, masks written
+back onto each scan's grid), the label-efficiency table, and volume-level classification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from polyclr.evaluation import classification_metrics, linear_probe
+from polyclr.modalities.volume.io import save_label_like
+from polyclr.modalities.volume.networks import (
+    SegMonaiUNet,
+    SegUNet,
+    VolumeClassifier,
+    pool_positions,
+    volume_bottleneck,
+)
+from polyclr.modalities.volume.transforms import invert_label
+from polyclr.pipelines.volume.config import VolumeConfig, build_net
+from polyclr.pipelines.volume.data import Case, combinations, volume_input
+from polyclr.pipelines.volume.train import finetune_classifier, finetune_net
+
+Net = SegUNet | SegMonaiUNet
+
+
+@torch.no_grad()
+def predict(cfg: VolumeConfig, net: Net, case: Case) -> torch.Tensor:
+    """Label map on the preprocessed grid: slice by slice (2D) or sliding window (3D).
+
+    Shape:
+        returns ``(X, Y, Z)`` long.
+    """
+    net.eval()
+    device = next(net.parameters()).device
+    img = case.image.to(device)
+    if cfg.net.spatial_dims == 2:
+        axis = cfg.data.axis + 1
+        slices = img.movedim(axis, 0)  # (Z, 1, X, Y) for axis 2
+        logits = torch.cat([net(slices[i:i + 32]) for i in range(0, slices.shape[0], 32)])
+        pred = logits.argmax(1).movedim(0, cfg.data.axis)
+    else:
+        from monai.inferers import sliding_window_inference
+
+        logits = sliding_window_inference(img[None], tuple(cfg.data.patch_size),
+                                          cfg.finetune.sw_batch_size, net, overlap=0.25)
+        pred = logits.argmax(1)[0]
+    return pred.cpu()
+
+
+def dice_per_class(pred: torch.Tensor, label: torch.Tensor, n_classes: int) -> np.ndarray:
+    """MONAI DiceMetric per foreground class (NaN where a class is absent from both).
+
+    Shape:
+        pred, label: ``(X, Y, Z)`` integer; returns ``(n_classes - 1,)``.
+    """
+    from monai.metrics import DiceMetric
+    from monai.networks.utils import one_hot
+
+    metric = DiceMetric(include_background=False, reduction="none", ignore_empty=True)
+    p = one_hot(pred[None, None].long(), n_classes)
+    y = one_hot(label.reshape(pred.shape)[None, None].long(), n_classes)
+    return metric(p, y)[0].cpu().numpy().astype(np.float64)
+
+
+
+
+@torch.no_grad()
+def volume_features(cfg: VolumeConfig, net: Net, case: Case, pooling: str = "mean") -> np.ndarray:
+    """Frozen-encoder volume descriptor: ``pool_positions`` of ``volume_bottleneck``.
+
+    Shape:
+        returns ``(C_bottleneck,)`` (``"mean"``) or ``(2 * C_bottleneck,)`` (``"mean_max"``).
+    """
+    net.eval()
+    feats = volume_bottleneck(net, volume_input(cfg, case), cfg.net.spatial_dims)
+    return pool_positions(feats, pooling).numpy()
+
+
+@torch.no_grad()
+def predict_proba(cfg: VolumeConfig, model: VolumeClassifier, cases: list[Case]) -> np.ndarray:
+    """Class probabilities of each volume from all of its slices (2D) or the whole volume.
+
+    Shape:
+        returns ``(len(cases), num_classes)``.
+    """
+    model.eval()
+    out = [torch.softmax(model.predict_volume(volume_input(cfg, c)), dim=0) for c in cases]
+    return torch.stack(out).numpy()
+
+
+def evaluate_cases(cfg: VolumeConfig, net: SegUNet | SegMonaiUNet, test: list[Case], n_cls: int, names: list[str],
+              pred_dir: Path | None) -> tuple[float, dict[str, float], list[float]]:
+    per_case = []
+    for case in test:
+        pred = predict(cfg, net, case)
+        per_case.append(dice_per_class(pred, case.label, n_cls))
+        if pred_dir is not None:
+            ras = invert_label(pred.numpy(), case.data, case.transform)
+            save_label_like(ras, case.volume, pred_dir / f"{case.item.case_id}.nii.gz")
+    arr = np.array(per_case)
+    per_class = {n: float(np.nanmean(arr[:, i])) for i, n in enumerate(names)}
+    case_means = [float(np.nanmean(r)) for r in arr]
+    return float(np.nanmean(case_means)), per_class, case_means
+
+
+
+def _row(method: str, k: int, combo: int, seed: int, vols: list[Case], dice: float,
+         per_class: dict[str, float], cases: list[float]) -> dict[str, Any]:
+    return {"method": method, "labeled_volumes": k, "combination": combo, "seed": seed,
+            "train_volumes": [c.item.case_id for c in vols], "dice_mean": dice, "dice": per_class,
+            "dice_per_test_volume": cases}
+
+
+
+def finetune_rows(cfg: VolumeConfig, method: str, init: dict[str, torch.Tensor] | None,
+                  split: dict[str, list[Case]], k: int, n_cls: int, names: list[str],
+                  pred_root: Path | None) -> list[dict[str, Any]]:
+    """Fine-tune from ``init`` (None = random) for every fixed combination x seed at K = ``k``."""
+    rows = []
+    for ci, vols in enumerate(combinations(split["train"], k, cfg.finetune.combinations, cfg.split.split_seed)):
+        for seed in cfg.finetune.seeds:
+            torch.manual_seed(seed)
+            net = build_net(cfg, n_cls)
+            if init is not None:
+                net.load_state_dict(init)
+            net = finetune_net(cfg, net, vols, seed, pretrained=init is not None)
+            pred_dir = None
+            if pred_root is not None and ci == 0 and seed == cfg.finetune.seeds[0] and cfg.finetune.write_predictions:
+                pred_dir = pred_root / f"{method}_K{k}"
+            dice, per_class, per_case = evaluate_cases(cfg, net, split["test"], n_cls, names, pred_dir)
+            rows.append(_row(method, k, ci, seed, vols, dice, per_class, per_case))
+    return rows
+
+
+
+def finetune_table(cfg: VolumeConfig, split: dict[str, list[Case]], inits: dict[str, Any], n_cls: int,
+                   names: list[str], pred_root: Path | None) -> list[dict[str, Any]]:
+    """Rows for every K in ``cfg.finetune.labeled_volumes`` (that fits) x method x combination x seed."""
+    ks = [k for k in cfg.finetune.labeled_volumes if k <= len(split["train"])]
+    rows: list[dict[str, Any]] = []
+    for k in ks:
+        for method, init in inits.items():
+            rows += finetune_rows(cfg, method, init, split, k, n_cls, names,
+                                  pred_root if k == max(ks) else None)
+    return rows
+
+
+def fully_supervised_rows(cfg: VolumeConfig, split: dict[str, list[Case]], n_cls: int,
+                          names: list[str]) -> list[dict[str, Any]]:
+    """Upper reference: random init fine-tuned on *all* training volumes, one row per seed."""
+    return finetune_rows(cfg, "fully_supervised", None, split, len(split["train"]), n_cls, names, None)
+
+
+def classification_rows(cfg: VolumeConfig, split: dict[str, list[Case]], inits: dict[str, Any],
+                        n_cls: int) -> list[dict[str, Any]]:
+    """Volume-level classification rows for each initialisation: a logistic-regression probe on
+    the frozen encoder (task ``volume_classification_linear_probe``) and, with
+    ``classify.finetune``, encoder + head fine-tuned per seed (``volume_classification_finetune``).
+    Empty when the training or test volumes lack two classes."""
+    train = [c for c in split["train"] if c.item.class_label is not None]
+    test = [c for c in split["test"] if c.item.class_label is not None]
+    ytr = np.array([c.item.class_label for c in train])
+    yte = np.array([c.item.class_label for c in test])
+    if len(np.unique(ytr)) < 2 or len(np.unique(yte)) < 2:
+        return []
+    n_classes = int(max(ytr.max(), yte.max())) + 1
+    common = {"train_volumes": len(train), "test_volumes": len(test), "pooling": cfg.classify.pooling}
+    rows = []
+    for method, init in inits.items():
+        torch.manual_seed(cfg.engine.seed)
+        net = build_net(cfg, n_cls)
+        if init is not None:
+            net.load_state_dict(init)
+        xtr = np.stack([volume_features(cfg, net, c, cfg.classify.pooling) for c in train])
+        xte = np.stack([volume_features(cfg, net, c, cfg.classify.pooling) for c in test])
+        res = linear_probe(xtr, ytr, xte, yte, seed=cfg.engine.seed)
+        rows.append({"method": method, "task": "volume_classification_linear_probe", **common, **res})
+        if not cfg.classify.finetune:
+            continue
+        for seed in cfg.finetune.seeds:
+            torch.manual_seed(seed)
+            net = build_net(cfg, n_cls)
+            if init is not None:
+                net.load_state_dict(init)
+            model = finetune_classifier(cfg, net, train, n_classes, seed, pretrained=init is not None)
+            res = classification_metrics(yte, predict_proba(cfg, model, test))
+            rows.append({"method": method, "task": "volume_classification_finetune", "seed": seed,
+                         "steps": cfg.classify.steps, **common, **res})
+    return rows
+
+

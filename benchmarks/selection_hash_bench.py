@@ -22,7 +22,6 @@ import numpy as np
 
 from polyclr.rundir import git_commit, machine_description, write_csv
 from polyclr.selection import hashing
-from polyclr.selection import pillow_resize as pr
 from polyclr.selection._vnni_kernel import vnni_available
 
 OUT = Path(__file__).parent / "results" / "selection_hash.csv"
@@ -82,11 +81,8 @@ def main() -> None:
         configs = [(route, th) for route in routes for th in (1, 2)]
 
         def run(cfg, images, m=method):
-            pr.USE_VNNI = cfg[0] == "vnni"
-            try:
-                return hashing.hash_images(images, m, threads=cfg[1])
-            finally:
-                pr.USE_VNNI = True
+            return hashing.hash_images(images, m, threads=cfg[1],
+                                       route="vnni" if cfg[0] == "vnni" else "portable")
 
         runs = {c: (lambda c=c: run(c, slices)) for c in configs}
         identical = {}

@@ -3,10 +3,7 @@
 ``pillow_resize`` computes Pillow's 8-bit Lanczos passes as exact integer products. On the int8
 route (``torch._int_mm``, oneDNN's int8 x int8 GEMM) the live image rows are first copied with a
 -128 shift into a scratch matrix, which oneDNN copies again while packing it, and the int32 digit
-sums make a third trip through memory before they are rounded. oneDNN's uint8 x int8 matmul
-(AMX on the Xeon used in session 8) reads rows in place, but streaming 256x256 slices from memory
-it took 16-18 us per slice there, three times its time on cached rows and slower than the int8
-route (throw-away measurement).
+sums make a third trip through memory before they are rounded.
 
 This module does the whole horizontal pass of a batch in one compiled function instead
 (``_vnni_ir``). For each image it lists the live rows (any non-zero byte) while reading them.

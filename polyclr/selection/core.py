@@ -171,6 +171,7 @@ def select_items(
     target_count: int | None = None,
     intensity: str = "group",
     config: Any = None,
+    dense_max: int | None = None,
 ) -> SelectionResult:
     """Select non-redundant items (slices, windows, clips) greedily in physical order.
 
@@ -195,6 +196,9 @@ def select_items(
             (values must already lie in [0, 255]).
         config: a :class:`~polyclr.selection.config.SelectionConfig`; when given, its
             method/threshold/every_n/scope replace the arguments (method ``none`` keeps all).
+        dense_max: hashes and embedding: scopes of up to this many items compare all pairs in
+            one dense matrix, larger ones use a nearest-neighbour index (same result, bounded
+            memory); None = ``strategies.DENSE_MAX``.
 
     Returns:
         SelectionResult whose ``table`` has columns item, group, position, kept, score, reason
@@ -239,7 +243,8 @@ def select_items(
     scope_ids = np.zeros(n, dtype=np.int64) if scope == "global" else _codes(g)
 
     kept, score, ref, extra = strategies.run_method(
-        method, images_or_features, order, scope_ids, t, every_n, target_count, intensity, g)
+        method, images_or_features, order, scope_ids, t, every_n, target_count, intensity, g,
+        strategies.DENSE_MAX if dense_max is None else int(dense_max))
     reasons = _reasons(method, kept, score, ref, names, t, every_n, target_count)
     table = pd.DataFrame({"item": names, "group": g.astype(str), "position": p, "kept": kept,
                           "score": score, "reason": reasons}, columns=COLUMNS)

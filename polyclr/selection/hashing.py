@@ -10,6 +10,7 @@ array, as ``imagehash``'s hex string) and compared by popcount of the XOR.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -61,31 +62,33 @@ def _check_images(images: np.ndarray) -> np.ndarray:
     return x
 
 
-def dhash(images: np.ndarray, hash_size: int = 8) -> np.ndarray:
-    """Difference hash of each image, as ``imagehash.dhash`` (horizontal gradient).
+def dhash(images: np.ndarray, hash_size: int = 8, route: str = "auto") -> np.ndarray:
+    """Difference hash of each image, as ``imagehash.dhash`` (horizontal gradient); ``route``
+    picks the resize's horizontal pass (:func:`pil_resize_lanczos`, same result on each).
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64 (hash_size 8).
     """
-    small = pil_resize_lanczos(_check_images(images), hash_size + 1, hash_size)
+    small = pil_resize_lanczos(_check_images(images), hash_size + 1, hash_size, route)
     bits = small[:, :, 1:] > small[:, :, :-1]
     return pack_bits(bits.reshape(len(bits), -1))
 
 
-def ahash(images: np.ndarray, hash_size: int = 8) -> np.ndarray:
-    """Average hash of each image, as ``imagehash.average_hash``.
+def ahash(images: np.ndarray, hash_size: int = 8, route: str = "auto") -> np.ndarray:
+    """Average hash of each image, as ``imagehash.average_hash`` (``route``: as :func:`dhash`).
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64.
     """
-    small = pil_resize_lanczos(_check_images(images), hash_size, hash_size)
+    small = pil_resize_lanczos(_check_images(images), hash_size, hash_size, route)
     mean = small.reshape(len(small), -1).mean(axis=1)
     bits = small > mean[:, None, None]
     return pack_bits(bits.reshape(len(bits), -1))
 
 
-def phash(images: np.ndarray, hash_size: int = 8, highfreq_factor: int = 4) -> np.ndarray:
-    """Perceptual (DCT) hash of each image, as ``imagehash.phash``.
+def phash(images: np.ndarray, hash_size: int = 8, highfreq_factor: int = 4,
+          route: str = "auto") -> np.ndarray:
+    """Perceptual (DCT) hash of each image, as ``imagehash.phash`` (``route``: as :func:`dhash`).
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64.
@@ -93,7 +96,7 @@ def phash(images: np.ndarray, hash_size: int = 8, highfreq_factor: int = 4) -> n
     import scipy.fftpack
 
     size = hash_size * highfreq_factor
-    small = pil_resize_lanczos(_check_images(images), size, size)
+    small = pil_resize_lanczos(_check_images(images), size, size, route)
     dct = scipy.fftpack.dct(scipy.fftpack.dct(small, axis=1), axis=2)
     low = dct[:, :hash_size, :hash_size]
     med = np.median(low.reshape(len(low), -1), axis=1)
@@ -127,14 +130,13 @@ def _pool(n_threads: int) -> ThreadPoolExecutor:
 
 
 def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 256,
-                 threads: int | None = None) -> np.ndarray:
+                 threads: int | None = None, route: str = "auto") -> np.ndarray:
     """Hash uint8 images in batches with ``method`` (dhash, ahash or phash).
 
     Each batch is one call of the compiled resize (``pillow_resize``), and the batches run on a
     persistent pool of ``threads`` threads (None: one per core); the compiled kernels and
     torch's int8 product release the GIL. torch's intra-op threads are 1 in the workers (and in
     the caller while hashing, restored afterwards), so the parallelism is across batches only.
-    256 images per batch was 7-9 % faster than 128 on 2 cores (benchmark slices, session 8).
 
     Shape:
         images: (N, H, W) uint8 -> (N,) uint64.
@@ -142,7 +144,7 @@ def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 256
     if method not in HASHES:
         raise ValueError(f"unknown hash {method!r}; choose from {sorted(HASHES)}")
     x = _check_images(images)
-    fn = HASHES[method]
+    fn = functools.partial(HASHES[method], route=route)
     n_threads = max(1, int(threads) if threads is not None else (os.cpu_count() or 1))
     batches = [x[i : i + batch_size] for i in range(0, len(x), batch_size)]
     before = torch.get_num_threads()

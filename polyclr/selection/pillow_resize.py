@@ -237,7 +237,25 @@ def _resample_last_axis(x: np.ndarray, out_size: int) -> np.ndarray:
     return out.reshape(*x.shape[:-1], out_size)
 
 
-def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
+def _horizontal(flat: np.ndarray, h: int, width: int, stacked: np.ndarray, route: str) -> bool:
+    """The horizontal pass of a batch into ``stacked`` (a row per image and output column, int8):
+    the fused VNNI kernel where :func:`vnni_route` allows it, else the portable int8 route, its
+    reference (the tests check both give the same bytes). False when every row is zero (then
+    ``stacked`` is not written)."""
+    w = flat.shape[1]
+    if vnni_route(w, width, route):
+        kernel, rows, packed = _vnni_plan(w, width)
+        horizontal_pass(flat, h, width, kernel, rows, packed, out=stacked)
+        return True
+    live = _live_products(flat, width)
+    if live is None:
+        return False
+    prod, offset, rows, nd = live
+    digit_kernels(width, nd, _DIGIT_BITS)[1](prod, offset, rows, h, stacked)
+    return True
+
+
+def _resample_hv(x: np.ndarray, width: int, height: int, route: str = "auto") -> np.ndarray:
     """Pillow's horizontal-then-vertical resize of a batch with two exact int8 products.
 
     The horizontal pass is ``_live_products``; its rows are rounded and scattered, shifted to
@@ -251,15 +269,8 @@ def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
     n, h, w = x.shape
     flat = np.ascontiguousarray(x).reshape(-1, w)
     stacked = _scratch("stacked", (n * width, h), np.int8)
-    if vnni_route(w, width):
-        kernel, rows, packed = _vnni_plan(w, width)
-        horizontal_pass(flat, h, width, kernel, rows, packed, out=stacked)
-    else:
-        live = _live_products(flat, width)
-        if live is None:
-            return np.zeros((n, height, width), dtype=np.uint8)
-        prod, offset, rows, nd = live
-        digit_kernels(width, nd, _DIGIT_BITS)[1](prod, offset, rows, h, stacked)
+    if not _horizontal(flat, h, width, stacked, route):
+        return np.zeros((n, height, width), dtype=np.uint8)
     vmat, voffset, vnd = _vertical_plan(h, height)
     vprod = _int8_product(torch.from_numpy(stacked), vmat, "vprod")
     columns = _scratch("columns", (n * width, height), np.int32)
@@ -267,14 +278,22 @@ def _resample_hv(x: np.ndarray, width: int, height: int) -> np.ndarray:
     return columns.reshape(n, width, height).transpose(0, 2, 1).astype(np.uint8)
 
 
-USE_VNNI = True  # tests switch it off to check the portable route against it
+ROUTES = ("auto", "portable", "vnni")
 
 
-def vnni_route(in_size: int, out_size: int) -> bool:
+def vnni_route(in_size: int, out_size: int, route: str = "auto") -> bool:
     """Whether the horizontal pass ``in_size -> out_size`` runs on the fused VNNI kernel
-    (``_vnni_kernel``): enabled, the CPU has AVX-512 VNNI, rows are whole uint64 words, and
-    every sum of Pillow's int32 accumulator fits int32 (true for every Lanczos resize)."""
-    return USE_VNNI and _vnni_fits(in_size, out_size)
+    (``_vnni_kernel``). ``auto``: where the CPU has AVX-512 VNNI, rows are whole uint64 words
+    and every sum of Pillow's int32 accumulator fits int32 (true for every Lanczos resize);
+    ``portable``: never; ``vnni``: as ``auto``, but a ValueError where it cannot run."""
+    if route not in ROUTES:
+        raise ValueError(f"route must be one of {ROUTES}, got {route!r}")
+    if route == "portable":
+        return False
+    fits = _vnni_fits(in_size, out_size)
+    if route == "vnni" and not fits:
+        raise ValueError(f"the VNNI route cannot run {in_size} -> {out_size} on this CPU")
+    return fits
 
 
 @lru_cache(maxsize=256)
@@ -338,13 +357,16 @@ def pass_order(h: int, w: int, height: int, width: int) -> str:
     return "hv"  # indistinguishable on every probe
 
 
-def pil_resize_lanczos(images: np.ndarray, width: int, height: int) -> np.ndarray:
+def pil_resize_lanczos(images: np.ndarray, width: int, height: int, route: str = "auto") -> np.ndarray:
     """Batched, bit-exact equivalent of ``Image.fromarray(img).resize((width, height), LANCZOS)``.
 
     Args:
         images: uint8 grayscale images.
         width: output width (columns).
         height: output height (rows).
+        route: horizontal pass on the fused VNNI kernel where possible (``auto``), always on the
+            portable int8 route (``portable``), or on VNNI (``vnni``, an error where it cannot
+            run); every route returns the same bytes.
 
     Shape:
         images: (N, H, W) uint8 -> (N, height, width) uint8.
@@ -360,4 +382,4 @@ def pil_resize_lanczos(images: np.ndarray, width: int, height: int) -> np.ndarra
         return _pass_h(_pass_v(x, height), width)
     if w == width:
         return _pass_v(x, height)
-    return _resample_hv(x, width, height)
+    return _resample_hv(x, width, height, route)

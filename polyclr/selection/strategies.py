@@ -17,7 +17,7 @@ import numpy as np
 from polyclr.errors import DataError
 from polyclr.selection import hashing
 
-DENSE_MAX = 4096  # scopes up to this size use a dense pairwise matrix (exact, BLAS/popcount)
+DENSE_MAX = 4096  # default: scopes up to this size use a dense pairwise matrix (exact, BLAS/popcount)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -127,11 +127,12 @@ def _greedy_pairs(members: np.ndarray, pi: np.ndarray, pj: np.ndarray, pv: np.nd
 
 
 # ----------------------------------------------------------------------------- strategies
-def _hash_strategy(codes: np.ndarray, scopes: list[np.ndarray], t: float, out: tuple) -> None:
+def _hash_strategy(codes: np.ndarray, scopes: list[np.ndarray], t: float, out: tuple,
+                   dense_max: int = DENSE_MAX) -> None:
     kept, score, ref = out
     for members in scopes:
         c = codes[members]
-        if len(members) <= DENSE_MAX:
+        if len(members) <= dense_max:
             d = hashing.hamming(c[:, None], c[None, :]).astype(np.float64)
             _greedy_dense(members, d <= t, d, True, kept, score, ref)
         else:
@@ -219,20 +220,20 @@ def cosine_pairs(f: np.ndarray, t: float, k: int = 32) -> tuple[np.ndarray, np.n
     return np.concatenate([pi, pj]), np.concatenate([pj, pi]), np.concatenate([pv, pv])
 
 
-def _embedding_strategy(f: np.ndarray, scopes: list[np.ndarray], t: float, out: tuple) -> None:
+def _embedding_strategy(f: np.ndarray, scopes: list[np.ndarray], t: float, out: tuple,
+                        dense_max: int = DENSE_MAX) -> None:
     from threadpoolctl import threadpool_limits
 
     kept, score, ref = out
-    small = [m for m in scopes if len(m) <= DENSE_MAX]
-    # many small BLAS products: one BLAS thread avoids thread start/spin overhead (measured 90x
-    # faster for 100x128 blocks on a shared 2-core machine)
+    small = [m for m in scopes if len(m) <= dense_max]
+    # many small BLAS products: one BLAS thread avoids thread start/spin overhead per product
     with threadpool_limits(limits=1, user_api="blas"):
         for members in small:
             sub = f[members]
             s = sub @ sub.T
             _greedy_dense(members, s >= t, s.astype(np.float64), False, kept, score, ref)
     for members in scopes:
-        if len(members) > DENSE_MAX:
+        if len(members) > dense_max:
             pi, pj, pv = cosine_pairs(f[members], t)
             _greedy_pairs(members, pi, pj, pv, False, kept, score, ref)
 
@@ -337,8 +338,11 @@ def _every_n(order: np.ndarray, scopes: list[np.ndarray], every_n: int | None,
 
 def run_method(method: str, data: Any, order: np.ndarray, scope_ids: np.ndarray,
                t: float | None, every_n: int | None, target_count: int | None,
-               intensity: str, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Run one strategy; returns (kept, score, ref, extra), all in input order."""
+               intensity: str, groups: np.ndarray, dense_max: int = DENSE_MAX,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Run one strategy; returns (kept, score, ref, extra), all in input order. Scopes of up to
+    ``dense_max`` items compare all pairs at once; larger ones go through a nearest-neighbour
+    index (the same kept items, less memory)."""
     n = len(order)
     kept = np.zeros(n, dtype=bool)
     score = np.full(n, np.nan)
@@ -349,14 +353,14 @@ def run_method(method: str, data: Any, order: np.ndarray, scope_ids: np.ndarray,
     if method == "every_n":
         _every_n(order, scopes, every_n, target_count, out)
     elif method == "embedding":
-        _embedding_strategy(_features(data), scopes, float(t), out)
+        _embedding_strategy(_features(data), scopes, float(t), out, dense_max)
     else:
         images = as_uint8_items(data, groups, intensity)
         extra["constant"] = np.array([a.min() == a.max() for a in images])
         if method in hashing.HASHES:
             codes = hash_items(images, method)
             extra["hash"] = codes
-            _hash_strategy(codes, scopes, float(t), out)
+            _hash_strategy(codes, scopes, float(t), out, dense_max)
         else:
             if not isinstance(images, np.ndarray):
                 raise DataError(None, f"{method} needs items of one size; got several shapes")

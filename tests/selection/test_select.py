@@ -90,7 +90,7 @@ def test_every_n_and_target_count():
     assert res.kept_mask[:6].sum() == 3 and res.kept_mask[6:].sum() == 2
 
 
-def test_embedding_cosine_hand_worked_and_index_path(monkeypatch):
+def test_embedding_cosine_hand_worked_and_index_path():
     f = np.array([[1, 0], [0.99, 0.1], [0, 1], [0.1, 0.99], [-1, 0]], dtype=np.float32)
     res = select_items(f, None, None, "embedding", 0.95)
     assert res.kept_mask.tolist() == [True, False, True, False, True]
@@ -99,20 +99,18 @@ def test_embedding_cosine_hand_worked_and_index_path(monkeypatch):
     centres = rng.normal(size=(30, 16))
     x = np.repeat(centres, 5, axis=0) + 0.02 * rng.normal(size=(150, 16))
     dense = select_items(x, None, None, "embedding", 0.97)
-    monkeypatch.setattr(strategies, "DENSE_MAX", 10)  # force the nearest-neighbour index path
-    index = select_items(x, None, None, "embedding", 0.97)
+    index = select_items(x, None, None, "embedding", 0.97, dense_max=10)  # nearest-neighbour index path
     assert index.kept_mask.tolist() == dense.kept_mask.tolist()
     assert dense.kept_mask.sum() == 30
 
 
-def test_hash_index_path_matches_dense(monkeypatch):
+def test_hash_index_path_matches_dense():
     rng = np.random.default_rng(3)
     base = rng.integers(0, 256, size=(20, 32, 32))
     imgs = np.repeat(base, 3, axis=0) + rng.integers(0, 2, size=(60, 32, 32))
     imgs = np.clip(imgs, 0, 255).astype(np.uint8)
     dense = select_items(imgs, None, None, "dhash", 6)
-    monkeypatch.setattr(strategies, "DENSE_MAX", 8)
-    index = select_items(imgs, None, None, "dhash", 6)
+    index = select_items(imgs, None, None, "dhash", 6, dense_max=8)
     assert index.kept_mask.tolist() == dense.kept_mask.tolist()
 
 
@@ -169,14 +167,13 @@ def test_index_paths_without_faiss(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss -> ImportError: sklearn path
-    monkeypatch.setattr(strategies, "DENSE_MAX", 10)
     rng = np.random.default_rng(4)
     centres = rng.normal(size=(12, 8))
     x = np.repeat(centres, 4, axis=0) + 0.01 * rng.normal(size=(48, 8))
-    assert select_items(x, None, None, "embedding", 0.98).kept_mask.sum() == 12
+    assert select_items(x, None, None, "embedding", 0.98, dense_max=10).kept_mask.sum() == 12
     base = rng.integers(0, 256, size=(6, 32, 32))
     imgs = np.clip(np.repeat(base, 3, axis=0), 0, 255).astype(np.uint8)
-    assert select_items(imgs, None, None, "dhash", 4).kept_mask.sum() == 6
+    assert select_items(imgs, None, None, "dhash", 4, dense_max=10).kept_mask.sum() == 6
 
 
 def test_config_keyword_and_array_protocol():

@@ -62,17 +62,22 @@ def test_horizontal_pass_matches_pillow_closed_form(h, w, out_size):
 @needs_vnni
 @pytest.mark.parametrize("method", ["dhash", "ahash", "phash"])
 @pytest.mark.parametrize("shape", [(256, 256), (64, 64), (40, 56), (9, 8), (96, 96)])
-def test_vnni_and_int8_routes_hash_identically(method, shape, monkeypatch):
+def test_vnni_and_int8_routes_hash_identically(method, shape):
     rng = np.random.default_rng(sum(shape))
     x = _images(rng, 12, *shape)
-    assert pr.vnni_route(shape[1], 9)
-    fast = hashing.hash_images(x, method, batch_size=5, threads=2)
-    monkeypatch.setattr(pr, "USE_VNNI", False)
-    assert not pr.vnni_route(shape[1], 9)
-    np.testing.assert_array_equal(fast, hashing.hash_images(x, method, batch_size=5, threads=1))
+    assert pr.vnni_route(shape[1], 9) and not pr.vnni_route(shape[1], 9, "portable")
+    fast = hashing.hash_images(x, method, batch_size=5, threads=2, route="vnni")
+    portable = hashing.hash_images(x, method, batch_size=5, threads=1, route="portable")
+    np.testing.assert_array_equal(fast, portable)
+    np.testing.assert_array_equal(fast, hashing.hash_images(x, method, batch_size=5))  # auto
 
 
 def test_route_needs_whole_words():
-    """Rows whose length is not a multiple of 8 bytes always take the int8 route."""
+    """Rows whose length is not a multiple of 8 bytes always take the int8 route; asking for
+    VNNI there, or for an unknown route, is an error."""
     assert not pr.vnni_route(300, 9)
     assert not pr.vnni_route(37, 9)
+    with pytest.raises(ValueError, match="VNNI route cannot run"):
+        pr.vnni_route(37, 9, "vnni")
+    with pytest.raises(ValueError, match="route must be one of"):
+        pr.vnni_route(64, 9, "fast")

@@ -153,8 +153,8 @@ class TokenOrderHead(nn.Module):
     bias-free linear layer that starts at zero. A plain mean is invariant to word order; the
     contrast is not ("beep" early vs late flips its sign), while anything shared by all
     positions cancels, so the head cannot drift into a caption-independent offset that would
-    swamp the sentence embedding (an unconstrained residual head did exactly that in our runs:
-    output norm 27 vs 1, every caption mapped to nearly the same vector). It adds nothing at
+    swamp the sentence embedding (an unconstrained residual head can map every caption to
+    nearly the same large vector). It adds nothing at
     initialisation: the joint space starts as the sentence encoder's. Hand-written: no library offers a
     head over cached sentence-transformer token states.
 

@@ -1,12 +1,11 @@
 """Fast exact kernels for TS2Vec pre-training on CPU: segment-aware dilated convolution as one
 GEMM and a Gram matrix with a one-GEMM backward.
 
-Why hand-written (measured with ``torch.profiler`` on the 2-core CPU, batch 8, 1 thread):
+Why hand-written:
 
 - TS2Vec crops have a new random length every step. oneDNN (behind ``F.conv1d``) builds a new
-  primitive for every new shape and its backward ran at ~3.7x its forward; ``convolution_backward``
-  alone was ~37 % of a GunPoint iteration and ~250 us per call on 24-step series.
-  :class:`SegmentConv` computes the same "same"-padded dilated convolution as one matrix product
+  primitive for every new shape, and its convolution backward dominates a CPU step on short
+  series. :class:`SegmentConv` computes the same "same"-padded dilated convolution as one matrix product
   ``Y = X W`` (all taps at once) followed by shifted adds, and its backward as two matrix products.
 - The two crops of TS2Vec are encoded together as *segments* of one sequence: the shifted adds
   never cross a segment boundary, so every segment is convolved exactly as if alone (zero
@@ -34,9 +33,9 @@ _ONEDNN_MIN_MACS = 1_500_000  # below this MKL's sgemm was as fast or faster (la
 
 
 def _mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``a @ b (+ bias)``. On CPU, products of the sizes TS2Vec runs go to oneDNN's fp32 GEMM:
-    measured ~2x the GFLOP/s of ``torch.mm`` (MKL) on the AMD EPYC host, same fp32 arithmetic
-    up to summation order. Elsewhere (GPU, small products) ``torch.mm`` / ``torch.addmm``.
+    """``a @ b (+ bias)``. On CPU, products of the sizes TS2Vec runs go to oneDNN's fp32 GEMM,
+    faster there than ``torch.mm`` (MKL) with the same fp32 arithmetic up to summation order.
+    Elsewhere (GPU, small products) ``torch.mm`` / ``torch.addmm``.
 
     Shape:
         a: ``(N, K)``; b: ``(K, M)``; bias: ``(M,)``; returns ``(N, M)``.
@@ -229,7 +228,7 @@ def active_taps(kernel_size: int, dilation: int, longest: int) -> tuple[tuple[in
 
 def row_bucket(n: int, device: torch.device) -> int:
     """Rows to allocate for ``n`` rows of GEMM input: a multiple of 64 where products go to
-    oneDNN, which builds (JIT-compiles, ~1.5 ms) a kernel for every new shape — random crop
+    oneDNN, which JIT-compiles a kernel for every new shape — random crop
     lengths would otherwise make nearly every step's shapes new; ``n`` elsewhere."""
     return -(-n // 64) * 64 if (_ONEDNN_LINEAR is not None and device.type == "cpu") else n
 

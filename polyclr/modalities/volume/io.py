@@ -8,7 +8,6 @@ allocated). DICOM identifiers are never read into the returned record.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,8 +268,3 @@ def volume_id(path: Path) -> str:
         if name.lower().endswith(s):
             return name[: -len(s)]
     return name
-
-
-def pseudonymous_group(raw: str, salt: str) -> str:
-    """Salted SHA-256 pseudonym of an identifier (never store or log the raw value)."""
-    return hashlib.sha256(f"{salt}:{raw}".encode()).hexdigest()[:12]

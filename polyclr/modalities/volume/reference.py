@@ -46,7 +46,7 @@ def mni152_three_class(resolution_mm: int = 2) -> tuple[np.ndarray, np.ndarray, 
     return np.asarray(t1.dataobj, np.float32), label, np.asarray(t1.affine, np.float64)
 
 
-# Variation presets of the derived subjects. "mild" is v1 (session-1 benchmarks); "strong" adds
+# Variation presets of the derived subjects. "mild": small deformations and contrast changes; "strong" adds
 # larger deformations, rotations and zoom, wider contrast / bias / noise ranges, blur and a random
 # field of view (each subject is cropped differently along every axis).
 VARIATIONS: dict[str, dict[str, Any]] = {

@@ -166,24 +166,3 @@ def invert_label(pred: Any, data: dict[str, Any], transform: Any) -> np.ndarray:
         inv = mt.Invertd(keys="pred", transform=transform, orig_keys="image", nearest_interp=True)
         out = inv({"pred": p, "image": image})
     return np.rint(np.asarray(out["pred"])[0]).astype(np.int64)
-
-
-def spatial_augment(spatial_dims: int, keys: tuple[str, ...], modes: tuple[str, ...]) -> Any:
-    """Random rotation / scaling / translation (MONAI ``RandAffined``) for views or fine-tuning."""
-    mt = require("monai.transforms", "volume")
-    rot = (0.25,) if spatial_dims == 2 else (0.2, 0.2, 0.2)
-    return mt.RandAffined(
-        keys=keys, prob=1.0, rotate_range=rot, scale_range=(0.15,) * spatial_dims,
-        translate_range=(4,) * spatial_dims, mode=modes, padding_mode="zeros",
-    )
-
-
-def intensity_augment(key: str = "image") -> Any:
-    """Random gamma, scale/shift and Gaussian noise (MONAI), the per-view intensity transform."""
-    mt = require("monai.transforms", "volume")
-    return mt.Compose([
-        mt.RandAdjustContrastd(keys=key, gamma=(0.6, 1.6), prob=0.9),
-        mt.RandScaleIntensityd(keys=key, factors=0.2, prob=0.8),
-        mt.RandShiftIntensityd(keys=key, offsets=0.1, prob=0.8),
-        mt.RandGaussianNoised(keys=key, std=0.03, prob=0.5),
-    ])

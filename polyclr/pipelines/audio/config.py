@@ -79,17 +79,14 @@ class ObjectiveConfig:
         learnable_temperature: learn the logit scale (CLAP).
         cwcl_power: exponent applied to the CWCL weights ``w_ij = (1 + <q_i, q_j>) / 2``. The
             paper's weights (power 1) are nearly uniform for sentence-encoder embeddings (their
-            cosines are mostly 0–0.6, so w is 0.5–0.8): at batch 32 the target is close to
-            uniform and the audio embeddings collapsed in our runs (constant zero-shot
-            prediction, see docs/results_audio.md). A power keeps the diagonal at 1 and the
-            ordering of the weights, and sharpens them (8 ≈ exp(4 (cos − 1)) near cos = 1).
-            Default 16: chosen on validation groups of the reference set over 8 and 16 (session 6;
-            8 was the default before).
+            cosines mostly lie in 0–0.6, so w in 0.5–0.8), which makes the target close to
+            uniform and can collapse the audio embeddings (docs/results_audio.md). A power keeps
+            the diagonal at 1 and the order of the weights and sharpens them
+            (8 ≈ exp(4 (cos − 1)) near cos = 1). The default was chosen on validation groups.
         cwcl_center: subtract the mean frozen embedding of the training captions before the
-            CWCL cosines (removes the direction every caption shares; on the reference set the
-            mean cosine of different-label captions goes from 0.28 to -0.07, see
-            ``benchmarks/audio_caption_similarity.py``). Off by default: on validation groups it
-            lowered zero-shot accuracy (docs/results_audio.md).
+            CWCL cosines (removes the direction every caption shares,
+            ``benchmarks/audio_caption_similarity.py``). Off by default: it did not help on
+            validation groups (docs/results_audio.md).
         zero_swapped_weights: ``cwcl+order`` only: CWCL weight 0 between captions whose two
             events are each other's reversal (the frozen encoder's cosine for them is ~0.97,
             i.e. the paper's weights call the order-swapped caption a positive).

@@ -55,8 +55,8 @@ class ObjectiveConfig:
         aug_adv_weight, aug_keep_ratio, aug_smooth_weight: AutoTCL adversarial-term weight, kept
             fraction above which the budget penalty acts, temporal-consistency weight.
         checkpoint_every_n_steps: spacing of the resumable pre-training checkpoints in optimiser
-            steps, rounded to whole epochs (small data sets have a few steps per epoch; writing
-            the checkpoint every epoch cost ~5 % of the run); 0 = ``engine.checkpoint_every_n_epochs``.
+            steps, rounded to whole epochs (small data sets have a few steps per epoch, and a
+            checkpoint every epoch would slow them); 0 = ``engine.checkpoint_every_n_epochs``.
         dbpm, dbpm_warmup, dbpm_beta, dbpm_down_weight: dynamic bad pair mining.
         fast_path: TS2Vec with the ts2vec encoder encodes both crops in one exact fused pass
             (see ``TS2VecEncoder.forward_segments``); ``false`` runs one encoder call per crop.

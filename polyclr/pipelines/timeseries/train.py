@@ -66,8 +66,8 @@ def build_objective(cfg: TimeSeriesConfig, encoder: nn.Module, n_train: int, in_
 
 
 class LeanPretrainModule(PretrainModule):
-    """:class:`PretrainModule` with a leaner step for short, small-batch pre-training (TS2Vec
-    on UCR data spends ~1–3 ms per step in its compute): Lightning's manual optimisation
+    """:class:`PretrainModule` with a leaner step for short, small-batch pre-training (where a
+    step's compute is small next to the loop's overhead): Lightning's manual optimisation
     (zero_grad → backward → step, no closure / hook round-trips) and the loss logged every
     ``log_every_n_steps`` steps and on the last one. Same update as the automatic loop; used
     when no gradient clipping is configured (Lightning clips only in automatic mode).
@@ -112,8 +112,7 @@ def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: b
         loader = make_loader(items, bs, cfg.engine.seed, shuffle=True, drop_last=len(items) > bs,
                              num_workers=cfg.engine.num_workers, collate_fn=collate_batch)
     meta = {"modality": "timeseries", "objective": cfg.objective.name}
-    # fused AdamW: one kernel for all parameters (the per-parameter loop was ~6 ms of a ~40 ms
-    # TS2Vec step on CPU); same update rule
+    # fused AdamW: one kernel for all parameters instead of a loop over them; same update rule
     adamw = functools.partial(torch.optim.AdamW, lr=cfg.engine.lr, weight_decay=cfg.engine.weight_decay,
                               fused=True)
     if cfg.engine.gradient_clip_val:

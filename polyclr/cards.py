@@ -1,7 +1,8 @@
 """Data cards (parsing, validation, registry) and the model-card API (from :mod:`polyclr.model_cards`).
 
-Data cards live in ``data_cards/<dataset>.md``: YAML front matter in the Hugging Face
-dataset-card style plus medical fields (:data:`REQUIRED_DATA_CARD_FIELDS`), then prose.
+Data cards live in ``data_cards/<dataset>.md``: Hugging Face dataset cards
+(``huggingface_hub.DatasetCard``; ``license`` a Hub licence id, ``size_categories`` and
+``task_categories`` lists) plus medical fields (:data:`REQUIRED_DATA_CARD_FIELDS`), then prose.
 Model cards are written by :func:`write_model_card` (used by ``polyclr export``).
 """
 
@@ -68,6 +69,17 @@ PIPELINE_DEMO_DATASETS: dict[str, str] = {
 }
 """Pipeline name -> the dataset its ``demo_data()`` / ``polyclr demo`` uses."""
 
+LICENSE_IDS: frozenset[str] = frozenset({
+    "apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0",
+    "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0", "odc-by", "odbl", "pddl", "gpl-3.0",
+    "lgpl-3.0", "mpl-2.0", "unlicense", "other", "unknown",
+})
+"""Hugging Face Hub licence ids (lower-case SPDX ids, plus ``other``) a card may use."""
+
+SIZE_CATEGORIES: tuple[str, ...] = ("n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M",
+                                    "10M<n<100M", "100M<n<1B", "1B<n<10B", "n>1T")
+"""The Hub's ``size_categories`` values."""
+
 _PLACEHOLDER = re.compile(r"^\s*(todo|tbd|fixme|xxx|\?+|<[^>]*>|\.\.\.)\s*$", re.IGNORECASE)
 
 def parse_card(path: str | Path) -> tuple[dict[str, Any], str]:
@@ -111,23 +123,41 @@ def _is_empty(value: Any) -> bool:
 def validate_data_card(path: str | Path) -> list[str]:
     """Problems with one data card (empty list: the card is complete).
 
-    Checks: front matter parses; every :data:`REQUIRED_DATA_CARD_FIELDS` key is present and
-    not empty or a placeholder (``TODO``, ``<...>``); ``task_categories`` and
-    ``source_datasets`` are lists; the body has prose (a heading and at least one paragraph).
+    Checks: front matter parses, also as a ``huggingface_hub.DatasetCard``; every
+    :data:`REQUIRED_DATA_CARD_FIELDS` key is present and not empty or a placeholder (``TODO``,
+    ``<...>``); ``license`` is a Hub licence id (:data:`LICENSE_IDS`; ``other`` needs a
+    ``license_name`` and ``license_details``); ``task_categories``, ``size_categories`` (Hub
+    values) and ``source_datasets`` are lists; the body has prose.
     """
+    from huggingface_hub import DatasetCard
+
     try:
         front, body = parse_card(path)
+        DatasetCard(Path(path).read_text(encoding="utf-8"))
     except DataError as exc:
         return [exc.problem]
+    except ValueError as exc:
+        return [f"not a valid Hugging Face dataset card ({exc})"]
     problems = []
     for key in REQUIRED_DATA_CARD_FIELDS:
         if key not in front:
             problems.append(f"missing field {key!r}")
         elif _is_empty(front[key]):
             problems.append(f"empty field {key!r}")
-    for key in ("task_categories", "source_datasets"):
+    for key in ("task_categories", "size_categories", "source_datasets"):
         if key in front and not _is_empty(front[key]) and not isinstance(front[key], list):
             problems.append(f"field {key!r} must be a list")
+    lic = front.get("license")
+    if not _is_empty(lic):
+        if lic not in LICENSE_IDS:
+            problems.append(f"license {lic!r} is not a Hub licence id (one of {sorted(LICENSE_IDS)})")
+        elif lic == "other":
+            problems += [f"license 'other' needs a {k!r} field" for k in ("license_name", "license_details")
+                         if _is_empty(front.get(k))]
+    sizes = front.get("size_categories")
+    if isinstance(sizes, list) and not _is_empty(sizes):
+        problems += [f"size category {s!r} is not one of {list(SIZE_CATEGORIES)}" for s in sizes
+                     if s not in SIZE_CATEGORIES]
     prose = [ln for ln in body.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not prose:
         problems.append("no prose after the front matter")
@@ -166,6 +196,8 @@ def card_for(dataset: str, directory: str | Path = DATA_CARDS_DIR) -> Path:
 
 
 __all__ = [
+    "LICENSE_IDS",
+    "SIZE_CATEGORIES",
     "DATASET_CARDS",
     "DATASET_LOADERS",
     "PIPELINE_DEMO_DATASETS",

@@ -1,5 +1,11 @@
 """``polyclr export``: a pre-trained encoder as plain safetensors plus a model card.
 
+The export folder is a model repository: ``README.md`` (the model card, Hugging Face format),
+``encoder.safetensors`` and ``encoder_meta.json``. A volume encoder (a MONAI ``BasicUNet`` /
+``UNet``) is also a MONAI bundle: ``configs/metadata.json``, ``configs/inference.json``
+(``network_def``) and ``models/model.pt`` (the network's state dict), loadable with
+``monai.bundle.load``.
+
 Checkpoints are only ever read with safetensors or ``torch.load(weights_only=True)``
 (:func:`polyclr.engine.safe_torch_load`): a pickle that would run code is refused, not run.
 """
@@ -16,13 +22,13 @@ from typing import Any
 import torch
 import yaml
 
-from polyclr.engine import load_encoder, safe_torch_load, save_encoder
+from polyclr.engine import load_encoder, safe_torch_load, save_encoder, save_torch_atomic
 from polyclr.errors import CheckpointError
 from polyclr.model_cards import dataset_names, scrub_identifiers, write_model_card
 from polyclr.rundir import write_json
 
 ENCODER_FILE = "encoder.safetensors"
-MODEL_CARD_FILE = "MODEL_CARD.md"
+MODEL_CARD_FILE = "README.md"  # the model card: what a model repository shows
 META_FILE = "encoder_meta.json"
 # Where PretrainModule / FinetuneModule keep the encoder, tried in order when the checkpoint's
 # meta does not name an "encoder_prefix".
@@ -114,7 +120,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path) -> dict[str, Path]:
-    """Export a pre-trained encoder: ``OUT/encoder.safetensors`` + ``OUT/MODEL_CARD.md``.
+    """Export a pre-trained encoder: ``OUT/encoder.safetensors`` + ``OUT/README.md`` (model card),
+    and for a MONAI volume network a MONAI bundle in the same folder (:func:`write_monai_bundle`).
 
     Args:
         checkpoint: a run directory (its ``encoder.safetensors``, else
@@ -125,7 +132,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> dict[str, Path
         out: output directory (created).
 
     Returns:
-        ``{"encoder": path, "model_card": path, "meta": path}``.
+        ``{"encoder": path, "model_card": path, "meta": path}`` (+ ``"bundle_metadata"`` for a
+        MONAI bundle).
 
     Raises:
         CheckpointError: missing file, a pickle that needs code to load (refused, never run),
@@ -174,7 +182,72 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path) -> dict[str, Path
         n_parameters=sum(int(t.numel()) for t in tensors.values()),
         source=kind, scrubbed=removed + removed_m,
     )
-    return {"encoder": enc_path, "model_card": card, "meta": meta_path}
+    result = {"encoder": enc_path, "model_card": card, "meta": meta_path}
+    bundle = write_monai_bundle(out_dir, tensors, clean_meta)
+    if bundle is not None:
+        result["bundle_metadata"] = bundle
+    return result
+
+
+_MONAI_NETS = {"monai.networks.nets.BasicUNet": ("spatial_dims", "in_channels", "out_channels", "features",
+                                                 "dropout"),
+               "monai.networks.nets.UNet": ("spatial_dims", "in_channels", "out_channels", "channels",
+                                            "strides", "num_res_units", "dropout")}
+
+
+def write_monai_bundle(out_dir: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path | None:
+    """Write ``configs/metadata.json``, ``configs/inference.json`` and ``models/model.pt`` when
+    ``meta`` describes a MONAI ``BasicUNet`` / ``UNet`` (the volume pipeline's networks, whose
+    weights sit under ``unet.``); returns the metadata path, or None for other encoders."""
+    enc = meta.get("encoder") if isinstance(meta.get("encoder"), dict) else {}
+    target = enc.get("architecture")
+    if meta.get("modality") != "volume" or target not in _MONAI_NETS:
+        return None
+    state = {k[len("unet."):]: v for k, v in tensors.items() if k.startswith("unet.")} or tensors
+    args = {k: enc[k] for k in _MONAI_NETS[target] if k in enc}
+    inp = meta.get("input") if isinstance(meta.get("input"), dict) else {}
+    dims = int(args.get("spatial_dims", 2))
+    shape = inp.get("slice_size") if dims == 2 else inp.get("patch_size")
+    classes = int(args.get("out_channels", 1))
+    objective = meta.get("objective")
+    strategy = objective.get("strategy") if isinstance(objective, dict) else objective
+    from polyclr import __version__
+
+    metadata = {
+        "version": "0.1.0", "changelog": {"0.1.0": "exported by polyclr"},
+        "monai_version": _version("monai"), "pytorch_version": torch.__version__.split("+")[0],
+        "numpy_version": _version("numpy"), "required_packages_version": {"polyclr": __version__},
+        "name": f"polyclr {strategy or 'pre-trained'} {target.rsplit('.', 1)[1]}",
+        "task": "initialisation for segmentation fine-tuning (contrastive pre-training)",
+        "description": "Network pre-trained by polyclr; see README.md (the model card) for data, input "
+                       "format and limitations. Not a medical device.",
+        "authors": "polyclr", "copyright": "see README.md", "license": meta.get("license", "other"),
+        "network_data_format": {
+            "inputs": {"image": {
+                "type": "image", "format": "magnitude", "modality": str(inp.get("modality", "see README.md")),
+                "num_channels": int(args.get("in_channels", 1)), "spatial_shape": list(shape or []),
+                "dtype": "float32", "value_range": [0, 1], "is_patch_data": dims == 3,
+                "channel_def": {"0": "image"}}},
+            "outputs": {"pred": {
+                "type": "image", "format": "segmentation", "num_channels": classes,
+                "spatial_shape": list(shape or []), "dtype": "float32", "value_range": [],
+                "is_patch_data": dims == 3, "channel_def": {str(i): f"class_{i}" for i in range(classes)}}},
+        },
+        "polyclr_input": inp,
+    }
+    (out_dir / "models").mkdir(parents=True, exist_ok=True)
+    save_torch_atomic({k: v.contiguous() for k, v in state.items()}, out_dir / "models" / "model.pt")
+    write_json(out_dir / "configs" / "inference.json", {"network_def": {"_target_": target, **args}})
+    return write_json(out_dir / "configs" / "metadata.json", metadata)
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def load_exported_encoder(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -190,4 +263,5 @@ def load_exported_encoder(path: str | Path) -> tuple[dict[str, torch.Tensor], di
     return load_encoder(p)
 
 
-__all__ = ["ENCODER_FILE", "MODEL_CARD_FILE", "export_checkpoint", "load_exported_encoder"]
+__all__ = ["ENCODER_FILE", "MODEL_CARD_FILE", "export_checkpoint", "load_exported_encoder",
+           "write_monai_bundle"]

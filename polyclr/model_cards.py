@@ -1,6 +1,9 @@
 """Model cards for exported encoders, and the identifier scrub applied to everything exported.
 
-Used by :func:`polyclr.export.export_checkpoint`; re-exported from :mod:`polyclr.cards`.
+Cards are ``huggingface_hub.ModelCard`` objects (metadata through ``ModelCardData``: a licence id,
+``metrics`` as a list of metric names, the values in the card's table), so an export folder with
+its ``README.md`` is a valid model repository. Used by :func:`polyclr.export.export_checkpoint`;
+re-exported from :mod:`polyclr.cards`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from huggingface_hub import ModelCard, ModelCardData
 
 from polyclr.rundir import atomic_write_text
 
@@ -206,7 +210,7 @@ def model_card_text(
     source: str | None = None,
     scrubbed: list[str] | tuple[str, ...] = (),
 ) -> str:
-    """Markdown model card (YAML front matter + sections) for an exported encoder.
+    """Markdown model card (``ModelCardData`` front matter + sections) for an exported encoder.
 
     Only ``meta`` (already scrubbed by the caller), ``metrics`` and the tensor names ``keys``
     are used: nothing patient-level is ever read. ``source`` describes the checkpoint kind.
@@ -217,20 +221,25 @@ def model_card_text(
     datasets = dataset_names(meta)
     input_fmt = dict(meta["input"]) if isinstance(meta.get("input"), Mapping) else {}
     numbers = _flat_numbers(metrics or {})
-    front: dict[str, Any] = {
-        "library_name": "polyclr", "pipeline_tag": "feature-extraction",
-        "tags": ["polyclr", "contrastive-learning", modality, "medical"],
+    extra: dict[str, Any] = {
         "modality": modality, "architecture": module or arch, "encoder_kwargs": kwargs,
-        "objective": objective, "datasets": datasets, "input": input_fmt, "metrics": numbers,
+        "objective": objective, "input": input_fmt,
         "weights_format": "safetensors", "weights_file": encoder_file,
     }
     if n_parameters is not None:
-        front["parameters"] = int(n_parameters)
-    front.update({k: meta[k] for k in ("polyclr_version", "commit") if k in meta})
+        extra["parameters"] = int(n_parameters)
+    extra.update({k: meta[k] for k in ("polyclr_version", "commit") if k in meta})
+    license_id = str(meta.get("license") or "other")
+    if license_id == "other":
+        extra["license_name"] = "training-data-terms"
+    data = ModelCardData(
+        library_name="polyclr", pipeline_tag="feature-extraction", license=license_id,
+        tags=["polyclr", "contrastive-learning", modality, "medical"],
+        datasets=datasets or None, metrics=list(numbers) or None, **extra)
     groups: dict[str, int] = {}
     for k in keys:
         groups[k.split(".", 1)[0]] = groups.get(k.split(".", 1)[0], 0) + 1
-    lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "",
+    lines = ["---", data.to_yaml().rstrip(), "---", "",
              f"# {modality} encoder: {arch}", "",
              f"A `{arch}` encoder pre-trained by polyclr with a contrastive objective on {modality}"
              f" data, exported as plain tensors in `{encoder_file}` (safetensors, no pickle)."
@@ -270,6 +279,10 @@ def model_card_text(
             " recording devices or populations is unknown. Metrics come from one run and one"
             " held-out split (patient-disjoint when the run said so). Inputs must follow the"
             " input format above (channels, spacing / sample rate, intensity normalisation)."),
+        "", "## License", "",
+        f"`{license_id}`" + (": the terms of the training data apply to these weights (see the"
+                             " data's licence; polyclr's code is Apache-2.0)." if license_id == "other"
+                             else "."),
         "", "## Privacy", "",
         "The card and the weights' metadata hold only architecture, configuration, dataset"
         " names and aggregate metrics. Identifier-like keys and local file paths were removed"
@@ -298,8 +311,8 @@ def write_model_card(
     clean_meta, removed = scrub_identifiers(raw)
     clean_metrics, removed_m = scrub_identifiers(dict(metrics or {}))
     scrubbed = list(kwargs.pop("scrubbed", ())) + removed + removed_m
-    text = model_card_text(clean_meta, clean_metrics, scrubbed=scrubbed, **kwargs)
-    return atomic_write_text(path, text)
+    card = ModelCard(model_card_text(clean_meta, clean_metrics, scrubbed=scrubbed, **kwargs))
+    return atomic_write_text(path, str(card))
 
 
 __all__ = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from huggingface_hub import ModelCard
 
 from polyclr.cards import (
     REQUIRED_DATA_CARD_FIELDS,
@@ -136,10 +137,14 @@ def test_encoder_spec_layouts(enc, spec):
 def test_model_card_front_matter_and_defaults(tmp_path):
     text = model_card_text({"modality": "audio", "encoder": {"name": "CNN14", "kwargs": {"n_mels": 64}},
                             "module_unused": 1}, {"R@1": 0.25, "nested": {"mAP@10": 0.5}, "nan": float("nan")})
-    front = yaml.safe_load(text.split("---\n")[1])
-    assert front["architecture"] == "CNN14" and front["metrics"] == {"R@1": 0.25, "nested.mAP@10": 0.5}
-    assert front["datasets"] == [] and "Not recorded in the checkpoint metadata." in text
-    path = write_model_card(tmp_path / "MODEL_CARD.md", {"modality": "audio", "mrn": "123"}, {"x": 1})
+    front = ModelCard(text).data.to_dict()  # huggingface_hub reads the card's metadata
+    assert front["architecture"] == "CNN14" and front["metrics"] == ["R@1", "nested.mAP@10"]
+    assert "| R@1 | 0.25 |" in text and "| nested.mAP@10 | 0.5 |" in text  # values in the table
+    assert front["license"] == "other" and front["license_name"] == "training-data-terms"
+    assert front["library_name"] == "polyclr" and front["pipeline_tag"] == "feature-extraction"
+    assert "datasets" not in front and "Not recorded in the checkpoint metadata." in text
+    assert ModelCard(model_card_text({"modality": "volume", "license": "apache-2.0"})).data.license == "apache-2.0"
+    path = write_model_card(tmp_path / "README.md", {"modality": "audio", "mrn": "123"}, {"x": 1})
     assert "123" not in path.read_text() and "(1 removed)" in path.read_text()
 
 
@@ -156,3 +161,18 @@ def test_dataset_name(value, name):
 def test_dataset_names_from_meta_and_metrics():
     assert dataset_names({"dataset": "/x/GunPoint_TRAIN.ts", "datasets": [{"name": "ucr"}]},
                          {"data": "/x/GunPoint_TRAIN.ts"}, None) == ["ucr", "GunPoint_TRAIN"]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"license": "Apache 2.0 (our code)"}, "is not a Hub licence id"),
+        ({"license": "other"}, "license 'other' needs a 'license_name' field"),
+        ({"size_categories": ["small"]}, "size category 'small' is not one of"),
+        ({"size_categories": "n<1K"}, "field 'size_categories' must be a list"),
+    ],
+)
+def test_data_card_metadata_must_be_valid_hub_metadata(tmp_path, change, problem):
+    assert validate_data_card(_card(tmp_path, COMPLETE)) == []
+    problems = validate_data_card(_card(tmp_path, {**COMPLETE, **change}, name="bad.md"))
+    assert any(problem in p for p in problems), problems

@@ -10,6 +10,7 @@ import pickle
 import pytest
 import torch
 import yaml
+from huggingface_hub import ModelCard
 from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
@@ -74,7 +75,10 @@ def test_round_trip_plain_safetensors_gives_identical_outputs(tmp_path):
     assert front["modality"] == "timeseries" and front["architecture"] == f"{__name__}.TinyEncoder"
     assert front["encoder_kwargs"] == {"in_channels": 2, "width": 8, "out_dim": 4}
     assert front["input"]["sampling_rate_hz"] == 250 and front["datasets"] == ["ecg_simulator"]
-    assert front["metrics"] == {"probe.auroc": 0.875, "wall_seconds": 1.5}
+    assert front["metrics"] == ["probe.auroc", "wall_seconds"]  # names; values in the card's table
+    assert "| probe.auroc | 0.875 |" in body
+    assert res["model_card"].name == "README.md" and ModelCard.load(res["model_card"]).data.library_name == "polyclr"
+    assert "bundle_metadata" not in res and not (tmp_path / "export" / "configs").exists()
     assert front["parameters"] == sum(t.numel() for t in enc.state_dict().values())  # incl. BN buffers
     assert "load_file(\"encoder.safetensors\")" in body and "## Limitations" in body
     # The card's own loading recipe, executed as written, rebuilds the same encoder.
@@ -205,7 +209,7 @@ def test_cli_export_success_and_refusals(tmp_path, capsys):
     out = tmp_path / "export"
     assert main(["export", "--checkpoint", str(run), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert str(out / "encoder.safetensors") in printed and str(out / "MODEL_CARD.md") in printed
+    assert str(out / "encoder.safetensors") in printed and str(out / "README.md") in printed
 
     assert main(["export", "--checkpoint", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
@@ -274,6 +278,38 @@ def test_volume_pipeline_encoder_rebuilds_as_plain_monai_basicunet(tmp_path):
     net.eval()
     with torch.no_grad():
         assert torch.equal(rebuilt(x), net.unet(x))
+
+
+@pytest.mark.parametrize("architecture", ["BasicUNet", "UNet"])
+def test_volume_export_loads_as_a_monai_bundle(tmp_path, architecture):
+    """The export folder of a volume encoder is a MONAI bundle: ``monai.bundle.load`` builds the
+    network from configs/inference.json and loads models/model.pt; same logits as the original."""
+    pytest.importorskip("monai")
+    from monai.bundle import load
+
+    train = pytest.importorskip("polyclr.pipelines.volume.train")
+    from polyclr.pipelines.volume.config import VolumeConfig
+
+    cfg = VolumeConfig()
+    cfg.net.architecture = architecture
+    cfg.net.features, cfg.net.channels, cfg.net.num_res_units = [4, 4, 8, 8, 16, 4], [4, 8, 16], 1
+    torch.manual_seed(0)
+    net = train.build_net(cfg, 3).eval()
+    run = tmp_path / "run"
+    save_encoder(run / "encoder.safetensors", net.state_dict(), train.encoder_meta(cfg, net, "GD+LD", ["encoder"]))
+    export = tmp_path / "bundles" / "volume_encoder"
+    res = export_checkpoint(run, export)
+    meta = json.loads((export / "configs" / "metadata.json").read_text())
+    assert res["bundle_metadata"] == export / "configs" / "metadata.json"
+    assert meta["network_data_format"]["inputs"]["image"]["spatial_shape"] == list(cfg.data.slice_size)
+    assert meta["network_data_format"]["outputs"]["pred"]["num_channels"] == 3
+    with pytest.warns(UserWarning):  # MONAI's notice that a bundle config is code to trust
+        bundle_net = load("volume_encoder", bundle_dir=tmp_path / "bundles", workflow_type="inference",
+                          device="cpu", source="github")
+    assert type(bundle_net) is type(net.unet)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(bundle_net.eval()(x), net.unet(x))
 
 
 def test_timeseries_named_architecture_rebuilds_through_the_factory(tmp_path):

@@ -26,7 +26,7 @@ def test_timeseries_pretrain_export_reload_identical_embeddings(tmp_path, capsys
     assert code == 0, capsys.readouterr().err
     assert main(["export", "--checkpoint", str(run), "--out", str(export)]) == 0
 
-    card = (export / "MODEL_CARD.md").read_text()
+    card = (export / "README.md").read_text()
     snippet = card.split("## How to load")[1].split("```python\n")[1].split("```")[0]
     namespace: dict = {}
     cwd = os.getcwd()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polyclr.rundir import git_commit, machine_description, write_csv
+from polyclr.rundir import git_commit, machine_description, thread_count, write_csv
 
 OUT = Path(__file__).parent / "results" / "audio_caption_similarity.csv"
 
@@ -38,7 +38,7 @@ def main() -> None:
     diff = ~np.equal.outer(labels, labels)
     centred = q - q.mean(0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    stamp = {"machine": machine_description(), "commit": git_commit(),
+    stamp = {"machine": machine_description(), "threads": thread_count(), "commit": git_commit(),
              "date": datetime.now(UTC).strftime("%Y-%m-%d"), "captions": len(q)}
     out = []
     for variant, k in [("raw", None), ("centred", 0), ("centred_minus_top2", 2), ("centred_minus_top8", 8)]:

@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--monai-max-n", type=int, default=1024)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "loss_core.csv")
     args = ap.parse_args()
-    from polyclr.rundir import git_commit, machine_description, write_csv
+    from polyclr.rundir import git_commit, machine_description, thread_count, write_csv
 
     rows = []
     for n in args.sizes:
@@ -102,7 +102,7 @@ def main() -> None:
                 "seconds_min": round(r["seconds_min"], 5),
                 "peak_mb_above_import": round(r["peak_mb"], 1),
                 "peak_ratio_to_lower_bound": round(r["peak_mb"] / max(lb["peak_mb"], 1e-9), 3),
-                "machine": machine_description(), "commit": git_commit(),
+                "machine": machine_description(), "threads": thread_count(), "commit": git_commit(),
                 "date": datetime.now(UTC).date().isoformat(),
             })
             print(rows[-1])

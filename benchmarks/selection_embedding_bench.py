@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polyclr.rundir import git_commit, machine_description, write_csv
+from polyclr.rundir import git_commit, machine_description, thread_count, write_csv
 from polyclr.selection import select_items
 
 OUT = Path(__file__).parent / "results" / "selection_embedding.csv"
@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--sklearn-n", type=int, default=20_000,
                     help="items for the scikit-learn fallback run (brute-force kNN)")
     args = ap.parse_args()
-    common = {"machine": machine_description(), "commit": git_commit(),
+    common = {"machine": machine_description(), "threads": thread_count(), "commit": git_commit(),
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "threshold": 0.95}
     groups = np.repeat(np.arange(args.n // 100), 100)[: args.n]
     runs = [("global", "faiss IVF range search", None, args.n),

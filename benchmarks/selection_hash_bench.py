@@ -4,9 +4,13 @@ Both run in the same process on the same 256x256 uint8 slices (axial slices of n
 1 mm template, zero-padded to 256x256, with small integer shifts/flips to reach N slices) and the
 hashes are compared bit for bit. Where the CPU has AVX-512 VNNI, polyclr's default route (the
 fused VNNI pass) and its portable int8 route (``torch._int_mm``) are both measured, in the same
-rounds. Writes benchmarks/results/selection_hash.csv.
+rounds. ``--slices unpadded`` uses the template's own axial slices (197x233, no zero border;
+rows not a multiple of 8 bytes, so the portable route) instead. imagehash's loop runs on one
+thread; the table's leading ratio is per core (polyclr's slices/s divided by its thread count
+over the loop's). Writes benchmarks/results/selection_hash.csv (rows of the same machine and
+slice kind are replaced).
 
-    .venv/bin/python benchmarks/selection_hash_bench.py [--n 4096] [--rounds 9]
+    .venv/bin/python benchmarks/selection_hash_bench.py [--n 4096] [--rounds 9] [--slices unpadded]
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 
 from polyclr.rundir import git_commit, machine_description, write_csv
 from polyclr.selection import hashing
-from polyclr.selection._vnni_kernel import vnni_available
+from polyclr.selection.pillow_resize import vnni_route
 
 OUT = Path(__file__).parent / "results" / "selection_hash.csv"
 
@@ -45,6 +49,19 @@ def mni_slices(n: int, size: int = 256) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(out)[:n])
 
 
+def mni_unpadded(n: int) -> np.ndarray:
+    """(n, 197, 233) uint8 axial slices of the MNI152 1 mm template as stored (no zero border),
+    repeated with flips to reach n."""
+    from nilearn.datasets import load_mni152_template
+
+    vol = hashing.to_uint8(np.asarray(load_mni152_template(resolution=1).get_fdata(), dtype=np.float32))
+    base = np.moveaxis(vol, 2, 0)
+    out = [base]
+    while sum(len(b) for b in out) < n:
+        out.append(base[:, :, ::-1] if len(out) % 2 else base[:, ::-1, :])
+    return np.ascontiguousarray(np.concatenate(out)[:n])
+
+
 def timed(fn) -> tuple[float, float]:
     """Wall-clock and process-CPU seconds of one call."""
     t0, c0 = time.perf_counter(), time.process_time()
@@ -57,19 +74,22 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=4096)
     ap.add_argument("--n-loop", type=int, default=1024, help="slices for the imagehash loop")
     ap.add_argument("--rounds", type=int, default=9, help="interleaved imagehash/polyclr rounds")
+    ap.add_argument("--slices", choices=("padded", "unpadded"), default="padded")
+    ap.add_argument("--methods", nargs="+", default=["dhash", "ahash", "phash"])
     args = ap.parse_args()
     import imagehash
     from PIL import Image
 
     default_batch = inspect.signature(hashing.hash_images).parameters["batch_size"].default
 
-    slices = mni_slices(args.n)
+    slices = mni_slices(args.n) if args.slices == "padded" else mni_unpadded(args.n)
     loop_slices = slices[: args.n_loop]
     rows = []
+    size = f"{slices.shape[1]}x{slices.shape[2]}" + (" unpadded" if args.slices == "unpadded" else "")
     common = {"machine": machine_description(), "commit": git_commit(),
-              "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "size": "256x256"}
-    for method, ref_fn in (("dhash", imagehash.dhash), ("ahash", imagehash.average_hash),
-                           ("phash", imagehash.phash)):
+              "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "size": size}
+    refs = {"dhash": imagehash.dhash, "ahash": imagehash.average_hash, "phash": imagehash.phash}
+    for method, ref_fn in ((m, refs[m]) for m in args.methods):
         ref_hashes: list = []
 
         def loop(ref_fn=ref_fn, ref_hashes=ref_hashes):
@@ -77,7 +97,7 @@ def main() -> None:
 
         loop()  # untimed warm-up pass (Pillow, imagehash and the CPU caches), as for polyclr
         ref_hex = [str(h) for h in ref_hashes]  # hex strings for the comparison, not timed
-        routes = ["vnni", "int8"] if vnni_available() else ["int8"]
+        routes = ["vnni", "int8"] if vnni_route(slices.shape[2], 9) else ["int8"]
         configs = [(route, th) for route in routes for th in (1, 2)]
 
         def run(cfg, images, m=method):
@@ -125,7 +145,8 @@ def main() -> None:
         import csv
 
         with OUT.open(newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if r["machine"] != common["machine"]] + rows
+            rows = [r for r in csv.DictReader(fh)
+                    if (r["machine"], r["size"]) != (common["machine"], common["size"])] + rows
     write_csv(OUT, rows)
     print(f"wrote {OUT}")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polyclr.rundir import git_commit, machine_description, write_csv
+from polyclr.rundir import git_commit, machine_description, thread_count, write_csv
 from polyclr.selection import SelectionConfig
 
 OUT = Path(__file__).parent / "results" / "selection_less_is_more.csv"
@@ -85,7 +85,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    common = {"machine": machine_description(), "commit": git_commit(),
+    common = {"machine": machine_description(), "threads": thread_count(), "commit": git_commit(),
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "dataset": args.data.name,
               "epochs": args.epochs}
     rows = []

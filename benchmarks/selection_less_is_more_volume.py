@@ -41,7 +41,7 @@ from polyclr.pipelines.volume.data import (  # noqa: E402
 )
 from polyclr.pipelines.volume.evaluate import finetune_table  # noqa: E402
 from polyclr.pipelines.volume.train import pretrain_net  # noqa: E402
-from polyclr.rundir import git_commit, machine_description, write_csv  # noqa: E402
+from polyclr.rundir import git_commit, machine_description, thread_count, write_csv  # noqa: E402
 from polyclr.selection import SelectionConfig  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "selection_less_is_more_volume.csv"
@@ -89,7 +89,7 @@ def main() -> None:
         conditions.append((f"every_n, N={every} (per volume)", apply_selection(dataclasses.replace(
             cfg, selection=SelectionConfig("every_n", None, every, "group")), pre)))
     print(f"{len(pre)} pre-training volumes, {n_all} slices; dHash keeps {n_dh}", flush=True)
-    common = {"machine": machine_description(), "commit": git_commit(),
+    common = {"machine": machine_description(), "threads": thread_count(), "commit": git_commit(),
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), "strategy": args.strategy,
               "spacing_mm": cfg.data.spacing[0], "slice_size": "x".join(map(str, cfg.data.slice_size)),
               "test_volumes": len(split["test"])}

@@ -6,14 +6,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from polyclr.rundir import git_commit, machine_description
+from polyclr.rundir import git_commit, machine_description, thread_count
 from polyclr.rundir import write_csv as rundir_write_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def stamp() -> dict[str, Any]:
-    return {"machine": machine_description(), "commit": git_commit() or "unknown",
+    return {"machine": machine_description(), "threads": thread_count(), "commit": git_commit() or "unknown",
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")}
 
 

@@ -58,21 +58,38 @@ def side_by_side_section(df: pd.DataFrame, csv_name: str) -> list[str]:
            "| public TS2Vec SVM-RBF acc | SVM difference ± s.e. | seeds | polyclr pre-train s "
            "| public pre-train s |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    unequal = False
     for name, g in df.groupby("dataset", sort=False):
         ours, ref = _ours_public(g)
         a, b = ours.svm_rbf_accuracy, ref.svm_rbf_accuracy
         se = float(np.sqrt(a.var() / len(a) + b.var() / len(b)))
+        same = _same_threads(ours, ref)
+        mark = "" if same else " †"
         out.append(f"| {name} | {g.paper_accuracy.iloc[0]} | {_ms(ours.linear_probe_accuracy)} | "
                    f"{_ms(a)} | {_ms(b)} | {a.mean() - b.mean():+.3f} ± {se:.3f} | {ref.seed.nunique()} | "
-                   f"{_ms(ours.pretrain_seconds, 1)} | {_ms(ref.pretrain_seconds, 1)} |")
+                   f"{_ms(ours.pretrain_seconds, 1)}{mark} | {_ms(ref.pretrain_seconds, 1)}{mark} |")
+        unequal = unequal or not same
     seeds = " ".join(str(s) for s in sorted(df.seed.unique()))
     out += ["", "Both implementations pre-train with TS2Vec's defaults (200 iterations, batch 8, lr 1e-3, "
             "320-d) on TRAIN and are scored on TEST; the public code uses its own SVM evaluation. "
             "`SVM difference` is polyclr's mean SVM accuracy minus the public code's, with the standard "
             f"error of that difference. `benchmarks/timeseries_ucr.py --reference <ts2vec checkout> "
             f"--datasets {' '.join(datasets)} --seeds {seeds} --reference-seeds {seeds} --out {csv_name}`; "
-            "the two alternate, so both see the same machine load.", ""]
-    return out
+            "the two alternate, so both see the same machine load."]
+    if unequal:
+        out += ["", "† Pre-training seconds measured before the script pinned both sides to one thread "
+                "count (`--threads`, recorded per row): polyclr ran with the process's default threads, "
+                "the public code with `OMP_NUM_THREADS` (1 unless set). These times are not comparable "
+                "with each other and no ratio is given."]
+    return out + [""]
+
+
+def _same_threads(ours: pd.DataFrame, ref: pd.DataFrame) -> bool:
+    """Both sides recorded the same single thread count (older rows have no ``threads``)."""
+    if "threads" not in ours or "threads" not in ref:
+        return False
+    t = pd.to_numeric(pd.concat([ours.threads, ref.threads]), errors="coerce")  # "not recorded" -> NaN
+    return bool(t.notna().all() and t.nunique() == 1)
 
 
 def ecg_section(df: pd.DataFrame) -> list[str]:
@@ -122,13 +139,7 @@ def speed_section(df: pd.DataFrame) -> list[str]:
             "loss's overlap only; `z z^T` backpropagates with one product; fused AdamW; a faster inverted "
             "dropout; a lean manual-optimisation Lightning step; and a resumable checkpoint every ~100 steps. "
             "The learning algorithm and its settings are TS2Vec's.", "",
-            "Where the time went before (torch.profiler, 1 thread, batch 8, straightforward path): on "
-            "GunPoint (~150 ms/iteration) `convolution_backward` ~37 % (oneDNN's backward ran at ~3.7x its "
-            "forward and builds a new kernel for every new crop length), the centre-tap 1x1 convolutions on "
-            "PyTorch's `slow_conv2d` path ~15 %, the loss's batched products ~10 %, `F.dropout`'s "
-            "`bernoulli_` ~2 %, the per-parameter AdamW loop ~4 %; on ItalyPowerDemand (~45 ms) mostly "
-            "per-kernel overhead: ~250 us per convolution backward on 24-step series and ~6 ms of AdamW. "
-            "No float64, data loading or thread wake-ups showed up.", ""]
+            ]
     return out
 
 

@@ -6,7 +6,11 @@ representations, max-pooled full-series embeddings; probes fitted on TRAIN, scor
 ``linear_probe`` (polyclr.evaluation, logistic regression) and ``svm_rbf`` (TS2Vec's protocol:
 RBF SVM, C by 5-fold CV on TRAIN).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/timeseries_ucr.py [--reference /path/to/ts2vec]
+    .venv/bin/python benchmarks/timeseries_ucr.py [--reference /path/to/ts2vec] [--threads 1]
+
+Both sides run at ``--threads`` (polyclr: torch.set_num_threads in this process; the public code:
+its init_dl_program(max_threads=...) and OMP/MKL_NUM_THREADS in its subprocess); each row records
+its thread count.
 
 ``--reference`` runs the public TS2Vec code (github.com/yuezhihan/ts2vec, unmodified; its
 ``TS2Vec`` class with train.py's defaults and its own SVM evaluation) beside ours, alternating runs so both see the same machine load.
@@ -70,7 +74,7 @@ def ours(path: Path, seed: int, steps: int | None = None, lr: float | None = Non
             "train_cv_accuracy": train_cv_accuracy(tr, d.y[prep.train]), "load_avg": os.getloadavg()[0]}
 
 
-def reference(repo: Path, name: str, ts_path: Path, seed: int) -> dict:
+def reference(repo: Path, name: str, ts_path: Path, seed: int, threads: int = 1) -> dict:
     """Run the public TS2Vec code (unmodified) on the same data; parse its printed results."""
     from polyclr.modalities.timeseries.io import load_dataset
 
@@ -88,7 +92,7 @@ def reference(repo: Path, name: str, ts_path: Path, seed: int) -> dict:
         "import sys, time, torch, datautils, tasks\n"
         "from ts2vec import TS2Vec\n"
         "from utils import init_dl_program\n"
-        f"init_dl_program('cpu', seed={seed}, max_threads={os.environ.get('OMP_NUM_THREADS', '1')})\n"
+        f"init_dl_program('cpu', seed={seed}, max_threads={int(threads)})\n"
         f"tr, trl, te, tel = datautils.load_UCR('{name}')\n"
         "m = TS2Vec(input_dims=tr.shape[-1], device='cpu', batch_size=8, lr=0.001, output_dims=320,"
         " max_train_length=3000)\n"
@@ -98,7 +102,7 @@ def reference(repo: Path, name: str, ts_path: Path, seed: int) -> dict:
     )
     cmd = [sys.executable, "-c", driver]
     t0 = time.perf_counter()
-    env = dict(os.environ)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     if os.environ.get("TS2VEC_EXTRA_PATH"):  # e.g. a --target dir holding 'bottleneck' for it
         env["PYTHONPATH"] = os.environ["TS2VEC_EXTRA_PATH"]
     res = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=3600, env=env)
@@ -123,7 +127,11 @@ def main() -> None:
     ap.add_argument("--reference", type=Path, default=None, help="checkout of yuezhihan/ts2vec")
     ap.add_argument("--reference-seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--out", default="timeseries_ucr.csv")
+    ap.add_argument("--threads", type=int, default=1, help="threads of both implementations")
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     root = Path(os.path.dirname(aeon.__file__)) / "datasets" / "data"
     rows = []
     for seed in args.seeds:  # seed-major, so a partial run already covers every dataset
@@ -131,9 +139,10 @@ def main() -> None:
             path = root / name / f"{name}_TRAIN.ts"
             runs = [ours(path, seed, args.steps, args.lr)]
             if args.reference is not None and seed in args.reference_seeds:
-                runs.append(reference(args.reference, name, path, seed))
+                runs.append(reference(args.reference, name, path, seed, args.threads))
             for r in runs:
-                rows.append({"dataset": name, "seed": seed, "paper_accuracy": PAPER.get(name, ""), **r, **stamp()})
+                rows.append({"dataset": name, "seed": seed, "paper_accuracy": PAPER.get(name, ""), **r,
+                             "threads": args.threads, **stamp()})
                 print(rows[-1], flush=True)
             write_csv(args.out, rows)
 

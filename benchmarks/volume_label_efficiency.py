@@ -44,7 +44,7 @@ from polyclr.pipelines.volume.evaluate import (
     fully_supervised_rows,
 )
 from polyclr.pipelines.volume.train import pretrain_net
-from polyclr.rundir import git_commit, machine_description, write_json
+from polyclr.rundir import git_commit, machine_description, thread_count, write_json
 
 BENCH_SETTINGS = {
     "data": {"spacing": [4.0, 4.0, 4.0], "slice_size": [48, 48]},
@@ -59,7 +59,7 @@ RES = Path(__file__).parent / "results"
 
 
 def _stamp() -> dict[str, str]:
-    return {"machine": machine_description(), "commit": git_commit(),
+    return {"machine": machine_description(), "threads": thread_count(), "commit": git_commit(),
             "date": datetime.now(UTC).strftime("%Y-%m-%d")}
 
 

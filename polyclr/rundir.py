@@ -115,6 +115,13 @@ def environment_record(seed: int | None = None) -> dict[str, Any]:
     }
 
 
+def thread_count() -> int:
+    """Intra-op threads torch uses in this process (what a benchmark row records as ``threads``)."""
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 def machine_description() -> str:
     """Short description of this machine: CPU model and cores, GPU if any."""
     import torch

@@ -192,9 +192,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         rows.append((name, res))
         write_json(out / "metrics.json", res)
     print()
-    print(f"{'modality':<12} {'metric':<22} {'pre-trained':>12} {'random init':>12} {'seconds':>8}")
+    print(f"{'modality':<12} {'metric':<16} {'pre-trained':>17} {'random init':>17} {'n':>3} {'seconds':>8}")
     for name, res in rows:
-        print(f"{name:<12} {res['metric']:<22} {res['pretrained']:>12.4f} {res['random_init']:>12.4f} {res['seconds']:>8.1f}")
+        pre = f"{res['pretrained']:.3f} ± {res.get('pretrained_std', float('nan')):.3f}"
+        rnd = f"{res['random_init']:.3f} ± {res.get('random_init_std', float('nan')):.3f}"
+        print(f"{name:<12} {res['metric']:<16} {pre:>17} {rnd:>17} {res.get('n', 1):>3} {res['seconds']:>8.1f}")
+    print("(mean ± sample std over n runs; both columns: same head, budget and labels)")
+    for name, res in rows:
+        if res.get("note"):
+            print(f"{name}: {res['note']}")
     write_json(args.out / "summary.json", {name: res for name, res in rows})
     return 0
 

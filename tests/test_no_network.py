@@ -45,7 +45,9 @@ def test_demo_runs_offline(no_network, tmp_path, capsys):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert sorted(summary) == sorted(names)
     for name, res in summary.items():
-        assert {"metric", "pretrained", "random_init"} <= set(res), name
+        assert {"metric", "pretrained", "random_init", "pretrained_std", "random_init_std", "n",
+                "note"} <= set(res), name
         assert 0.0 <= res["pretrained"] <= 1.0 and 0.0 <= res["random_init"] <= 1.0, name
+        assert res["n"] >= 3 and "shows:" in res["note"] and "does not show:" in res["note"], name
     out = capsys.readouterr().out
-    assert "pre-trained" in out and "random init" in out
+    assert "pre-trained" in out and "random init" in out and "±" in out

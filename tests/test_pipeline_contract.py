@@ -84,3 +84,14 @@ def test_prepared_report_is_what_check_prints():
     assert rep.summary == {"n": 3} and rep.warnings == ["w"]
     rep.summary["n"] = 4  # a copy: the opened dataset is not changed by its report
     assert prep.summary["n"] == 3
+
+
+def test_demo_stats_are_mean_and_sample_std_of_equal_runs():
+    from polyclr.pipelines.base import demo_stats
+
+    s = demo_stats([0.5, 0.7, 0.9], [0.4, 0.4, 0.7])
+    assert s["n"] == 3
+    assert s["pretrained"] == pytest.approx(0.7) and s["pretrained_std"] == pytest.approx(0.2)
+    assert s["random_init"] == pytest.approx(0.5) and s["random_init_std"] == pytest.approx(3 ** 0.5 / 10)
+    with pytest.raises(ValueError, match="same, non-zero number of runs"):
+        demo_stats([0.5, 0.6], [0.5])

@@ -48,6 +48,19 @@ class Prepared:
 Data = Path | str | Prepared
 
 
+def demo_stats(pretrained: list[float], random_init: list[float]) -> dict[str, Any]:
+    """The numbers a demo line prints: mean and sample standard deviation of each side over the
+    same ``n`` runs (same head, budget and labels on both sides)."""
+    import numpy as np
+
+    if len(pretrained) != len(random_init) or not pretrained:
+        raise ValueError("both sides of a demo comparison need the same, non-zero number of runs")
+    a, b = np.asarray(pretrained, dtype=float), np.asarray(random_init, dtype=float)
+    sd_a, sd_b = (float(v.std(ddof=1)) if len(v) > 1 else float("nan") for v in (a, b))
+    return {"pretrained": float(a.mean()), "random_init": float(b.mean()), "pretrained_std": sd_a,
+            "random_init_std": sd_b, "n": len(a)}
+
+
 class Pipeline(ABC):
     """One modality's pretrain → fine-tune → evaluate recipe.
 
@@ -120,8 +133,10 @@ class Pipeline(ABC):
 
     @abstractmethod
     def demo(self, out: Path) -> dict[str, Any]:
-        """A few-minute CPU run on :meth:`demo_data`; returns at least
-        ``{"metric": name, "pretrained": value, "random_init": value}``."""
+        """A few-minute CPU run on :meth:`demo_data` comparing pre-trained and random init under
+        the same head, budget and labels; returns at least ``{"metric", "pretrained",
+        "random_init", "pretrained_std", "random_init_std", "n"}`` (:func:`demo_stats`) and
+        ``"note"``: one line on what the comparison shows and does not show."""
 
     def demo_config(self) -> Any:
         """The small config the demo uses (default: the class defaults)."""

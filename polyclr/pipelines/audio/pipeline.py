@@ -18,7 +18,7 @@ from polyclr.pipelines.audio.data import embed_items, embed_waves
 from polyclr.pipelines.audio.evaluate import evaluate_models
 from polyclr.pipelines.audio.report import public, write_audio_report
 from polyclr.pipelines.audio.train import build_models, load_models, save_models, train_objective
-from polyclr.pipelines.base import Data, Pipeline
+from polyclr.pipelines.base import Data, Pipeline, demo_stats
 from polyclr.rundir import write_json
 
 SUMMARY_KEYS = ("zero_shot.accuracy", "retrieval.t2a.R@1", "retrieval.a2t.R@1", "order.group_score",
@@ -86,28 +86,14 @@ class AudioPipeline(Pipeline):
     def finetune(self, cfg: AudioConfig, data: Data, checkpoint: Path | None, out: Path,
                  label_fraction: float | None = None, labeled_volumes: int | None = None) -> dict[str, Any]:
         """Linear probe on frozen audio features with a stratified fraction of training labels."""
-        from polyclr.evaluation import linear_probe
-        from polyclr.splits import label_fraction_subset
-
         prep = self._prepare(cfg, data, out)
         if checkpoint is None:
             encoder, _ = build_models(cfg, self.cache, [])
         else:
             encoder, _, _ = load_models(_checkpoint_file(checkpoint), self.cache)
-        train = [it for it in prep.subset("train") if it.label]
-        test = [it for it in prep.subset("test") if it.label]
-        classes = sorted({it.label for it in prep.items if it.label})
-        if len(classes) < 2 or not test:
-            raise DataError(prep.path, "fine-tuning (linear probe) needs a 'label' column with >= 2 classes")
-        y = np.array([classes.index(it.label) for it in train])
         fraction = label_fraction or 1.0
-        keep = label_fraction_subset(np.arange(len(train)), y, fraction, cfg.engine.seed)
-        sr, clip = cfg.features.sample_rate, cfg.data.clip_seconds
-        _, ftr = embed_items(encoder, [train[i] for i in keep], sr, clip, cfg.data.eval_crops)
-        _, fte = embed_items(encoder, test, sr, clip, cfg.data.eval_crops)
-        yte = np.array([classes.index(it.label) for it in test])
-        res = linear_probe(ftr.numpy(), y[keep], fte.numpy(), yte, seed=cfg.engine.seed)
-        return {"linear_probe": res, "label_fraction": fraction, "n_labeled": int(len(keep)),
+        res, n = probe_frozen(cfg, encoder, prep, fraction, cfg.engine.seed)
+        return {"linear_probe": res, "label_fraction": fraction, "n_labeled": n,
                 "init": "random" if checkpoint is None else str(checkpoint)}
 
     def evaluate(self, cfg: AudioConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
@@ -204,6 +190,9 @@ class AudioPipeline(Pipeline):
         return cfg
 
     def demo(self, out: Path) -> dict[str, Any]:
+        """Pre-train ``cwcl+order`` once, then the same linear probe (logistic regression on the
+        frozen audio features, the same labelled half of the training files, 3 draws of it) on
+        the pre-trained encoder and on a random-init encoder of the same architecture."""
         cfg = self.demo_config()
         cfg.engine.logger = "none"
         data = self.demo_data()
@@ -211,14 +200,42 @@ class AudioPipeline(Pipeline):
         encoder, text, stats = train_objective(cfg, "cwcl+order", prep.subset("train"), None, self.cache)
         trained = evaluate_models(cfg, encoder, text, prep)
         torch.manual_seed(cfg.engine.seed)
-        r_enc, r_text = build_models(cfg, self.cache, [])
-        rand = evaluate_models(cfg, r_enc.eval(), r_text, prep)
+        r_enc, _ = build_models(cfg, self.cache, [])
+        seeds, fraction = (0, 1, 2), 0.5
+        pre = [probe_frozen(cfg, encoder, prep, fraction, s)[0]["accuracy"] for s in seeds]
+        rnd = [probe_frozen(cfg, r_enc.eval(), prep, fraction, s)[0]["accuracy"] for s in seeds]
         write_json(Path(out) / "audio_demo_details.json",
-                   {"trained": public(trained), "random_init": public(rand), "train": stats})
-        return {"metric": "zero_shot_accuracy",
-                "pretrained": trained["zero_shot"]["accuracy"], "random_init": rand["zero_shot"]["accuracy"],
-                "t2a_R@1": trained["retrieval"]["t2a"]["R@1"],
-                "order_group_score": trained["order"]["group_score"], "data": str(data)}
+                   {"trained": public(trained), "probe_pretrained": pre, "probe_random_init": rnd,
+                    "train": stats})
+        return {"metric": "probe_accuracy", **demo_stats(pre, rnd),
+                "label_fraction": fraction, "zero_shot_accuracy_pretrained": trained["zero_shot"]["accuracy"],
+                "data": str(data),
+                "note": "shows: frozen features of the pre-trained audio tower separate the held-out "
+                        "classes better than a random-init tower under the same probe and labels; "
+                        "does not show: gains on real recordings (synthetic set, one pre-training "
+                        "run; spread is over label draws)"}
+
+
+def probe_frozen(cfg: AudioConfig, encoder: torch.nn.Module, prep: D.Prepared, fraction: float,
+                 seed: int) -> tuple[dict[str, Any], int]:
+    """Logistic-regression probe on frozen audio features: a stratified ``fraction`` of the
+    labelled training files (drawn with ``seed``) against the labelled test files; returns the
+    metrics and the number of labelled files used."""
+    from polyclr.evaluation import linear_probe
+    from polyclr.splits import label_fraction_subset
+
+    train = [it for it in prep.subset("train") if it.label]
+    test = [it for it in prep.subset("test") if it.label]
+    classes = sorted({it.label for it in prep.items if it.label})
+    if len(classes) < 2 or not test:
+        raise DataError(prep.path, "fine-tuning (linear probe) needs a 'label' column with >= 2 classes")
+    y = np.array([classes.index(it.label) for it in train])
+    keep = label_fraction_subset(np.arange(len(train)), y, fraction, seed)
+    sr, clip = cfg.features.sample_rate, cfg.data.clip_seconds
+    _, ftr = embed_items(encoder, [train[i] for i in keep], sr, clip, cfg.data.eval_crops)
+    _, fte = embed_items(encoder, test, sr, clip, cfg.data.eval_crops)
+    yte = np.array([classes.index(it.label) for it in test])
+    return linear_probe(ftr.numpy(), y[keep], fte.numpy(), yte, seed=seed), int(len(keep))
 
 
 PIPELINE = AudioPipeline()

@@ -12,7 +12,7 @@ from polyclr.engine import load_encoder, save_encoder, seed_everything
 from polyclr.errors import DataError
 from polyclr.evaluation import classification_metrics, mean_std
 from polyclr.modalities.timeseries.encoders import Classifier
-from polyclr.pipelines.base import Data, Pipeline
+from polyclr.pipelines.base import Data, Pipeline, demo_stats
 from polyclr.pipelines.timeseries import data as D
 from polyclr.pipelines.timeseries import train as T
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
@@ -148,8 +148,8 @@ class TimeSeriesPipeline(Pipeline):
         return cfg
 
     def demo(self, out: Path) -> dict[str, Any]:
-        """GunPoint: TS2Vec pre-training, then fine-tuning with 10 % labels, pre-trained vs random
-        init, accuracy on the test split (about a minute on a laptop CPU)."""
+        """GunPoint: TS2Vec pre-training, then fine-tuning with 10 % labels (3 label draws),
+        pre-trained vs random init, accuracy on the test split."""
         cfg = self.demo_config()
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -160,13 +160,17 @@ class TimeSeriesPipeline(Pipeline):
         spec = T.encoder_spec(cfg, prep.data)
         encoder = T.make_encoder(spec)
         encoder.load_state_dict(load_encoder(out / "encoder.safetensors")[0])
-        cfg.downstream.methods = ["pretrained", "random_init", "linear_probe"]
-        cfg.downstream.label_fractions, cfg.downstream.seeds = [0.1], [0]
+        cfg.downstream.methods = ["pretrained", "random_init"]
+        cfg.downstream.label_fractions, cfg.downstream.seeds = [0.1], [0, 1, 2]
         rows = label_efficiency(cfg, prep, encoder, spec)
-        acc = {r["method"]: r["accuracy"] for r in rows}
-        res = {"metric": "accuracy", "pretrained": acc["pretrained"], "random_init": acc["random_init"],
-               "linear_probe_10pct": acc["linear_probe"], "label_fraction": 0.1, "dataset": "GunPoint",
-               "pretrain_seconds": pre["pretrain_seconds"], "split": "test"}
+        acc = {m: [r["accuracy"] for r in rows if r["method"] == m] for m in ("pretrained", "random_init")}
+        res = {"metric": "accuracy", **demo_stats(acc["pretrained"], acc["random_init"]),
+               "label_fraction": 0.1, "dataset": "GunPoint", "pretrain_seconds": pre["pretrain_seconds"],
+               "split": "test",
+               "note": "shows: test accuracy after fine-tuning with 10 % of GunPoint's training labels, "
+                       "pre-trained vs random init under the same encoder, head, steps and labels; "
+                       "does not show: other datasets or budgets (one small UCR set, one pre-training "
+                       "run; spread is over 3 label draws)"}
         write_json(out / "demo_rows.json", rows)
         return res
 

@@ -1,4 +1,4 @@
-"""Build notebooks/02_timeseries_patients.ipynb (no outputs): python notebooks/build_02.py"""
+"""Build notebooks/02_timeseries_patients.ipynb: python notebooks/build_02.py (then execute it, see notebooks/execute.py)"""
 
 from pathlib import Path
 
@@ -14,10 +14,11 @@ This notebook uses polyclr's public API on the **simulated multi-patient ECG dat
 2. validate the file as `polyclr check timeseries` does;
 3. pre-train with the **COMET** objective (observation, sample, trial and patient levels) — the
    hierarchical batch sampler puts ≥ 2 windows of each trial in every batch;
-4. compare a linear probe and fine-tuning of the pre-trained encoder with a randomly initialised
-   encoder at 10 % and 100 % of the training labels, on **held-out patients**.
+4. embed every window and plot the embeddings by label and patient;
+5. fine-tune the pre-trained encoder and a randomly initialised one the same way at 10 % and
+   100 % of the training labels, scored on **held-out patients**.
 
-Settings are tiny so that it runs in about two minutes on a CPU; see
+Settings are tiny so that it runs in minutes on a CPU; see
 `benchmarks/timeseries_ecg.py` for the full-size numbers."""),
     ("code", """import tempfile
 from pathlib import Path
@@ -58,37 +59,46 @@ out = work / "pretrain"
 out.mkdir()
 pre = PIPELINE.pretrain(cfg, data, out)
 {k: pre[k] for k in ("pretrain_seconds", "pretrain_steps", "linear_probe")}"""),
-    ("code", """import json
+    ("md", """## Embeddings of every window
+`PIPELINE.embed` (what `polyclr embed timeseries` runs) writes one embedding per window plus its
+label and patient id; the plot colours by label and marks patients."""),
+    ("code", """from IPython.display import Image
 
 from polyclr.evaluation.plots import plot_embedding
-from polyclr.pipelines.timeseries import data as D
-from polyclr.pipelines.timeseries import train as T
 
-prep = D.prepare(cfg, data)
-encoder, meta, _ = T.load_checkpoint(out)
-emb = T.embed(encoder, prep.data.X[prep.test])
-png = plot_embedding(emb, np.array(prep.data.classes)[prep.data.y[prep.test]], work / "emb.png",
-                     groups=prep.data.patient_id[prep.test], title="test patients")
-from IPython.display import Image
-
+emb_dir = work / "embed"
+emb_dir.mkdir()
+PIPELINE.embed(cfg, data, out, emb_dir)
+emb = np.load(emb_dir / "embeddings.npy")
+index = np.load(emb_dir / "embedding_index.npz")
+png = plot_embedding(emb, np.array(d.classes)[index["y"]], work / "emb.png", groups=index["patient_id"],
+                     title="all windows, coloured by label")
 Image(str(png))"""),
     ("md", """## Few labels, held-out patients
-One row per (method, label fraction, seed); label subsets are stratified within the training
-patients; metrics are on the test patients."""),
-    ("code", """cfg.downstream.label_fractions = [0.1, 1.0]
-cfg.downstream.seeds = [0, 1]
-cfg.downstream.methods = ["linear_probe", "pretrained", "random_init"]
-cfg.downstream.finetune_steps = 40
-spec = T.encoder_spec(cfg, prep.data)
-rows = PIPELINE.label_efficiency(cfg, prep, encoder, spec)
+`PIPELINE.finetune` (what `polyclr finetune timeseries` runs) trains the same classifier head and
+encoder with the same steps and the same stratified label subset, once from the pre-trained
+checkpoint and once from random init; metrics are on the test patients. Two seeds per cell."""),
+    ("code", """import dataclasses
+
 from polyclr.evaluation import mean_std
 
-summary = mean_std(rows, ["method", "label_fraction"], ["accuracy", "macro_f1"])
-for r in summary:
-    print(f"{r['method']:>13} {r['label_fraction']:>5}: macro-F1 {r['macro_f1_mean']:.3f} ± {r['macro_f1_std']:.3f}")"""),
+cfg.downstream.finetune_steps = 40
+rows = []
+for frac in (0.1, 1.0):
+    for seed in (0, 1):
+        run_cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, seed=seed))
+        for method, ckpt in (("pretrained", out), ("random_init", None)):
+            ft = work / f"ft_{method}_{frac}_{seed}"
+            ft.mkdir()
+            res = PIPELINE.finetune(run_cfg, data, ckpt, ft, label_fraction=frac)
+            rows.append({"method": method, "label_fraction": frac, "seed": seed, **res["test"]})
+for r in mean_std(rows, ["method", "label_fraction"], ["accuracy", "macro_f1"]):
+    print(f"{r['method']:>12} {r['label_fraction']:>4}: macro-F1 {r['macro_f1_mean']:.3f} ± {r['macro_f1_std']:.3f} (n={r['n']})")"""),
     ("code", """from polyclr.evaluation.plots import plot_label_efficiency
 
 Image(str(plot_label_efficiency(rows, work / "label_efficiency.png")))"""),
+    ("md", """With 16 simulated patients, 60 pre-training steps and 2 seeds this shows the workflow, not
+the size of the effect; `benchmarks/timeseries_ecg.py` runs the full comparison."""),
 ]
 
 nb = nbf.v4.new_notebook()

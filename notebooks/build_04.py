@@ -22,9 +22,7 @@ import numpy as np
 import pandas as pd
 from nilearn.datasets import load_mni152_template
 
-from polyclr.selection import hash_images, select_items, to_hex
-from polyclr.selection.hashing import to_uint8
-from polyclr.selection.sources import slice_positions
+from polyclr.selection import hash_images, select_items, slice_positions, to_hex, to_uint8
 
 img = load_mni152_template(resolution=2)
 vol = np.asarray(img.get_fdata(), dtype=np.float32)          # (X, Y, Z), RAS
@@ -77,7 +75,7 @@ curve.pivot(index="threshold", columns="method", values="kept")"""),
 `embedding` uses cosine similarity of features (here mean-centred 16x16 thumbnails; with a
 pre-trained encoder pass its features instead), and `every_n` is the baseline, here set to
 keep exactly as many slices as dHash."""),
-    code("""from polyclr.selection.cli import thumbnail_features
+    code("""from polyclr.selection import thumbnail_features
 
 groups = ["mni152"] * len(slices)
 n_dhash = int(res.kept_mask.sum())

@@ -16,10 +16,12 @@ from polyclr.selection.core import (
     processing_order,
     select_items,
 )
-from polyclr.selection.hashing import ahash, dhash, hamming, hash_images, phash, to_hex
+from polyclr.selection.cli import thumbnail_features
+from polyclr.selection.hashing import ahash, dhash, hamming, hash_images, phash, to_hex, to_uint8
+from polyclr.selection.sources import ItemSet, slice_positions
 
 __all__ = [
-    "COLUMNS", "DEFAULT_THRESHOLDS", "METHODS", "SelectionConfig", "SelectionResult",
+    "COLUMNS", "DEFAULT_THRESHOLDS", "METHODS", "ItemSet", "SelectionConfig", "SelectionResult",
     "ahash", "apply_selection_config", "dhash", "hamming", "hash_images", "natural_key", "phash",
-    "processing_order", "select_items", "to_hex",
+    "processing_order", "select_items", "slice_positions", "thumbnail_features", "to_hex", "to_uint8",
 ]

@@ -32,6 +32,9 @@ def _add_common(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
     p.add_argument("--devices", default=None, help="Lightning devices (auto, N, or ids)")
     p.add_argument("--num-nodes", type=int, default=None, help="nodes for multi-node DDP")
     p.add_argument("--accelerator", default=None, help="auto (default), cpu or gpu")
+    p.add_argument("--strategy", default=None, help="Lightning strategy: auto (default), ddp, ...")
+    p.add_argument("--precision", default=None, help="32-true (default), bf16-mixed, 16-mixed (GPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,8 +105,9 @@ def _engine_sets(args: argparse.Namespace) -> list[str]:
         sets.append(f"engine.devices={args.devices}")
     if getattr(args, "num_nodes", None) is not None:
         sets.append(f"engine.num_nodes={args.num_nodes}")
-    if getattr(args, "accelerator", None) is not None:
-        sets.append(f"engine.accelerator={args.accelerator}")
+    for key in ("accelerator", "strategy", "precision"):
+        if getattr(args, key, None) is not None:
+            sets.append(f"engine.{key}={getattr(args, key)}")
     return sets
 
 
@@ -130,8 +134,15 @@ def _cmd_modality(args: argparse.Namespace) -> int:
     from polyclr.config import resolve_config
     from polyclr.pipelines import get_pipeline
 
+    from polyclr.engine.dist import barrier, is_rank_zero
+    from polyclr.engine.options import validate_engine
+    from polyclr.engine.progress import set_quiet
+
+    set_quiet(getattr(args, "quiet", False))
     pipe = get_pipeline(args.modality)
     cfg = resolve_config(pipe.config_class, args.config, _engine_sets(args))
+    if getattr(cfg, "engine", None) is not None:
+        validate_engine(cfg.engine)
     data: Path = args.data
     if not data.exists():
         raise DataError(data, "no such file or directory")
@@ -163,13 +174,15 @@ def _cmd_modality(args: argparse.Namespace) -> int:
         else:
             metrics = pipe.run(cfg, prepared, out)
     except BaseException:
-        if created and not any((out / "checkpoints").glob("*.ckpt")):
+        if created and is_rank_zero() and not any(out.glob("**/checkpoints/*.ckpt")):
             shutil.rmtree(out, ignore_errors=True)
         raise
     metrics.setdefault("wall_seconds", round(time.perf_counter() - t0, 3))
-    _finish(out, cfg, metrics, seed)
-    print(f"{args.command} {args.modality}: {pipe.summary_line(metrics)}")
-    print(f"wrote {out / 'metrics.json'}")
+    _finish(out, cfg, metrics, seed)  # files are written by rank zero only (polyclr.rundir)
+    barrier()
+    if is_rank_zero():
+        print(f"{args.command} {args.modality}: {pipe.summary_line(metrics)}")
+        print(f"wrote {out / 'metrics.json'}")
     return 0
 
 

@@ -22,8 +22,16 @@ _PACKAGES = (
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
+
+    Under DDP only global rank zero writes (every rank runs the same code; the others return the
+    path unwritten). A rank that then reads the file waits at ``polyclr.engine.dist.barrier``.
+    """
     path = Path(path)
+    from polyclr.engine.dist import is_rank_zero
+
+    if not is_rank_zero():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -23,8 +23,10 @@ class EngineConfig:
         seed: global seed (torch, numpy, python, data order).
         num_workers: data-loader worker processes (seeded).
         deterministic: ask torch for deterministic algorithms.
-        progress_bar: show Lightning's progress bar.
-        logger: ``csv``, ``tensorboard`` or ``none``.
+        progress_bar: show training progress (a bar on a terminal, a line every
+            ``POLYCLR_PROGRESS_SECONDS`` s otherwise; the CLI's ``--quiet`` turns it off).
+        logger: ``csv`` (default), ``tensorboard``, ``mlflow``, ``wandb`` (when installed), a
+            comma-separated list of them, or ``none``.
         log_every_n_steps: logging interval.
         checkpoint_every_n_epochs: how often ``checkpoints/last.ckpt`` is refreshed.
         gradient_clip_val: clip gradients by norm (0 = off).
@@ -43,7 +45,7 @@ class EngineConfig:
     seed: int = 0
     num_workers: int = 0
     deterministic: bool = True
-    progress_bar: bool = False
+    progress_bar: bool = True
     logger: str = "csv"
     log_every_n_steps: int = 10
     checkpoint_every_n_epochs: int = 1

@@ -11,8 +11,13 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+
 from polyclr.engine.checkpoint import AtomicCheckpointIO
 from polyclr.engine.config import EngineConfig
+from polyclr.engine.options import make_loggers
+from polyclr.engine.progress import StepProgress, progress_mode
+from polyclr.errors import ConfigError
 
 
 def quiet_lightning() -> None:
@@ -75,13 +80,18 @@ def build_trainer(
     checkpoints: bool = True,
     extra_callbacks: list[Any] | None = None,
     log_version: str = "",
+    desc: str = "train",
+    log_name: str = "logs",
     **overrides: Any,
 ) -> L.Trainer:
     """A Lightning ``Trainer`` configured from ``cfg``.
 
     ``accelerator="auto"`` picks a GPU when there is one; ``devices``, ``num_nodes`` and
     ``strategy`` pass through (torchrun / SLURM set the process environment). Checkpoints go to
-    ``out/checkpoints/last.ckpt`` (atomic writes, ``weights_only`` loads).
+    ``out/checkpoints/last.ckpt`` (atomic writes, ``weights_only`` loads); loggers
+    (``engine.logger``) to ``out/<log_name>``. A step budget (``cfg.max_steps`` or a
+    ``max_steps=`` override) runs epochs until :class:`StopAtStep` ends it, and the progress
+    callback (``desc``) shows that budget as its total.
     """
     quiet_lightning()
     callbacks: list[Any] = []
@@ -97,31 +107,27 @@ def build_trainer(
             )
         )
     callbacks.extend(extra_callbacks or [])
-    if cfg.max_steps > 0:
-        callbacks.append(StopAtStep(cfg.max_steps))
-    logger: Any = False
-    if out is not None and cfg.logger != "none":
-        if cfg.logger == "tensorboard":
-            try:
-                from lightning.pytorch.loggers import TensorBoardLogger
-
-                logger = TensorBoardLogger(str(out), name="logs", version=log_version)
-            except ModuleNotFoundError:
-                logger = False
-        if logger is False:
-            from lightning.pytorch.loggers import CSVLogger
-
-            logger = CSVLogger(str(out), name="logs", version=log_version)
+    steps = int(overrides.pop("max_steps", cfg.max_steps) or -1)
+    epochs = cfg.max_epochs if max_epochs is None else max_epochs
+    if steps > 0:
+        callbacks.append(StopAtStep(steps))
+        epochs = -1  # unbounded: StopAtStep ends the run at the step budget
+    show = cfg.progress_bar and progress_mode() != "off"
+    if show:
+        callbacks.append(StepProgress(desc, steps if steps > 0 else None))
+    logger: Any = overrides.pop("logger", None)
+    if logger is None:
+        logger = make_loggers(cfg, out, log_version, log_name) or False
     kwargs: dict[str, Any] = dict(
         accelerator=cfg.accelerator,
         devices=_devices(cfg.devices),
         num_nodes=cfg.num_nodes,
         strategy=cfg.strategy,
         precision=cfg.precision,
-        max_epochs=cfg.max_epochs if max_epochs is None else max_epochs,
+        max_epochs=epochs,
         max_steps=-1,  # enforced by StopAtStep (see its docstring)
         deterministic=True if cfg.deterministic and cfg.accelerator == "cpu" else ("warn" if cfg.deterministic else False),
-        enable_progress_bar=cfg.progress_bar,
+        enable_progress_bar=show,
         enable_model_summary=False,
         enable_checkpointing=checkpoints and out is not None,
         callbacks=callbacks,
@@ -133,7 +139,10 @@ def build_trainer(
         num_sanity_val_steps=0,
     )
     kwargs.update(overrides)
-    return L.Trainer(**kwargs)
+    try:
+        return L.Trainer(**kwargs)
+    except (MisconfigurationException, ValueError) as exc:
+        raise ConfigError(f"engine settings refused by Lightning: {' '.join(str(exc).split())[:300]}") from exc
 
 
 def fit(
@@ -146,9 +155,15 @@ def fit(
     max_epochs: int | None = None,
     checkpoints: bool = True,
     extra_callbacks: list[Any] | None = None,
+    desc: str = "train",
     **overrides: Any,
 ) -> L.Trainer:
-    """Train ``module``; with ``resume`` continue from ``out/checkpoints/last.ckpt`` if present."""
+    """Train ``module``; with ``resume`` continue from ``out/checkpoints/last.ckpt`` if present.
+
+    ``desc`` labels the progress output. A loader whose batch sampler shards itself across
+    processes (``shards_itself``, see :mod:`polyclr.engine.data`) is not re-wrapped in
+    Lightning's ``DistributedSampler``, which would pad an epoch with repeated samples.
+    """
     ckpt = None
     log_version = ""
     if resume and out is not None:
@@ -159,9 +174,11 @@ def fit(
         while (Path(out) / "logs" / f"resume{n}").exists():
             n += 1
         log_version = f"resume{n}" if (Path(out) / "logs" / "metrics.csv").exists() else ""
+    if getattr(getattr(train_loader, "batch_sampler", None), "shards_itself", False):
+        overrides.setdefault("use_distributed_sampler", False)
     trainer = build_trainer(
         cfg, out, max_epochs=max_epochs, checkpoints=checkpoints, extra_callbacks=extra_callbacks,
-        log_version=log_version, **overrides,
+        log_version=log_version, desc=desc, **overrides,
     )
     os.environ.setdefault("PYTHONHASHSEED", str(cfg.seed))
     trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt)

@@ -17,9 +17,15 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from polyclr.engine.data import EpochSeededSampler
+
 
 class HierarchicalBatchSampler(Sampler[list[int]]):
     """Batches in which every trial and patient present has ≥ 2 samples.
+
+    Under DDP with ``W`` processes the global batches (``batch_size x W``) are built as in one
+    process and their units dealt to the ranks (:func:`polyclr.engine.data.shard_batches`):
+    each rank's batch still holds whole units, and no sample is repeated or left out.
 
     Args:
         trial_ids: trial id of each item.
@@ -33,6 +39,8 @@ class HierarchicalBatchSampler(Sampler[list[int]]):
         trial_ids, patient_ids: ``(N,)``.
     """
 
+    shards_itself = True
+
     def __init__(self, trial_ids, patient_ids, batch_size: int, per_trial: int = 2, seed: int = 0,
                  drop_last: bool = False) -> None:
         if batch_size < 2 or per_trial < 2:
@@ -42,11 +50,16 @@ class HierarchicalBatchSampler(Sampler[list[int]]):
         if self.trial.shape != self.patient.shape or self.trial.ndim != 1:
             raise ValueError("trial_ids and patient_ids must be 1-D of equal length")
         self.batch_size, self.per_trial, self.seed, self.drop_last = batch_size, per_trial, seed, drop_last
-        self.epoch = 0
+        # holds the epoch: Lightning calls set_epoch on ``loader.batch_sampler.sampler``
+        self.sampler = EpochSeededSampler(self.trial, seed, shuffle=False)
         self.dropped = self._units(np.random.default_rng(0))[1]
 
+    @property
+    def epoch(self) -> int:
+        return self.sampler.epoch
+
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
 
     def _units(self, rng: np.random.Generator) -> tuple[list[tuple[int, np.ndarray]], int]:
         units: list[tuple[int, np.ndarray]] = []
@@ -69,23 +82,31 @@ class HierarchicalBatchSampler(Sampler[list[int]]):
         return units, dropped
 
     def _batches(self) -> list[list[int]]:
+        from polyclr.engine.data import shard_batches
+        from polyclr.engine.dist import rank_world
+
+        rank, world = rank_world()
+        size = self.batch_size * world  # global batch; each rank gets whole units of it
         rng = np.random.default_rng(self.seed * 100_003 + self.epoch)
         units, _ = self._units(rng)
         units = [units[i] for i in rng.permutation(len(units))]
-        batches: list[list[int]] = []
-        current: list[int] = []
+        batches: list[list[list[int]]] = []
+        current: list[list[int]] = []
+        n_current = 0
         for _, chunk in units:
-            if current and len(current) + len(chunk) > self.batch_size:
+            if current and n_current + len(chunk) > size:
                 batches.append(current)
-                current = []
-            current.extend(int(i) for i in chunk)
-        if current and not (self.drop_last and len(current) < self.batch_size // 2):
+                current, n_current = [], 0
+            current.append([int(i) for i in chunk])
+            n_current += len(chunk)
+        if current and not (self.drop_last and n_current < size // 2):
             batches.append(current)
         perm = rng.permutation(len(batches))
-        return [batches[i] for i in perm]
+        return shard_batches([batches[i] for i in perm], rank, world)
 
     def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._batches())
+        # lazy: Lightning sets the epoch after creating the loader's iterator (on resume)
+        yield from self._batches()
 
     def __len__(self) -> int:
         return len(self._batches())

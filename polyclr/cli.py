@@ -132,11 +132,10 @@ def _finish(out: Path, cfg: Any, metrics: dict[str, Any], seed: int | None) -> N
 
 def _cmd_modality(args: argparse.Namespace) -> int:
     from polyclr.config import resolve_config
-    from polyclr.pipelines import get_pipeline
-
     from polyclr.engine.dist import barrier, is_rank_zero
     from polyclr.engine.options import validate_engine
     from polyclr.engine.progress import set_quiet
+    from polyclr.pipelines import get_pipeline
 
     set_quiet(getattr(args, "quiet", False))
     pipe = get_pipeline(args.modality)

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
-
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from polyclr.engine.checkpoint import AtomicCheckpointIO
 from polyclr.engine.config import EngineConfig

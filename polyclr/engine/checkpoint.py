@@ -53,12 +53,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def save_encoder(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Write an encoder's weights as safetensors with a JSON metadata header (atomic)."""
+    """Write an encoder's weights as safetensors with a JSON metadata header (atomic).
+
+    Under DDP every rank calls this at the same point; rank zero writes, and all ranks wait for
+    it (the others often load the encoder next)."""
     from safetensors.torch import save
+
+    from polyclr.engine.dist import barrier
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
     data = save(tensors, metadata={"polyclr": json.dumps(meta, default=str)})
-    return atomic_write_bytes(path, data)
+    written = atomic_write_bytes(path, data)
+    barrier()
+    return written
 
 
 def load_encoder(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -175,6 +175,11 @@ def fit(
         log_version = f"resume{n}" if (Path(out) / "logs" / "metrics.csv").exists() else ""
     if getattr(getattr(train_loader, "batch_sampler", None), "shards_itself", False):
         overrides.setdefault("use_distributed_sampler", False)
+    objective = getattr(module, "objective", module)
+    if cfg.strategy == "ddp" and getattr(objective, "ddp_find_unused_parameters", False):
+        # stages that train part of a network (a frozen encoder, decoder stages past the one
+        # used) leave parameters without gradients; DDP must be told to look for them
+        overrides.setdefault("strategy", "ddp_find_unused_parameters_true")
     trainer = build_trainer(
         cfg, out, max_epochs=max_epochs, checkpoints=checkpoints, extra_callbacks=extra_callbacks,
         log_version=log_version, desc=desc, **overrides,

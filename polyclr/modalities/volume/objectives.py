@@ -43,6 +43,8 @@ class VolumeContrastive(nn.Module):
         proj_dim, local_dim: head output sizes.
     """
 
+    ddp_find_unused_parameters = True  # the local stage uses only some decoder stages
+
     def __init__(
         self,
         net: SegUNet | SegMonaiUNet,

@@ -1,0 +1,99 @@
+"""Two CPU processes (gloo DDP) through the CLI: ``pretrain timeseries`` (COMET) and
+``pretrain volume``; each finishes, prints and writes its outputs once, and the two ranks draw
+disjoint samples that together cover the epoch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).with_name("ddp_cli.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two CPU processes need two cores"),
+]
+
+
+def _run(args: list[str], trace: Path) -> subprocess.CompletedProcess:
+    trace.mkdir()
+    env = dict(os.environ, POLYCLR_TRACE=str(trace), PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1",
+               POLYCLR_PROGRESS_SECONDS="5", OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, str(SCRIPT), *args, "--devices", "2", "--strategy", "ddp"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+
+
+def _batches(trace: Path, rank: int) -> list[dict]:
+    lines = (trace / f"rank{rank}.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _check_once(proc: subprocess.CompletedProcess, command: str) -> None:
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("wrote ") == 1, proc.stdout
+    assert proc.stdout.count(f"{command}: ") == 1, proc.stdout
+    # progress is printed by rank zero only: each step count appears once per stage
+    assert proc.stderr.count("0/") >= 1
+
+
+def test_ddp_pretrain_timeseries_comet(tmp_path):
+    from polyclr.modalities.timeseries.simulator import write_ecg_npz
+
+    data = write_ecg_npz(tmp_path / "ecg.npz", n_patients=8, trials_per_patient=2, windows_per_trial=3)
+    out, trace = tmp_path / "out", tmp_path / "trace"
+    proc = _run(["pretrain", "timeseries", "--data", str(data), "--out", str(out),
+                 "--set", "objective.name=comet", "--set", "engine.max_steps=8",
+                 "--set", "engine.batch_size=4", "--set", "encoder.depth=2",
+                 "--set", "encoder.hidden_dims=8", "--set", "encoder.output_dims=16"], trace)
+    _check_once(proc, "pretrain timeseries")
+    assert (out / "encoder.safetensors").is_file() and (out / "metrics.json").is_file()
+    assert sorted(p.name for p in (out / "logs").iterdir()) == ["metrics.csv"]
+    r0, r1 = _batches(trace, 0), _batches(trace, 1)
+    assert len(r0) == len(r1) == 8  # same number of steps on both ranks
+    for epoch in {b["epoch"] for b in r0}:
+        a = [i for b in r0 if b["epoch"] == epoch for i in b["batch"]]
+        c = [i for b in r1 if b["epoch"] == epoch for i in b["batch"]]
+        assert not set(a) & set(c) and len(a) == len(set(a)) and len(c) == len(set(c))
+    # epoch 0 ran to its end: together the ranks drew every pre-training window exactly once
+    n_items = json.loads((out / "metrics.json").read_text())["pretrain_samples"]
+    epoch0 = [i for b in r0 + r1 if b["epoch"] == 0 for i in b["batch"]]
+    assert {b["epoch"] for b in r0} == {0, 1}
+    assert sorted(epoch0) == list(range(n_items))
+
+
+def test_ddp_pretrain_volume(tmp_path):
+    from tests.volume.conftest import phantom, write_nifti
+
+    root = tmp_path / "msd"
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
+    for i in range(6):
+        img, lab = phantom(seed=i)
+        aff = np.diag([2.0, 2.0, 3.0, 1.0])
+        write_nifti(root / "imagesTr" / f"case_{i:03d}.nii.gz", img, aff)
+        write_nifti(root / "labelsTr" / f"case_{i:03d}.nii.gz", lab.astype(np.uint8), aff)
+    (root / "dataset.json").write_text('{"labels": {"background": 0, "outer": 1, "core": 2}}')
+    out, trace = tmp_path / "out", tmp_path / "trace"
+    tiny = ["--set", "data.spacing=[2,2,3]", "--set", "data.slice_size=[32,32]",
+            "--set", "data.patch_size=[16,16,16]", "--set", "net.features=[4,4,8,8,16,4]",
+            "--set", "pretrain.num_partitions=2", "--set", "pretrain.volumes_per_batch=2",
+            "--set", "pretrain.global_steps=2", "--set", "pretrain.local_steps=2"]
+    proc = _run(["pretrain", "volume", "--data", str(root), "--out", str(out), *tiny], trace)
+    _check_once(proc, "pretrain volume")
+    assert (out / "encoder.safetensors").is_file()
+    for stage in ("stage_global", "stage_local"):
+        assert (out / stage / "done.json").is_file()
+        assert sorted(p.name for p in (out / stage / "logs").iterdir()) == ["metrics.csv"]
+    r0, r1 = _batches(trace, 0), _batches(trace, 1)
+    assert len(r0) == len(r1) == 4  # 2 global + 2 local steps on each rank
+    for stage in (slice(0, 2), slice(2, 4)):  # each stage is one epoch of its own loader
+        a = [i for b in r0[stage] for i in b["batch"]]
+        c = [i for b in r1[stage] for i in b["batch"]]
+        assert not set(a) & set(c) and len(set(a)) == len(a) == len(c) == 4

@@ -60,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", "pretrain -> fine-tune at standard label budgets -> report"),
     ):
         p = _add_common_parser(sub, name, text)
-        if name == "pretrain":
-            p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+        if name in ("pretrain", "run"):
+            p.add_argument("--resume", action="store_true",
+                           help="continue a killed run in OUT: finished stages are skipped, the "
+                                "interrupted one continues from its last checkpoint")
         if name == "evaluate":
             p.add_argument("--checkpoint", required=True, type=Path)
 
@@ -120,6 +122,29 @@ def _prepare_out(out: Path) -> bool:
     return created
 
 
+def _check_resume_config(out: Path, cfg: Any) -> None:
+    """``--resume`` continues only the run OUT holds: a different configuration is refused,
+    naming the keys that differ."""
+    import yaml
+
+    from polyclr.config import to_dict
+    from polyclr.errors import ConfigError
+    from polyclr.rundir import config_differences
+
+    saved = out / "config.yaml"
+    if not saved.is_file():
+        return
+    try:
+        old = yaml.safe_load(saved.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DataError(saved, f"unreadable config of the run to resume ({exc.__class__.__name__})") from exc
+    diff = config_differences(old, to_dict(cfg))
+    if diff:
+        shown = ", ".join(diff[:12]) + (f" and {len(diff) - 12} more" if len(diff) > 12 else "")
+        raise ConfigError(f"{saved}: --resume with a different configuration (differs in {shown}); "
+                          "use the same settings or a new --out")
+
+
 def _finish(out: Path, cfg: Any, metrics: dict[str, Any], seed: int | None) -> None:
     from polyclr.config import to_dict
     from polyclr.rundir import environment_record, write_json, write_yaml
@@ -156,7 +181,14 @@ def _cmd_modality(args: argparse.Namespace) -> int:
         print(f"{data}: OK ({args.modality}) " + ", ".join(f"{k}={v}" for k, v in report.summary.items()))
         return 0
     out: Path = args.out
+    if getattr(args, "resume", False):
+        _check_resume_config(out, cfg)
     created = _prepare_out(out)
+    if is_rank_zero():  # the resolved config first: a resumed run is checked against it
+        from polyclr.config import to_dict
+        from polyclr.rundir import write_yaml
+
+        write_yaml(out / "config.yaml", to_dict(cfg))
     seed = getattr(getattr(cfg, "engine", None), "seed", None)
     t0 = time.perf_counter()
     try:
@@ -171,7 +203,7 @@ def _cmd_modality(args: argparse.Namespace) -> int:
         elif args.command == "predict":
             metrics = pipe.predict(cfg, prepared, checkpoint, out)
         else:
-            metrics = pipe.run(cfg, prepared, out)
+            metrics = pipe.run(cfg, prepared, out, resume=args.resume)
     except BaseException:
         if created and is_rank_zero() and not any(out.glob("**/checkpoints/*.ckpt")):
             shutil.rmtree(out, ignore_errors=True)

@@ -161,3 +161,74 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> Path:
     writer.writeheader()
     writer.writerows(rows)
     return atomic_write_text(path, buf.getvalue())
+
+
+class StageMarkers:
+    """Done markers of a resumable run: ``out/stages/<key>.json`` holds a finished stage's result.
+
+    A stage (a pre-training strategy, one fine-tune) writes its marker after its outputs; a
+    resumed run (``resume=True``) takes the stored result instead of running the stage again.
+    Results go through JSON in both cases (NaN kept), so an uninterrupted run and a resumed one
+    hand identical values to what follows.
+    """
+
+    def __init__(self, out: str | Path | None, resume: bool = False) -> None:
+        self.root = None if out is None else Path(out) / "stages"
+        self.resume = resume
+
+    def _path(self, key: str) -> Path:
+        assert self.root is not None
+        safe = "".join(c if c.isalnum() or c in "._=-" else "_" for c in key)
+        return self.root / f"{safe}.json"
+
+    def log_dir(self, key: str) -> Path | None:
+        """Where stage ``key`` logs its training curve: ``out/logs/<key>`` (None without out)."""
+        return None if self.root is None else self.root.parent / "logs" / self._path(key).stem
+
+    def get(self, key: str) -> Any | None:
+        """The stored result of ``key`` when resuming and its marker exists, else ``None``."""
+        if self.root is None or not self.resume:
+            return None
+        path = self._path(key)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def put(self, key: str, value: Any) -> Any:
+        """Store ``value`` as the result of ``key``; returns it as read back from JSON."""
+        text = json.dumps(value, default=_json_default)
+        if self.root is not None:
+            atomic_write_text(self._path(key), text)
+        return json.loads(text)
+
+    def run(self, key: str, fn: Any) -> Any:
+        """``fn()``'s result for stage ``key``, from its marker when resuming."""
+        done = self.get(key)
+        return done if done is not None else self.put(key, fn())
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# settings that may change between an interrupted run and its resumption (where and how it
+# runs, not what it computes)
+RESUME_FREE_KEYS = ("engine.devices", "engine.num_nodes", "engine.accelerator", "engine.strategy",
+                    "engine.num_workers", "engine.progress_bar", "engine.logger")
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two configs (ignoring :data:`RESUME_FREE_KEYS`)."""
+    a, b = _flatten(_json_safe(old)), _flatten(_json_safe(new))
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in RESUME_FREE_KEYS)

@@ -77,6 +77,7 @@ class _Reporter:
         self.start = time.monotonic()
         self.last = -float("inf")
         self.first: int | None = None
+        self.printed: int | None = None
         self.bar: Any = None
         if self.mode == "bar":
             from tqdm.auto import tqdm
@@ -94,14 +95,14 @@ class _Reporter:
             self.bar.refresh()
         elif self.mode == "lines":
             now = time.monotonic()
-            if force or now - self.last >= line_interval():
-                self.last = now
+            if (force and done != self.printed) or now - self.last >= line_interval():
+                self.last, self.printed = now, done
                 line = format_line(self.desc, done, self.total, self.unit, now - self.start, extra,
                                    self.first)
                 print(line, file=sys.stderr, flush=True)
 
     def close(self, done: int, extra: str = "") -> None:
-        self.update(done, extra, force=True)
+        self.update(done, extra, force=True)  # the final count, unless just printed
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -31,6 +31,7 @@ def quiet_lightning() -> None:
         ".*Checkpoint directory .* exists and is not empty.*",
         ".*GPU available but not used.*",
         ".*treespec.*",
+        ".*validation_step.*but have no.*val_dataloader.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)
 
@@ -81,6 +82,7 @@ def build_trainer(
     log_version: str = "",
     desc: str = "train",
     log_name: str = "logs",
+    log_dir: str | Path | None = None,
     **overrides: Any,
 ) -> L.Trainer:
     """A Lightning ``Trainer`` configured from ``cfg``.
@@ -88,7 +90,7 @@ def build_trainer(
     ``accelerator="auto"`` picks a GPU when there is one; ``devices``, ``num_nodes`` and
     ``strategy`` pass through (torchrun / SLURM set the process environment). Checkpoints go to
     ``out/checkpoints/last.ckpt`` (atomic writes, ``weights_only`` loads); loggers
-    (``engine.logger``) to ``out/<log_name>``. A step budget (``cfg.max_steps`` or a
+    (``engine.logger``) to ``out/<log_name>``, or to ``log_dir`` when given. A step budget (``cfg.max_steps`` or a
     ``max_steps=`` override) runs epochs until :class:`StopAtStep` ends it, and the progress
     callback (``desc``) shows that budget as its total.
     """
@@ -115,6 +117,8 @@ def build_trainer(
     if show:
         callbacks.append(StepProgress(desc, steps if steps > 0 else None))
     logger: Any = overrides.pop("logger", None)
+    if logger is None and log_dir is not None:  # a run without checkpoints that still logs
+        logger = make_loggers(cfg, Path(log_dir).parent, Path(log_dir).name, name="") or False
     if logger is None:
         logger = make_loggers(cfg, out, log_version, log_name) or False
     kwargs: dict[str, Any] = dict(

@@ -107,8 +107,9 @@ class Pipeline(ABC):
         """Evaluate a checkpoint on the held-out split."""
 
     @abstractmethod
-    def run(self, cfg: Any, data: Data, out: Path) -> dict[str, Any]:
-        """Pretrain → fine-tune at the standard label budgets → report."""
+    def run(self, cfg: Any, data: Data, out: Path, resume: bool = False) -> dict[str, Any]:
+        """Pretrain → fine-tune at the standard label budgets → report; ``resume`` skips the
+        stages a killed run finished (``out/stages``) and continues the interrupted one."""
 
     def embed(self, cfg: Any, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
         """One embedding per file / sample with a pre-trained encoder (``out/embeddings.npy``)."""

@@ -136,14 +136,14 @@ class AudioPipeline(Pipeline):
         return D.selection_items(Path(path))
 
     # ------------------------------------------------------------------ run / demo
-    def run(self, cfg: AudioConfig, data: Data, out: Path) -> dict[str, Any]:
+    def run(self, cfg: AudioConfig, data: Data, out: Path, resume: bool = False) -> dict[str, Any]:
         out = Path(out)
         prep = self._prepare(cfg, data, out)
         metrics: dict[str, Any] = {"n_files": {k: int(len(v)) for k, v in prep.split.items()}}
         embeddings: dict[str, Any] = {}
         for name in cfg.objective.runs:
             run_dir = out / "runs" / name.replace("+", "_")
-            encoder, text, stats = train_objective(cfg, name, prep.subset("train"), run_dir, self.cache)
+            encoder, text, stats = train_objective(cfg, name, prep.subset("train"), run_dir, self.cache, resume)
             save_models(run_dir / "encoder.safetensors", cfg, encoder, text, name)
             res = evaluate_models(cfg, encoder, text, prep)
             embeddings[name] = (res.pop("_test_embeddings"), res.pop("_test_labels"))

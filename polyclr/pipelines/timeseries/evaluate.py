@@ -16,6 +16,7 @@ from polyclr.modalities.timeseries.encoders import Classifier, TsaiBackbone
 from polyclr.pipelines.timeseries import train as T
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 from polyclr.pipelines.timeseries.data import Prepared
+from polyclr.rundir import StageMarkers
 from polyclr.splits import label_fraction_subset
 
 METRIC_KEYS = ("accuracy", "macro_f1", "auroc", "auprc")
@@ -35,8 +36,11 @@ def probe(encoder: nn.Module, prep: Prepared, seed: int, subset: np.ndarray | No
     return linear_probe(emb_tr, d.y[tr], emb_te, d.y[prep.test], seed=seed)
 
 
-def label_efficiency(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (method, label fraction, seed), scored on the test patients."""
+def label_efficiency(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, spec: dict[str, Any],
+                     stages: StageMarkers | None = None) -> list[dict[str, Any]]:
+    """One row per (method, label fraction, seed), scored on the test patients; each row is a
+    resumable stage of ``stages`` (its done marker holds the row)."""
+    stages = stages or StageMarkers(None)
     d, ds = prep.data, cfg.downstream
     unknown = set(ds.methods) - {"linear_probe", "pretrained", "random_init", "supervised"}
     if unknown:
@@ -48,18 +52,24 @@ def label_efficiency(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, 
         for seed in ds.seeds:
             subset = label_fraction_subset(prep.train, d.y, frac, seed)
             for method in ds.methods:
-                seed_everything(seed)
-                if method == "linear_probe":
-                    m = linear_probe(emb_all[subset], d.y[subset], emb_all[prep.test], y_te, seed=seed)
-                else:
-                    if method == "pretrained":
-                        enc = copy.deepcopy(encoder)
-                    elif method == "random_init":
-                        enc = T.make_encoder(spec)
+                def one_row(method: str = method, frac: float = frac, seed: int = seed,
+                            subset: np.ndarray = subset) -> dict[str, Any]:
+                    seed_everything(seed)
+                    if method == "linear_probe":
+                        m = linear_probe(emb_all[subset], d.y[subset], emb_all[prep.test], y_te, seed=seed)
                     else:
-                        enc = TsaiBackbone(ds.supervised_arch, d.n_channels, d.length)
-                    model = T.finetune_model(cfg, Classifier(enc, d.n_classes), d.X[subset], d.y[subset], seed)
-                    m = classification_metrics(y_te, T.predict_proba(model, X_te))
-                rows.append({"method": method, "label_fraction": frac, "seed": seed,
-                             "n_labelled": int(len(subset)), **clean(m)})
+                        if method == "pretrained":
+                            enc = copy.deepcopy(encoder)
+                        elif method == "random_init":
+                            enc = T.make_encoder(spec)
+                        else:
+                            enc = TsaiBackbone(ds.supervised_arch, d.n_channels, d.length)
+                        model = T.finetune_model(cfg, Classifier(enc, d.n_classes), d.X[subset], d.y[subset],
+                                                 seed, desc=f"finetune {method} {frac:g} seed {seed}",
+                                                 log_dir=stages.log_dir(f"finetune_{method}_f{frac:g}_s{seed}"))
+                        m = classification_metrics(y_te, T.predict_proba(model, X_te))
+                    return {"method": method, "label_fraction": frac, "seed": seed,
+                            "n_labelled": int(len(subset)), **clean(m)}
+
+                rows.append(stages.run(f"finetune_{method}_f{frac:g}_s{seed}", one_row))
     return rows

@@ -18,7 +18,7 @@ from polyclr.pipelines.timeseries import train as T
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 from polyclr.pipelines.timeseries.evaluate import METRIC_KEYS, clean, label_efficiency, probe
 from polyclr.pipelines.timeseries.report import write_timeseries_report
-from polyclr.rundir import write_json
+from polyclr.rundir import StageMarkers, write_json
 from polyclr.splits import label_fraction_subset
 
 
@@ -106,15 +106,21 @@ class TimeSeriesPipeline(Pipeline):
         return T.embed(encoder, T.normalize_like(meta, np.stack(items).astype(np.float32)))
 
     # -------------------------------------------------------------------- run
-    def run(self, cfg: TimeSeriesConfig, data: Data, out: Path) -> dict[str, Any]:
+    def run(self, cfg: TimeSeriesConfig, data: Data, out: Path, resume: bool = False) -> dict[str, Any]:
         seed_everything(cfg.engine.seed)
         prep = D.split(cfg, self.opened(cfg, data), out)
-        pre = T.pretrain_encoder(cfg, prep, out)
-        pre.pop("objective_object")
+        stages = StageMarkers(out, resume)
+
+        def pretrain() -> dict[str, Any]:
+            pre = T.pretrain_encoder(cfg, prep, out, resume)
+            pre.pop("objective_object")
+            return pre
+
+        pre = stages.run("pretrain", pretrain)
         spec = T.encoder_spec(cfg, prep.data)
         encoder = T.make_encoder(spec)
         encoder.load_state_dict(load_encoder(out / "encoder.safetensors")[0])
-        rows = label_efficiency(cfg, prep, encoder, spec)
+        rows = label_efficiency(cfg, prep, encoder, spec, stages)
         probe_full = probe(encoder, prep, cfg.engine.seed)
         metrics: dict[str, Any] = {
             "dataset": str(prep.path), "objective": cfg.objective.name, "encoder": spec["name"],

@@ -128,7 +128,7 @@ def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: b
     if cfg.objective.checkpoint_every_n_steps > 0:
         every = max(1, round(cfg.objective.checkpoint_every_n_steps / max(1, len(loader))))
         engine = dataclasses.replace(engine, checkpoint_every_n_epochs=every)
-    trainer = fit(module, loader, engine, out, resume=resume)
+    trainer = fit(module, loader, engine, out, resume=resume, desc=f"pretrain {cfg.objective.name}")
     seconds = time.perf_counter() - t0
     enc = objective.export_encoder()
     save_encoder(out / "encoder.safetensors", enc.state_dict(), encoder_meta(cfg, spec, prep))
@@ -253,9 +253,11 @@ def init_head_from_probe(model: Classifier, X: np.ndarray, y: np.ndarray, seed: 
     model.head.bias.copy_(b.to(model.head.bias.dtype))
 
 
-def finetune_model(cfg: TimeSeriesConfig, model: nn.Module, X: np.ndarray, y: np.ndarray, seed: int) -> nn.Module:
+def finetune_model(cfg: TimeSeriesConfig, model: nn.Module, X: np.ndarray, y: np.ndarray, seed: int,
+                   desc: str = "finetune", log_dir: Path | None = None) -> nn.Module:
     """Train encoder + head with cross-entropy for ``finetune_steps`` steps on ``(X, y)``
-    (head first initialised by a linear probe when ``downstream.head_init == "linear_probe"``)."""
+    (head first initialised by a linear probe when ``downstream.head_init == "linear_probe"``);
+    ``desc`` labels the progress, ``log_dir`` receives the loss curve (``engine.logger``)."""
     if cfg.downstream.head_init == "linear_probe":
         init_head_from_probe(model, X, y, seed)
     ds = [{"x": torch.from_numpy(X[i]), "y": torch.tensor(int(y[i]))} for i in range(len(X))]
@@ -266,5 +268,5 @@ def finetune_model(cfg: TimeSeriesConfig, model: nn.Module, X: np.ndarray, y: np
                             weight_decay=cfg.engine.weight_decay)
     warnings.filterwarnings("ignore", message=".*validation_step.*but have no.*val_dataloader.*")
     fit(module, loader, cfg.engine, None, max_epochs=-1, checkpoints=False,
-        max_steps=cfg.downstream.finetune_steps)
+        max_steps=cfg.downstream.finetune_steps, desc=desc, log_dir=log_dir)
     return model

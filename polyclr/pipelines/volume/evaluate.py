@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from polyclr.engine.progress import track
 from polyclr.evaluation import classification_metrics, linear_probe
 from polyclr.modalities.volume.io import save_label_like
 from polyclr.modalities.volume.networks import (
@@ -22,6 +23,7 @@ from polyclr.modalities.volume.transforms import invert_label
 from polyclr.pipelines.volume.config import VolumeConfig, build_net
 from polyclr.pipelines.volume.data import Case, combinations, volume_input
 from polyclr.pipelines.volume.train import finetune_classifier, finetune_net
+from polyclr.rundir import StageMarkers
 
 Net = SegUNet | SegMonaiUNet
 
@@ -94,7 +96,7 @@ def predict_proba(cfg: VolumeConfig, model: VolumeClassifier, cases: list[Case])
 def evaluate_cases(cfg: VolumeConfig, net: SegUNet | SegMonaiUNet, test: list[Case], n_cls: int, names: list[str],
               pred_dir: Path | None) -> tuple[float, dict[str, float], list[float]]:
     per_case = []
-    for case in test:
+    for case in track(test, "predict test volumes", unit="volumes"):
         pred = predict(cfg, net, case)
         per_case.append(dice_per_class(pred, case.label, n_cls))
         if pred_dir is not None:
@@ -117,41 +119,52 @@ def _row(method: str, k: int, combo: int, seed: int, vols: list[Case], dice: flo
 
 def finetune_rows(cfg: VolumeConfig, method: str, init: dict[str, torch.Tensor] | None,
                   split: dict[str, list[Case]], k: int, n_cls: int, names: list[str],
-                  pred_root: Path | None) -> list[dict[str, Any]]:
-    """Fine-tune from ``init`` (None = random) for every fixed combination x seed at K = ``k``."""
+                  pred_root: Path | None, stages: StageMarkers | None = None) -> list[dict[str, Any]]:
+    """Fine-tune from ``init`` (None = random) for every fixed combination x seed at K = ``k``;
+    each one is a resumable stage of ``stages`` (its done marker holds the row)."""
+    stages = stages or StageMarkers(None)
     rows = []
     for ci, vols in enumerate(combinations(split["train"], k, cfg.finetune.combinations, cfg.split.split_seed)):
         for seed in cfg.finetune.seeds:
-            torch.manual_seed(seed)
-            net = build_net(cfg, n_cls)
-            if init is not None:
-                net.load_state_dict(init)
-            net = finetune_net(cfg, net, vols, seed, pretrained=init is not None)
-            pred_dir = None
-            if pred_root is not None and ci == 0 and seed == cfg.finetune.seeds[0] and cfg.finetune.write_predictions:
-                pred_dir = pred_root / f"{method}_K{k}"
-            dice, per_class, per_case = evaluate_cases(cfg, net, split["test"], n_cls, names, pred_dir)
-            rows.append(_row(method, k, ci, seed, vols, dice, per_class, per_case))
+            key = f"finetune_{method}_K{k}_c{ci}_s{seed}"
+
+            def one_row(ci: int = ci, vols: list[Case] = vols, seed: int = seed, key: str = key) -> dict[str, Any]:
+                torch.manual_seed(seed)
+                net = build_net(cfg, n_cls)
+                if init is not None:
+                    net.load_state_dict(init)
+                net = finetune_net(cfg, net, vols, seed, pretrained=init is not None,
+                                   desc=f"finetune {method} K={k} combination {ci} seed {seed}",
+                                   log_dir=stages.log_dir(key))
+                pred_dir = None
+                if pred_root is not None and ci == 0 and seed == cfg.finetune.seeds[0] and cfg.finetune.write_predictions:
+                    pred_dir = pred_root / f"{method}_K{k}"
+                dice, per_class, per_case = evaluate_cases(cfg, net, split["test"], n_cls, names, pred_dir)
+                return _row(method, k, ci, seed, vols, dice, per_class, per_case)
+
+            rows.append(stages.run(key, one_row))
     return rows
 
 
 
 def finetune_table(cfg: VolumeConfig, split: dict[str, list[Case]], inits: dict[str, Any], n_cls: int,
-                   names: list[str], pred_root: Path | None) -> list[dict[str, Any]]:
+                   names: list[str], pred_root: Path | None,
+                   stages: StageMarkers | None = None) -> list[dict[str, Any]]:
     """Rows for every K in ``cfg.finetune.labeled_volumes`` (that fits) x method x combination x seed."""
     ks = [k for k in cfg.finetune.labeled_volumes if k <= len(split["train"])]
     rows: list[dict[str, Any]] = []
     for k in ks:
         for method, init in inits.items():
             rows += finetune_rows(cfg, method, init, split, k, n_cls, names,
-                                  pred_root if k == max(ks) else None)
+                                  pred_root if k == max(ks) else None, stages)
     return rows
 
 
 def fully_supervised_rows(cfg: VolumeConfig, split: dict[str, list[Case]], n_cls: int,
-                          names: list[str]) -> list[dict[str, Any]]:
+                          names: list[str], stages: StageMarkers | None = None) -> list[dict[str, Any]]:
     """Upper reference: random init fine-tuned on *all* training volumes, one row per seed."""
-    return finetune_rows(cfg, "fully_supervised", None, split, len(split["train"]), n_cls, names, None)
+    return finetune_rows(cfg, "fully_supervised", None, split, len(split["train"]), n_cls, names, None,
+                         stages)
 
 
 def classification_rows(cfg: VolumeConfig, split: dict[str, list[Case]], inits: dict[str, Any],

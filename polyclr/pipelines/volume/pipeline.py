@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from polyclr.engine import save_encoder
+from polyclr.engine import load_encoder, save_encoder
 from polyclr.errors import CheckpointError, DataError
 from polyclr.evaluation import mean_std
 from polyclr.pipelines.base import Data, Pipeline, demo_stats
@@ -36,6 +36,7 @@ from polyclr.pipelines.volume.train import (
     load_init,
     pretrain_net,
 )
+from polyclr.rundir import StageMarkers
 
 
 def _trained_parts(strategy: str) -> list[str]:
@@ -120,8 +121,10 @@ class VolumePipeline(Pipeline):
         return {"dice_mean": dice, "dice": per_class, "dice_per_test_volume": per_case,
                 "test_volumes": [c.item.case_id for c in split["test"]]}
 
-    def run(self, cfg: VolumeConfig, data: Data, out: Path) -> dict[str, Any]:
-        """Pre-train every strategy, fine-tune at each K, classification, report."""
+    def run(self, cfg: VolumeConfig, data: Data, out: Path, resume: bool = False) -> dict[str, Any]:
+        """Pre-train every strategy, fine-tune at each K, classification, report. Each strategy
+        and each fine-tune is a stage with a done marker (``out/stages``); ``resume`` skips the
+        finished ones and continues an interrupted pre-training from its last checkpoint."""
         out = Path(out)
         prep, cases, split = self._cases(cfg, data, out)
         n_train = len(split["train"])
@@ -131,21 +134,28 @@ class VolumePipeline(Pipeline):
         names = D.class_names(prep.path, n_cls)
         pre = split["pretrain"]
         keep = D.apply_selection(cfg, pre, out)
+        stages = StageMarkers(out, resume)
         inits: dict[str, dict[str, torch.Tensor] | None] = {"random_init": None}
         pretrain_info = []
         for strategy in cfg.pretrain.strategies:
-            net, info = pretrain_net(cfg, pre, strategy, None, n_cls, keep=keep)
-            inits[strategy] = copy.deepcopy(net.state_dict())
-            pretrain_info.append(info)
             safe = strategy.replace("+", "_").replace("-", "minus")
-            save_encoder(out / "encoders" / f"{safe}.safetensors", net.state_dict(),
-                         encoder_meta(cfg, net, strategy, _trained_parts(strategy)))
+            path = out / "encoders" / f"{safe}.safetensors"
+            done = stages.get(f"pretrain_{safe}")
+            if done is not None and path.is_file():
+                inits[strategy] = load_encoder(path)[0]
+                pretrain_info.append(done)
+                continue
+            net, info = pretrain_net(cfg, pre, strategy, out / "pretrain" / safe, n_cls, resume, keep=keep)
+            inits[strategy] = copy.deepcopy(net.state_dict())
+            save_encoder(path, net.state_dict(), encoder_meta(cfg, net, strategy, _trained_parts(strategy)))
+            pretrain_info.append(stages.put(f"pretrain_{safe}", info))
         skipped = [k for k in cfg.finetune.labeled_volumes if k > n_train]
-        rows = finetune_table(cfg, split, inits, n_cls, names, out / "predictions")
+        rows = finetune_table(cfg, split, inits, n_cls, names, out / "predictions", stages)
         if cfg.finetune.fully_supervised:
-            rows += fully_supervised_rows(cfg, split, n_cls, names)
+            rows += fully_supervised_rows(cfg, split, n_cls, names, stages)
         summary = mean_std(rows, ["method", "labeled_volumes"], ["dice_mean"])
-        classification = classification_rows(cfg, split, inits, n_cls) if cfg.finetune.classification else []
+        classification = (stages.run("classification", lambda: classification_rows(cfg, split, inits, n_cls))
+                          if cfg.finetune.classification else [])
         metrics = {
             "rows": rows, "summary": summary, "classification": classification,
             "pretrain": pretrain_info, "classes": names, "train_volumes": n_train,

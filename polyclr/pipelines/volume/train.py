@@ -36,7 +36,8 @@ Net = SegUNet | SegMonaiUNet
 
 
 def _engine(cfg: VolumeConfig, steps: int, lr: float) -> Any:
-    return dataclasses.replace(cfg.engine, max_steps=int(steps), max_epochs=100_000, lr=lr)
+    # the step budget ends the run (engine.trainer.StopAtStep); epochs are unbounded
+    return dataclasses.replace(cfg.engine, max_steps=int(steps), max_epochs=-1, lr=lr)
 
 
 def encoder_meta(cfg: VolumeConfig, net: Net, strategy: str, trained: list[str]) -> dict[str, Any]:
@@ -95,9 +96,12 @@ def pretrain_net(
     images = CaseField(cases, "image")  # lazy: volumes stay in the bounded cache
     affines = [c.affine for c in cases]
     info: dict[str, Any] = {"strategy": strategy, "volumes": len(images), "stages": []}
-    for phase, steps in stages:
+    for i, (phase, steps) in enumerate(stages):
         if steps <= 0:
             continue
+        # each phase starts from its own seed, so a run resumed after a finished phase draws
+        # what an uninterrupted run draws
+        seed_everything(cfg.engine.seed + i)
         stage_out = None if out is None else out / f"stage_{phase}"
         done = None if stage_out is None else stage_out / "done.json"
         objective.set_phase(phase)
@@ -115,6 +119,7 @@ def pretrain_net(
             continue
         t0 = time.perf_counter()
         trainer = fit(module, loader, _engine(cfg, steps, p.lr), stage_out, resume=resume,
+                      desc=f"pretrain {strategy} {phase}",
                       checkpoints=stage_out is not None)
         seconds = time.perf_counter() - t0
         logged = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
@@ -131,10 +136,12 @@ def pretrain_net(
 
 
 def finetune_net(
-    cfg: VolumeConfig, net: Net, train: list[Case], seed: int, pretrained: bool = False
+    cfg: VolumeConfig, net: Net, train: list[Case], seed: int, pretrained: bool = False,
+    desc: str = "finetune", log_dir: Path | None = None,
 ) -> Net:
     """Supervised fine-tuning with MONAI DiceCELoss on the labelled ``train`` cases (all layers;
-    a ``pretrained`` encoder's step is scaled by ``finetune.pretrained_encoder_lr_scale``)."""
+    a ``pretrained`` encoder's step is scaled by ``finetune.pretrained_encoder_lr_scale``);
+    ``desc`` labels the progress, ``log_dir`` receives the loss curve (``engine.logger``)."""
     from monai.losses import DiceCELoss
 
     seed_everything(seed)
@@ -148,7 +155,8 @@ def finetune_net(
     module = FinetuneModule(net, DiceCELoss(to_onehot_y=True, softmax=True), lr=f.lr,
                             weight_decay=cfg.engine.weight_decay, meta={"modality": "volume"},
                             lr_scales=scales)
-    fit(module, loader, _engine(cfg, f.steps, f.lr), None, checkpoints=False, logger=False)
+    fit(module, loader, _engine(cfg, f.steps, f.lr), None, checkpoints=False, desc=desc, log_dir=log_dir,
+        **({} if log_dir is not None else {"logger": False}))
     return net.cpu().eval()
 
 
@@ -167,7 +175,8 @@ def finetune_classifier(cfg: VolumeConfig, net: nn.Module, train: list[Case], nu
     module = FinetuneModule(model, nn.CrossEntropyLoss(), trainable=trainable, lr=c.lr,
                             weight_decay=cfg.engine.weight_decay, meta={"modality": "volume"},
                             lr_scales=scales)
-    fit(module, loader, _engine(cfg, c.steps, c.lr), None, checkpoints=False, logger=False)
+    fit(module, loader, _engine(cfg, c.steps, c.lr), None, checkpoints=False, logger=False,
+        desc=f"finetune classifier seed {seed}")
     return model.cpu().eval()
 
 

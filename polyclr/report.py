@@ -235,6 +235,7 @@ def write_report(
     *,
     config: Any = None,
     environment: Mapping[str, Any] | None = None,
+    training_curves: bool = True,
 ) -> Path:
     """Write ``OUT/report.md`` and a self-contained ``OUT/report.html``.
 
@@ -253,12 +254,21 @@ def write_report(
         config: optional resolved config to append.
         environment: run environment; default ``OUT/environment.json`` if present, else the
             current process's :func:`polyclr.rundir.environment_record`.
+        training_curves: add the loss curves of the CSV training logs under ``out_dir``.
 
     Returns:
         The path of ``report.md``.
     """
     out = Path(out_dir)
+    from polyclr.engine.dist import is_rank_zero
+
+    if not is_rank_zero():  # one report per run: rank zero writes it (and its figures)
+        return out / "report.md"
     out.mkdir(parents=True, exist_ok=True)
+    if training_curves:
+        from polyclr.evaluation.curves import training_curve_figures
+
+        figures = [*figures, *training_curve_figures(out)]
     figs = _normalize_figures(out, figures)
     scalars, metric_tables = flatten_metrics(metrics)
     all_tables = [(name.replace("_", " "), rows) for name, rows in metric_tables.items()]

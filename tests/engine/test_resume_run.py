@@ -28,7 +28,7 @@ TS = ["--set", "engine.max_steps=20", "--set", "engine.batch_size=8", "--set", "
 VOLUME = ["--set", "data.spacing=[2,2,3]", "--set", "data.slice_size=[32,32]",
           "--set", "data.patch_size=[16,16,16]", "--set", "net.features=[4,4,8,8,16,4]",
           "--set", "pretrain.num_partitions=2", "--set", "pretrain.volumes_per_batch=2",
-          "--set", "pretrain.global_steps=10", "--set", "pretrain.local_steps=10",
+          "--set", "pretrain.global_steps=12", "--set", "pretrain.local_steps=10",
           "--set", "pretrain.strategies=[GD+LD,GR]", "--set", "finetune.steps=3",
           "--set", "finetune.batch_size=4", "--set", "finetune.labeled_volumes=[1,2]",
           "--set", "finetune.combinations=1", "--set", "finetune.classification=false",
@@ -110,9 +110,10 @@ def test_volume_run_killed_resumes_to_identical_metrics(tmp_path):
     ref = subprocess.run(_cmd("volume", root, full, VOLUME), cwd=ROOT, env=_env(), capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr[-3000:]
     cmd = _cmd("volume", root, killed, VOLUME)
-    # 1: in the second strategy's pre-training, after its first checkpoint
-    _kill_when(cmd, lambda: any((killed / "pretrain" / "GR").glob("stage_*/checkpoints/last.ckpt")), rng)
-    assert _markers(killed, "pretrain") == 1
+    # 1: in the first strategy's global phase, after its first (epoch) checkpoint
+    _kill_when(cmd, lambda: (killed / "pretrain" / "GD_LD" / "stage_global" / "checkpoints" / "last.ckpt").is_file(),
+               rng)
+    assert _markers(killed, "pretrain") < 2 and not (killed / "metrics.json").exists()
     # 2: among the fine-tunes
     n = rng.randint(1, 3)
     _kill_when([*cmd, "--resume"], lambda: _markers(killed, "finetune") >= n, rng)

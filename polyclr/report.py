@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from polyclr.errors import DataError
-from polyclr.rundir import atomic_write_text
+from polyclr.rundir import atomic_write_text, is_rank_zero
 
 _ENV_PACKAGES = ("polyclr", "torch", "lightning", "monai", "scikit-learn", "tsai", "aeon", "torchaudio")
 
@@ -260,8 +260,6 @@ def write_report(
         The path of ``report.md``.
     """
     out = Path(out_dir)
-    from polyclr.engine.dist import is_rank_zero
-
     if not is_rank_zero():  # one report per run: rank zero writes it (and its figures)
         return out / "report.md"
     out.mkdir(parents=True, exist_ok=True)

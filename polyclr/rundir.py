@@ -21,6 +21,14 @@ _PACKAGES = (
 )
 
 
+def is_rank_zero() -> bool:
+    """True in the process that writes files: global rank 0 under DDP / torchrun / SLURM (the
+    rank Lightning keeps in ``rank_zero_only.rank``), and any single process."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0) == 0
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
 
@@ -28,8 +36,6 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path unwritten). A rank that then reads the file waits at ``polyclr.engine.dist.barrier``.
     """
     path = Path(path)
-    from polyclr.engine.dist import is_rank_zero
-
     if not is_rank_zero():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
+from polyclr import rundir
+
 
 def global_rank() -> int:
     """This process's global rank (0 in a single-process run)."""
@@ -18,7 +20,7 @@ def global_rank() -> int:
 
 def is_rank_zero() -> bool:
     """True in the process that writes files and prints (global rank 0)."""
-    return global_rank() == 0
+    return rundir.is_rank_zero()
 
 
 def rank_world() -> tuple[int, int]:

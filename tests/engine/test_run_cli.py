@@ -45,7 +45,7 @@ def test_progress_lines_on_a_non_interactive_stderr(tmp_path):
     assert progress[-1][1].startswith("pretrain ts2vec: 8/8 steps (100%)") and "loss=" in progress[-1][1]
     assert all("ETA" in line for _, line in progress)
     print(f"first progress line after {progress[0][0]:.1f} s (process start, imports included); "
-          f"largest gap between lines {max(b[0] - a[0] for a, b in zip(progress, progress[1:])):.1f} s")
+          f"largest gap between lines {max(b[0] - a[0] for a, b in zip(progress, progress[1:], strict=False)):.1f} s")
 
 
 def test_quiet_run_prints_no_progress(tmp_path, capsys):

@@ -159,12 +159,10 @@ def _cmd_modality(args: argparse.Namespace) -> int:
     from polyclr.config import resolve_config
     from polyclr.engine.dist import barrier, is_rank_zero
     from polyclr.engine.options import validate_engine
-    from polyclr.engine.progress import progress_mode, set_quiet
+    from polyclr.engine.progress import set_quiet
     from polyclr.pipelines import get_pipeline
 
     set_quiet(getattr(args, "quiet", False))
-    if args.command != "check" and progress_mode() != "off":  # before the heavy imports and reads
-        print(f"{args.command} {args.modality}: reading {args.data}", file=sys.stderr, flush=True)
     pipe = get_pipeline(args.modality)
     cfg = resolve_config(pipe.config_class, args.config, _engine_sets(args))
     if getattr(cfg, "engine", None) is not None:

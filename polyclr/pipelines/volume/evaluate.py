@@ -187,8 +187,9 @@ def classification_rows(cfg: VolumeConfig, split: dict[str, list[Case]], inits: 
         net = build_net(cfg, n_cls)
         if init is not None:
             net.load_state_dict(init)
-        xtr = np.stack([volume_features(cfg, net, c, cfg.classify.pooling) for c in train])
-        xte = np.stack([volume_features(cfg, net, c, cfg.classify.pooling) for c in test])
+        both = track(train + test, f"features {method}", unit="volumes")
+        feats = np.stack([volume_features(cfg, net, c, cfg.classify.pooling) for c in both])
+        xtr, xte = feats[:len(train)], feats[len(train):]
         res = linear_probe(xtr, ytr, xte, yte, seed=cfg.engine.seed)
         rows.append({"method": method, "task": "volume_classification_linear_probe", **common, **res})
         if not cfg.classify.finetune:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from polyclr.engine import load_encoder, save_encoder
+from polyclr.engine.progress import track
 from polyclr.errors import CheckpointError, DataError
 from polyclr.evaluation import mean_std
 from polyclr.pipelines.base import Data, Pipeline, demo_stats
@@ -179,7 +180,8 @@ class VolumePipeline(Pipeline):
         check_compatible(cfg, meta, n_cls, checkpoint)
         net.load_state_dict(state)
         cases = D.load_cases(cfg, prep, net.divisor)
-        emb = np.stack([volume_features(cfg, net, c, cfg.classify.pooling) for c in cases]).astype(np.float32)
+        emb = np.stack([volume_features(cfg, net, c, cfg.classify.pooling)
+                        for c in track(cases, "embed volumes", unit="volumes")]).astype(np.float32)
         np.save(out / "embeddings.npy", emb)
         (out / "files.txt").write_text("".join(f"{c.item.image}\n" for c in cases), encoding="utf-8")
         return {"n_files": len(cases), "dim": int(emb.shape[1]), "pooling": cfg.classify.pooling,

@@ -23,6 +23,7 @@ from polyclr.modalities.audio.io import (
 )
 from polyclr.modalities.audio.order import swap_audio, swap_caption
 from polyclr.pipelines import base
+from polyclr.rundir import is_rank_zero
 from polyclr.selection.core import natural_key
 from polyclr.selection.sources import ItemSet
 from polyclr.splits import assert_group_disjoint, group_split
@@ -166,7 +167,7 @@ def select_training(cfg: Any, prep: Prepared, out: Path | None) -> Prepared:
                           for i in train])
     res = apply_selection_config(cfg.selection, specs, [prep.items[i].group for i in train],
                                  None, [prep.items[i].name for i in train])
-    if out is not None:
+    if out is not None and is_rank_zero():  # one writer under DDP
         res.table.to_csv(Path(out) / "selection.csv", index=False)
     kept = np.asarray(res.table["kept"], dtype=bool)
     return dataclasses.replace(prep, split={**prep.split, "train": train[kept]})

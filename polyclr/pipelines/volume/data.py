@@ -22,6 +22,7 @@ from polyclr.modalities.volume.io import VolumeData, load_label, load_volume
 from polyclr.modalities.volume.transforms import build_preprocess, monai_safe_tensors
 from polyclr.pipelines.base import Prepared
 from polyclr.pipelines.volume.config import VolumeConfig
+from polyclr.rundir import is_rank_zero
 from polyclr.selection.core import natural_key
 from polyclr.selection.sources import ItemSet, is_nifti, slice_positions
 
@@ -312,7 +313,7 @@ def apply_selection(cfg: Any, cases: list[Case], out: Path | None = None
     result = select_items(np.concatenate(images), groups=np.array(groups), positions=np.array(positions),
                           item_names=names, config=cfg.selection)
     kept = np.asarray(result.table["kept"], dtype=bool)
-    if out is not None:
+    if out is not None and is_rank_zero():  # one writer under DDP
         result.table.to_csv(out / "selection.csv", index=False)
     masks, start = [], 0
     for im in images:

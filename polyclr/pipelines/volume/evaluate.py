@@ -23,7 +23,7 @@ from polyclr.modalities.volume.transforms import invert_label
 from polyclr.pipelines.volume.config import VolumeConfig, build_net
 from polyclr.pipelines.volume.data import Case, combinations, volume_input
 from polyclr.pipelines.volume.train import finetune_classifier, finetune_net
-from polyclr.rundir import StageMarkers
+from polyclr.rundir import StageMarkers, is_rank_zero
 
 Net = SegUNet | SegMonaiUNet
 
@@ -99,7 +99,7 @@ def evaluate_cases(cfg: VolumeConfig, net: SegUNet | SegMonaiUNet, test: list[Ca
     for case in track(test, "predict test volumes", unit="volumes"):
         pred = predict(cfg, net, case)
         per_case.append(dice_per_class(pred, case.label, n_cls))
-        if pred_dir is not None:
+        if pred_dir is not None and is_rank_zero():  # one writer under DDP
             ras = invert_label(pred.numpy(), case.data, case.transform)
             save_label_like(ras, case.volume, pred_dir / f"{case.item.case_id}.nii.gz")
     arr = np.array(per_case)

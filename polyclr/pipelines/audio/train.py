@@ -77,7 +77,8 @@ def train_objective(
     module = PretrainModule(objective, cfg.engine.lr, cfg.engine.weight_decay,
                             meta={"modality": "audio", "objective": name})
     t0 = time.perf_counter()
-    trainer = fit(module, loader, cfg.engine, out, resume=resume, checkpoints=out is not None)
+    trainer = fit(module, loader, cfg.engine, out, resume=resume, checkpoints=out is not None,
+                  desc=f"pretrain {name}")
     elapsed = time.perf_counter() - t0
     steps = int(trainer.global_step)
     stats = {

@@ -210,3 +210,30 @@ def test_shard_batches_keeps_units_and_balances():
     parts = [shard_batches(batches, r, 2) for r in range(2)]
     assert [len(p) for p in parts] == [2, 2]
     assert sorted(i for p in parts for b in p for i in b) == list(range(13))
+
+
+def test_stage_markers_skip_finished_stages_only_when_resuming(tmp_path):
+    from polyclr.rundir import StageMarkers
+
+    calls = []
+
+    def stage():
+        calls.append(1)
+        return {"dice": float("nan"), "ids": (1, 2), "score": np.float64(0.25)}
+
+    first = StageMarkers(tmp_path, resume=False).run("finetune GD+LD K=1", stage)
+    again = StageMarkers(tmp_path, resume=True).run("finetune GD+LD K=1", stage)
+    fresh = StageMarkers(tmp_path, resume=False).run("finetune GD+LD K=1", stage)
+    assert len(calls) == 2  # the resumed run took the stored result
+    for value in (first, again, fresh):  # the same JSON values either way (NaN kept)
+        assert np.isnan(value["dice"]) and value["ids"] == [1, 2] and value["score"] == 0.25
+    assert StageMarkers(None, resume=True).run("x", lambda: 3) == 3
+
+
+def test_config_differences_ignore_where_it_runs():
+    from polyclr.rundir import config_differences
+
+    old = {"engine": {"lr": 0.1, "devices": "auto", "logger": "csv"}, "net": {"features": [4, 8]}}
+    new = {"engine": {"lr": 0.2, "devices": 2, "logger": "tensorboard"}, "net": {"features": [4, 16]},
+           "extra": {"k": 1}}
+    assert config_differences(old, new) == ["engine.lr", "extra.k", "net.features"]

@@ -156,6 +156,12 @@ def _finish(out: Path, cfg: Any, metrics: dict[str, Any], seed: int | None) -> N
 
 
 def _cmd_modality(args: argparse.Namespace) -> int:
+    data: Path = args.data
+    if not data.exists():  # before importing torch, Lightning, MONAI: a wrong path fails at once
+        raise DataError(data, "no such file or directory")
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint is not None and not Path(checkpoint).exists():
+        raise DataError(checkpoint, "checkpoint not found")
     from polyclr.config import resolve_config
     from polyclr.engine.dist import barrier, is_rank_zero
     from polyclr.engine.options import validate_engine
@@ -167,12 +173,6 @@ def _cmd_modality(args: argparse.Namespace) -> int:
     cfg = resolve_config(pipe.config_class, args.config, _engine_sets(args))
     if getattr(cfg, "engine", None) is not None:
         validate_engine(cfg.engine)
-    data: Path = args.data
-    if not data.exists():
-        raise DataError(data, "no such file or directory")
-    checkpoint = getattr(args, "checkpoint", None)
-    if checkpoint is not None and not Path(checkpoint).exists():
-        raise DataError(checkpoint, "checkpoint not found")
     prepared = pipe.open(cfg, data)  # read and validated once; every step below reuses it
     if args.command == "check":
         report = pipe.check(cfg, prepared)

@@ -44,13 +44,13 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
 
 
-def _kill_when(cmd: list[str], ready, rng: random.Random, timeout: float = 400) -> None:
-    """Start ``cmd``; SIGKILL it a random 0-1 s after ``ready()`` first holds."""
+def _kill_when(cmd: list[str], ready, rng: random.Random, timeout: float = 400, delay: float = 1.0) -> None:
+    """Start ``cmd``; SIGKILL it a random 0-``delay`` s after ``ready()`` first holds."""
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     t0 = time.monotonic()
     while not ready() and proc.poll() is None and time.monotonic() - t0 < timeout:
         time.sleep(0.05)
-    time.sleep(rng.uniform(0.0, 1.0))
+    time.sleep(rng.uniform(0.0, delay))
     finished = proc.poll() is not None
     proc.send_signal(signal.SIGKILL)
     err = proc.communicate()[1].decode()
@@ -85,9 +85,10 @@ def test_timeseries_run_killed_twice_resumes_to_identical_metrics(tmp_path):
     # 1: during pre-training, once an epoch checkpoint exists
     _kill_when(cmd, lambda: (killed / "checkpoints" / "last.ckpt").is_file(), rng)
     assert _markers(killed, "pretrain") == 0 and not (killed / "metrics.json").exists()
-    # 2: the resumed run is killed again during the fine-tunes (after a random number of them)
-    n = rng.randint(1, 4)
-    _kill_when([*cmd, "--resume"], lambda: _markers(killed, "finetune") >= n, rng)
+    # 2: the resumed run is killed again during the fine-tunes (after a random number of the 6;
+    # the linear-probe stages take no time, so at least two fine-tunes are left)
+    n = rng.randint(1, 3)
+    _kill_when([*cmd, "--resume"], lambda: _markers(killed, "finetune") >= n, rng, delay=0.2)
     assert _markers(killed, "pretrain") == 1 and not (killed / "metrics.json").exists()
     _resume(cmd)
     assert _final(killed) == _final(full)
@@ -115,7 +116,8 @@ def test_volume_run_killed_resumes_to_identical_metrics(tmp_path):
                rng)
     assert _markers(killed, "pretrain") < 2 and not (killed / "metrics.json").exists()
     # 2: among the fine-tunes
-    n = rng.randint(1, 3)
-    _kill_when([*cmd, "--resume"], lambda: _markers(killed, "finetune") >= n, rng)
+    n = rng.randint(1, 4)
+    _kill_when([*cmd, "--resume"], lambda: _markers(killed, "finetune") >= n, rng, delay=0.2)
+    assert not (killed / "metrics.json").exists()
     _resume(cmd)
     assert _final(killed) == _final(full)

@@ -47,6 +47,31 @@ def classification_metrics(
     return out
 
 
+def multilabel_metrics(Y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Multi-label macro AUROC / AUPRC (over labels with both values in ``Y_true``), macro-F1
+    and subset accuracy at ``threshold``.
+
+    Shape:
+        Y_true: ``(n, K)`` multi-hot; proba: ``(n, K)`` per-label probabilities.
+    """
+    from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+    Y = np.asarray(Y_true).astype(int)
+    P = np.asarray(proba, dtype=np.float64)
+    pred = (P >= threshold).astype(int)
+    both = [k for k in range(Y.shape[1]) if 0 < Y[:, k].sum() < len(Y)]
+    present = [k for k in range(Y.shape[1]) if Y[:, k].any()]
+    out = {
+        "accuracy": float((pred == Y).all(axis=1).mean()),
+        "macro_f1": float(f1_score(Y[:, present], pred[:, present], average="macro", zero_division=0))
+        if present else float("nan"),
+        "auroc": float(np.mean([roc_auc_score(Y[:, k], P[:, k]) for k in both])) if both else float("nan"),
+        "auprc": float(np.mean([average_precision_score(Y[:, k], P[:, k]) for k in both])) if both else float("nan"),
+        "labels_scored": float(len(both)),
+    }
+    return out
+
+
 def retrieval_metrics(similarity: np.ndarray, relevant: np.ndarray, ks: Iterable[int] = (1, 5, 10)) -> dict[str, float]:
     """Recall@k and mAP@10 for query→item retrieval.
 

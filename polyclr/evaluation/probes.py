@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from polyclr.evaluation.metrics import classification_metrics
+from polyclr.evaluation.metrics import classification_metrics, multilabel_metrics
 
 
 def _proba_full(model, x: np.ndarray, n_classes: int) -> np.ndarray:
@@ -21,8 +21,10 @@ def linear_probe(
     test_y: np.ndarray,
     seed: int = 0,
     c: float | None = None,
-) -> dict[str, float]:
-    """Logistic regression on standardised frozen embeddings, scored on the test split.
+    return_proba: bool = False,
+) -> dict[str, float] | tuple[dict[str, float], np.ndarray]:
+    """Logistic regression on standardised frozen embeddings, scored on the test split
+    (``return_proba``: also the test probabilities ``(n_test, K)``, e.g. to aggregate windows).
 
     ``c=None`` picks the inverse regularisation strength by grouped-free 3-fold CV on the
     training split only (never on test). Labels are integer class indices.
@@ -47,7 +49,34 @@ def linear_probe(
     est = model.best_estimator_ if hasattr(model, "best_estimator_") else model
     proba = np.zeros((len(test_x), n_classes))
     proba[:, est.classes_.astype(int)] = est.predict_proba(test_x)
-    return classification_metrics(test_y, proba)
+    metrics = classification_metrics(test_y, proba)
+    return (metrics, proba) if return_proba else metrics
+
+
+def multilabel_probe(
+    train_x: np.ndarray, train_Y: np.ndarray, test_x: np.ndarray, test_Y: np.ndarray, seed: int = 0,
+    c: float = 1.0,
+) -> tuple[dict[str, float], np.ndarray]:
+    """One logistic regression per label on standardised frozen embeddings; a label constant in
+    training predicts that constant. Returns the test metrics and probabilities.
+
+    Shape:
+        train_x: ``(n_train, D)``; train_Y: ``(n_train, K)`` multi-hot; returns proba ``(n_test, K)``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train_x)
+    a, b = scaler.transform(train_x), scaler.transform(test_x)
+    proba = np.zeros((len(test_x), train_Y.shape[1]))
+    for k in range(train_Y.shape[1]):
+        col = train_Y[:, k].astype(int)
+        if col.min() == col.max():
+            proba[:, k] = float(col[0])
+            continue
+        model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(a, col)
+        proba[:, k] = model.predict_proba(b)[:, 1]
+    return multilabel_metrics(test_Y, proba), proba
 
 
 def knn_probe(

@@ -98,7 +98,7 @@ def _bad_npz(tmp_path, name, **arrays):
 
 
 @pytest.mark.parametrize("kind,needle", [
-    ("2d", "3 dimensions"), ("mismatch", "but y has"), ("nan_inside", "NaN inside"),
+    ("2d", "3 dimensions"), ("mismatch", "but y has"), ("all_nan", "is empty"),
     ("single_class", "single class"), ("empty", "empty"), ("no_y", "missing array 'y'"),
 ])
 def test_bad_npz(tmp_path, kind, needle):
@@ -108,8 +108,8 @@ def test_bad_npz(tmp_path, kind, needle):
         p = _bad_npz(tmp_path, "bad.npz", X=X[:, 0], y=y)
     elif kind == "mismatch":
         p = _bad_npz(tmp_path, "bad.npz", X=X, y=y[:5])
-    elif kind == "nan_inside":
-        X[2, 0, 3] = np.nan
+    elif kind == "all_nan":  # NaN inside a series is a masked gap; an all-NaN series is refused
+        X[2] = np.nan
         p = _bad_npz(tmp_path, "bad.npz", X=X, y=y)
     elif kind == "single_class":
         p = _bad_npz(tmp_path, "bad.npz", X=X, y=np.zeros(6))

@@ -1,8 +1,10 @@
 """The time-series data model: ``X (n, C, T)`` plus per-sample patient / trial / label / split.
 
 Variable-length series are stored right-padded with NaN (``lengths`` says how many timestamps
-are real); NaN is allowed only as end padding. Normalisation is per channel and fitted on the
-training split only.
+are real). NaN inside a series marks missing values (gaps): the encoders mask it, so it is left
+out of the representation and the loss (long gaps in recordings are split, see ``windows``).
+Normalisation is per channel and fitted on the training split only. ``y == -1`` marks an
+unlabelled sample (used by pre-training only); multi-label data also carry multi-hot ``Y``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ class TimeSeriesData:
     """A labelled, multichannel time-series dataset with its hierarchy.
 
     Attributes:
-        X: float32 values, NaN only as right padding of shorter series.
-        y: integer class indices ``0..K-1`` (``-1`` = unlabelled).
+        X: float32 values; NaN = right padding of shorter series or a masked gap.
+        y: integer class indices ``0..K-1`` (``-1`` = unlabelled; for multi-label data the
+            sample's most frequent class, used only to stratify splits).
         patient_id: integer patient (group) ids.
         trial_id: integer trial / recording ids (unique across patients).
         split: ``"train"``, ``"val"``, ``"test"`` or ``""`` (not assigned yet).
@@ -33,9 +36,12 @@ class TimeSeriesData:
         path: the file or directory it came from (for error messages).
         sampling_rate: samples per second if known (``None`` for UCR/UEA).
         channel_names: optional channel names.
+        Y: multi-hot targets of multi-label data (None for single-label).
+        trial_names: recording name of each trial id (recordings read from a folder).
+        notes: reader warnings (files not read, labels not used), shown by ``check``.
 
     Shape:
-        X: ``(n, C, T)``; y, patient_id, trial_id, split, lengths: ``(n,)``.
+        X: ``(n, C, T)``; y, patient_id, trial_id, split, lengths: ``(n,)``; Y: ``(n, K)``.
     """
 
     X: np.ndarray
@@ -48,6 +54,18 @@ class TimeSeriesData:
     path: str = ""
     sampling_rate: float | None = None
     channel_names: list[str] = field(default_factory=list)
+    Y: np.ndarray | None = None
+    trial_names: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.Y is not None
+
+    @property
+    def labelled(self) -> np.ndarray:
+        """Boolean mask of labelled samples. Shape: ``(n,)``."""
+        return self.y >= 0
 
     @property
     def n_channels(self) -> int:
@@ -72,9 +90,16 @@ class TimeSeriesData:
     def summary(self) -> dict[str, Any]:
         """Counts, shape, classes and patients (what ``polyclr check`` prints)."""
         counts = {s: int((self.split == s).sum()) for s in SPLITS if (self.split == s).any()}
-        per_class = {self.classes[c]: int((self.y == c).sum()) for c in range(self.n_classes)}
+        if self.Y is not None:
+            per_class = {self.classes[c]: int(self.Y[:, c].sum()) for c in range(self.n_classes)}
+        else:
+            per_class = {self.classes[c]: int((self.y == c).sum()) for c in range(self.n_classes)}
+        lab = self.labelled
         return {
             "samples": int(len(self.y)),
+            "labelled": int(lab.sum()),
+            "labelled_trials": int(len(np.unique(self.trial_id[lab]))),
+            "multilabel": self.multilabel,
             "channels": self.n_channels,
             "length": self.length,
             "min_length": int(self.lengths.min()),
@@ -87,11 +112,22 @@ class TimeSeriesData:
 
 
 def _encode_labels(raw: np.ndarray, path: str) -> tuple[np.ndarray, list[str]]:
+    """Class codes ``0..K-1`` of the labelled samples; missing labels (NaN / None / "") are
+    unlabelled (``-1``: pre-training only)."""
     raw = np.asarray(raw)
-    if raw.dtype.kind == "f" and np.isnan(raw).any():
-        raise DataError(path, "labels contain NaN")
-    names, codes = np.unique(raw.astype(str) if raw.dtype.kind in "OUS" else raw, return_inverse=True)
-    return codes.astype(np.int64), [str(n) for n in names]
+    if raw.dtype.kind == "f":
+        missing = np.isnan(raw)
+    elif raw.dtype.kind == "O":
+        missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) or str(v) == "" for v in raw])
+    else:
+        missing = np.zeros(len(raw), dtype=bool)
+    if missing.all():
+        return np.full(len(raw), -1, dtype=np.int64), []
+    present = raw[~missing]
+    names, codes = np.unique(present.astype(str) if raw.dtype.kind in "OUS" else present, return_inverse=True)
+    out = np.full(len(raw), -1, dtype=np.int64)
+    out[~missing] = codes
+    return out, [str(n) for n in names]
 
 
 def _to_int_ids(raw: np.ndarray | None, n: int, path: str, what: str) -> np.ndarray:
@@ -105,25 +141,15 @@ def _to_int_ids(raw: np.ndarray | None, n: int, path: str, what: str) -> np.ndar
 
 
 def series_lengths(X: np.ndarray, path: str) -> np.ndarray:
-    """Real length of each series; raises if NaN appears anywhere but as end padding.
+    """Real length of each series: the index after its last timestamp with any value (NaN
+    before it is a masked gap, NaN after it is end padding); raises if a series is all NaN.
 
     Shape:
         X: ``(n, C, T)``; returns ``(n,)`` int64.
     """
-    nan_t = np.isnan(X).any(axis=1)  # (n, T) any channel missing at t
-    all_nan_t = np.isnan(X).all(axis=1)
-    n, _, t = X.shape
-    # length = index after the last timestamp with any real value
-    has_value = ~all_nan_t
+    has_value = ~np.isnan(X).all(axis=1)  # (n, T)
+    t = X.shape[2]
     last = np.where(has_value.any(axis=1), t - np.argmax(has_value[:, ::-1], axis=1), 0)
-    inside = nan_t & (np.arange(t)[None, :] < last[:, None])
-    if inside.any():
-        i, j = np.argwhere(inside)[0]
-        raise DataError(
-            path,
-            f"NaN inside series {i} at time {j} (NaN is allowed only as end padding; "
-            "impute missing values before training)",
-        )
     if (last == 0).any():
         raise DataError(path, f"series {int(np.argmax(last == 0))} is empty (all values missing)")
     return last.astype(np.int64)
@@ -156,10 +182,14 @@ def build_dataset(
     X = X.astype(np.float32)
     if np.isinf(X).any():
         raise DataError(p, "X contains infinite values")
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != len(X):
-        raise DataError(p, f"X has {len(X)} samples but y has shape {y.shape}")
-    codes, classes = _encode_labels(y, p)
+    if y is None:  # unlabelled: pre-training only
+        codes, classes = np.full(len(X), -1, dtype=np.int64), []
+        require_labels = False
+    else:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise DataError(p, f"X has {len(X)} samples but y has shape {y.shape}")
+        codes, classes = _encode_labels(y, p)
     if require_labels and len(classes) < 2:
         raise DataError(p, f"a single class ({classes[0] if classes else 'none'}): need at least 2 classes")
     lengths = series_lengths(X, p)

@@ -119,9 +119,12 @@ def _read_table(path: Path) -> TimeSeriesData:
         raise DataError(path, f"cannot read table ({' '.join(str(exc).split())[:160]})") from exc
     if df.empty:
         raise DataError(path, "empty table")
-    missing = [c for c in ("patient_id", "trial_id", "time", "label") if c not in df.columns]
+    missing = [c for c in ("patient_id", "trial_id", "time") if c not in df.columns]
     if missing:
-        raise DataError(path, f"missing columns {missing} (need patient_id, trial_id, time, label, channels)")
+        raise DataError(path, f"missing columns {missing} (need patient_id, trial_id, time, channels; "
+                              "label optional)")
+    if "label" not in df.columns:  # unlabelled: pre-training only
+        df = df.assign(label=None)
     channels = [c for c in df.columns if c not in _META_COLUMNS]
     if not channels:
         raise DataError(path, "no channel columns")
@@ -131,7 +134,7 @@ def _read_table(path: Path) -> TimeSeriesData:
     keys = ["patient_id", "trial_id"] + (["sample_id"] if "sample_id" in df.columns else [])
     df = df.sort_values(keys + ["time"], kind="stable")
     groups = df.groupby(keys, sort=False)
-    if (groups["label"].nunique(dropna=False) > 1).any():
+    if (groups["label"].nunique(dropna=True) > 1).any():
         raise DataError(path, "label changes within one sample (patient/trial[/sample_id])")
     lengths = groups.size().to_numpy()
     t = int(lengths.max())
@@ -142,8 +145,9 @@ def _read_table(path: Path) -> TimeSeriesData:
     X[sample, :, pos] = df[channels].to_numpy(dtype=np.float32)
     first = groups.head(1)
     split = first["split"].to_numpy() if "split" in df.columns else None
+    labels = first["label"].to_numpy()
     return build_dataset(
-        X, first["label"].to_numpy(), path, patient_id=first["patient_id"].to_numpy(),
+        X, None if first["label"].isna().all() else labels, path, patient_id=first["patient_id"].to_numpy(),
         trial_id=(first["patient_id"].astype(str) + "/" + first["trial_id"].astype(str)).to_numpy(),
         split=split, channel_names=[str(c) for c in channels],
     )
@@ -163,12 +167,28 @@ def _pick_in_dir(path: Path) -> Path:
     raise DataError(path, f"several data files ({', '.join(p.name for p in found[:5])}); pass one")
 
 
-def load_dataset(path: str | Path) -> TimeSeriesData:
+def _recordings_route(p: Path) -> bool:
+    """WFDB/EDF/BDF files, or CSV/Parquet tables that are not one long table, are recordings."""
+    from polyclr.modalities.timeseries.folder import is_recording_path
+
+    if is_recording_path(p):
+        return True
+    if p.is_dir():
+        if any(p.glob("*.ts")) or any(p.glob("*.npz")):
+            return False
+        tables = [q for ext in ("*.csv", "*.parquet") for q in p.glob(ext)]
+        return len(tables) > 1
+    return False
+
+
+def load_dataset(path: str | Path, recording_options=None) -> TimeSeriesData:
     """Load a time-series dataset from a ``.ts`` TRAIN file (TEST found beside it), ``.npz``,
-    CSV/Parquet long table, or a directory holding one of these.
+    CSV/Parquet long table, a directory holding one of these, or recordings (WFDB, EDF/BDF,
+    CSV/Parquet signal tables: a file or a folder, windowed as ``recording_options`` says; see
+    :func:`polyclr.modalities.timeseries.folder.load_recordings`).
 
     Returns:
-        :class:`TimeSeriesData` (X float32 ``(n, C, T)``, NaN only as end padding).
+        :class:`TimeSeriesData` (X float32 ``(n, C, T)``; NaN = end padding or a masked gap).
 
     Raises:
         DataError: the file is missing, empty or malformed (the message names the file).
@@ -176,6 +196,10 @@ def load_dataset(path: str | Path) -> TimeSeriesData:
     p = Path(path)
     if not p.exists():
         raise DataError(p, "no such file or directory")
+    if _recordings_route(p):
+        from polyclr.modalities.timeseries.folder import load_recordings
+
+        return load_recordings(p, recording_options)
     if p.is_dir():
         p = _pick_in_dir(p)
     if p.stat().st_size == 0:
@@ -187,7 +211,7 @@ def load_dataset(path: str | Path) -> TimeSeriesData:
         return _read_npz(p)
     if suffix in (".csv", ".parquet"):
         return _read_table(p)
-    raise DataError(p, f"unsupported file type '{suffix}' (use .ts, .npz, .csv or .parquet)")
+    raise DataError(p, f"unsupported file type '{suffix}' (use .ts, .npz, .csv, .parquet, .hea, .edf or .bdf)")
 
 
 def window_dataset(data: TimeSeriesData, length: int, stride: int) -> TimeSeriesData:

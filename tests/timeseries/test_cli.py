@@ -17,8 +17,8 @@ def _bad(tmp_path, kind):
     p = tmp_path / f"{kind}.npz"
     if kind == "rank2":
         np.savez(p, X=X[:, 0], y=y)
-    elif kind == "nan":
-        X[1, 0, 2] = np.nan
+    elif kind == "nan":  # a series with no value at all (NaN inside a series is a masked gap)
+        X[1] = np.nan
         np.savez(p, X=X, y=y)
     elif kind == "oneclass":
         np.savez(p, X=X, y=np.ones(6))

@@ -296,7 +296,7 @@ def read_table_recording(path: Path, sampling_rate: float | None) -> Recording:
         dt = np.diff(df[time].to_numpy(dtype=np.float64))
         if (dt <= 0).any():
             raise DataError(path, "time column is not increasing")
-        fs = float(1.0 / np.median(dt))
+        fs = float(np.round(1.0 / np.median(dt), 6))  # float time stamps: 100.0000000002 Hz is 100 Hz
     if not fs or fs <= 0:
         raise DataError(path, "no sampling rate: add a 'time' column (seconds) or set data.sampling_rate")
     chans = [c for c in cols if c.lower() != "time"]

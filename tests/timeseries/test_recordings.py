@@ -245,3 +245,14 @@ def test_real_folders_read(name, n):
     r = scan.recordings[0]
     x = r.read(0, min(r.n_samples, 500))
     assert x.shape == (len(r.channels), min(r.n_samples, 500)) and np.isfinite(x).all()
+
+
+def test_direct_format16_reader_equals_wfdb(tmp_path):
+    hea = write_wfdb(tmp_path, "r1")
+    raw = np.fromfile(tmp_path / "r1.dat", dtype="<i2")
+    raw[7] = -32768  # WFDB's invalid-sample code: NaN
+    raw.tofile(tmp_path / "r1.dat")
+    ref = wfdb.rdrecord(str(tmp_path / "r1"), sampfrom=3, sampto=900, channels=[1, 0]).p_signal.T
+    got = read_wfdb(hea).read(3, 900, [1, 0])
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
+    assert np.isnan(got[0, 0]) and np.isnan(ref[0, 0])  # frame 3, channel 1

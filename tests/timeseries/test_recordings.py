@@ -256,3 +256,30 @@ def test_direct_format16_reader_equals_wfdb(tmp_path):
     got = read_wfdb(hea).read(3, 900, [1, 0])
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
     assert np.isnan(got[0, 0]) and np.isnan(ref[0, 0])  # frame 3, channel 1
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_run_on_recordings_scores_windows_and_recordings(tmp_path, multilabel):
+    import json
+
+    from polyclr.cli import main
+
+    d = tmp_path / "d"
+    for i in range(8):
+        dx = ["Dx: 1,2" if i % 2 else "Dx: 2"] if multilabel else []
+        write_wfdb(d, f"r{i}", n=600, seed=i, comments=dx)
+    if not multilabel:  # two unlabelled recordings: pre-training only
+        (d / "labels.csv").write_text("record,label\n" + "".join(f"r{i},{'AB'[i % 2]}\n" for i in range(6)))
+    out = tmp_path / "run"
+    args = ["--set", "engine.max_steps=2", "--set", "engine.logger=none", "--set", "data.window_seconds=2",
+            "--set", "encoder.depth=2", "--set", "encoder.output_dims=16", "--set", "downstream.finetune_steps=2",
+            "--set", "downstream.seeds=[0]", "--set", "downstream.label_fractions=[1.0]",
+            "--set", "downstream.methods=[linear_probe,pretrained]", "--set", "downstream.plots=false",
+            "--set", "data.test_size=0.5"]
+    assert main(["run", "timeseries", "--data", str(d), "--out", str(out)] + args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["multilabel"] is multilabel
+    assert m["n_pretrain"] > m["n_train"] if not multilabel else m["n_pretrain"] >= m["n_train"]
+    row = m["rows"][0]
+    assert "recording_macro_f1" in row and row["recordings"] >= 1
+

@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd  # noqa: E402
-
 from timeseries_common import stamp, write_csv  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -50,7 +49,7 @@ def _eegmat_table(kind: str, folder: Path) -> Path:
         both = rec.groupby("subject").condition.nunique()
         lab = rec[rec.subject.isin(both[both == 2].index)].assign(label=lambda d: d.condition)
     table = pd.DataFrame({"record": rec.file, "subject": rec.subject})
-    table["label"] = table.record.map(dict(zip(lab.file, lab.label)))
+    table["label"] = table.record.map(dict(zip(lab.file, lab.label, strict=True)))
     path = folder / f"eegmat_{kind}_labels.csv"
     table.to_csv(path, index=False)
     return path

@@ -8,7 +8,12 @@ import pytest
 
 from polyclr.errors import DataError
 from polyclr.modalities.timeseries.folder import RecordingOptions, load_recordings
-from polyclr.modalities.timeseries.recordings import read_annotations, read_edf, read_wfdb, scan_folder
+from polyclr.modalities.timeseries.recordings import (
+    read_annotations,
+    read_edf,
+    read_wfdb,
+    scan_folder,
+)
 from polyclr.modalities.timeseries.windows import WindowSpec
 
 wfdb = pytest.importorskip("wfdb")

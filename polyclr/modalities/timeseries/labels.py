@@ -73,7 +73,7 @@ def _from_table(path: Path, recs: dict[str, str], record_col: str, label_col: st
 def _apply(path: Path, names: list[str], labels: list | None, patients: list[str] | None,
            recs: dict[str, str], separator: str, out: RecordLabels) -> None:
     keys = [_key(n, recs) for n in names]
-    unknown = [n for n, k in zip(names, keys) if k is None]
+    unknown = [n for n, k in zip(names, keys, strict=True) if k is None]
     if len(unknown) == len(names):
         raise DataError(path, f"the table names none of the {len(recs)} records in the folder "
                               f"(e.g. {', '.join(names[:3])})")

@@ -318,7 +318,7 @@ def is_signal_table(columns: list[str], dtypes: list[bool]) -> bool:
     labels-table column (``record``, ``label``, ...)."""
     if any(c.lower() in _TABLE_META for c in columns):
         return False
-    chans = [ok for c, ok in zip(columns, dtypes) if c.lower() != "time"]
+    chans = [ok for c, ok in zip(columns, dtypes, strict=True) if c.lower() != "time"]
     return bool(chans) and all(chans)
 
 

@@ -103,7 +103,7 @@ def segments(missing: np.ndarray, max_gap: int) -> list[tuple[int, int]]:
     edges = np.diff(np.concatenate([[0], missing.astype(np.int8), [0]]))
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     out, cur = [], 0
-    for a, b in zip(starts, stops):
+    for a, b in zip(starts, stops, strict=True):
         if a == 0 or b == t or b - a > max_gap:
             if a > cur:
                 out.append((cur, int(a)))

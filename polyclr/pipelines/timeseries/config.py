@@ -18,11 +18,49 @@ class DataConfig(SplitConfig):
         window_length: cut series into windows of this many timestamps (0 = keep whole series).
         window_stride: stride of the windows (0 = ``window_length``).
         normalize: per-channel z-scoring fitted on the training split only.
+        window_seconds, stride_seconds: windows of recordings (WFDB / EDF / BDF / signal tables)
+            in seconds (stride 0 = no overlap).
+        sampling_rate: resample recordings to this rate in Hz (0 = their own, shared rate). The
+            defaults (5 s windows at 100 Hz: 500 steps, enough for a few heart beats or EEG up to
+            50 Hz; recordings are scored per recording over all their windows) keep the default
+            ``run`` within a 2-core CPU budget.
+        channels: channel names to use, in order (empty = all; recordings must then agree).
+        max_gap_seconds: NaN runs up to this long stay in a window, masked in encoder and loss;
+            longer runs split the recording.
+        labels: labels table of a recordings folder ("" = ``labels.csv``, ``REFERENCE.csv`` or
+            header ``# Dx:`` codes); labels are optional (unlabelled recordings are pre-trained on).
+        record_column, label_column, patient_column, label_separator: labels-table columns
+            (patient "" = ``patient``/``patient_id``/``subject`` if present); a separator makes
+            the labels multi-label.
+        table_rate: sampling rate of CSV/Parquet signal tables without a ``time`` column.
     """
 
     window_length: int = 0
     window_stride: int = 0
     normalize: bool = True
+    window_seconds: float = 5.0
+    stride_seconds: float = 0.0
+    sampling_rate: float = 100.0
+    channels: list[str] = field(default_factory=list)
+    max_gap_seconds: float = 1.0
+    labels: str = ""
+    record_column: str = "record"
+    label_column: str = "label"
+    patient_column: str = ""
+    label_separator: str = ""
+    table_rate: float = 0.0
+
+    def recording_options(self):
+        """The reader options of recordings folders."""
+        from polyclr.modalities.timeseries.folder import RecordingOptions
+        from polyclr.modalities.timeseries.windows import WindowSpec
+
+        return RecordingOptions(
+            window=WindowSpec(self.window_seconds, self.stride_seconds, self.sampling_rate,
+                              list(self.channels), self.max_gap_seconds),
+            labels=self.labels, record_column=self.record_column, label_column=self.label_column,
+            patient_column=self.patient_column, label_separator=self.label_separator,
+            table_rate=self.table_rate)
 
 
 @dataclass

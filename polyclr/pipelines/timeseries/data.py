@@ -31,6 +31,8 @@ class Prepared(base.Prepared):
         data: windowed, split and normalised copy of ``raw`` (None before :func:`split`).
         train, val, test: sample indices into ``data`` per split.
         normalizer: per-channel mean/std fitted on ``train`` (None when ``data.normalize`` is off).
+        train_labelled: the labelled part of ``train`` (``train`` also holds every unlabelled
+            sample, pre-training only; ``val`` and ``test`` hold labelled samples only).
     """
 
     raw: TimeSeriesData
@@ -39,19 +41,23 @@ class Prepared(base.Prepared):
     val: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     test: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     normalizer: dict[str, list[float]] | None = None
+    train_labelled: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
-def open_dataset(path: Path) -> Prepared:
+def open_dataset(path: Path, cfg: TimeSeriesConfig | None = None) -> Prepared:
     """Read ``path`` once and summarise it (what ``polyclr check timeseries`` prints)."""
-    d = load_dataset(path)
-    warnings = []
+    d = load_dataset(path, (cfg or TimeSeriesConfig()).data.recording_options())
+    warnings = list(d.notes)
     summary = d.summary()
+    if summary["labelled"] < summary["samples"]:
+        warnings.append(f"{summary['samples'] - summary['labelled']} of {summary['samples']} samples unlabelled "
+                        "(pre-training only)")
     if d.variable_length:
         warnings.append(f"variable-length series (min {summary['min_length']}, max {d.length}): padded and masked")
-    if (d.split == "").all():
+    if (d.split == "").all() and summary["labelled"]:
         if len(np.unique(d.patient_id)) < 2:
             raise DataError(path, "need at least 2 patients for a patient-independent split")
-        if len(np.unique(d.patient_id)) == len(d.y):
+        if len(np.unique(d.patient_id)) == len(d.y) and not d.trial_names:
             warnings.append("no patient ids: each sample is treated as its own patient")
     if len(d.y) < 10:
         warnings.append(f"only {len(d.y)} samples")
@@ -61,30 +67,49 @@ def open_dataset(path: Path) -> Prepared:
     return Prepared(path=Path(path), summary=summary, warnings=warnings, raw=d)
 
 
-def split(cfg: TimeSeriesConfig, prep: Prepared, out: Path | None = None) -> Prepared:
+def _assign_splits(cfg: TimeSeriesConfig, data: TimeSeriesData, path: Path) -> None:
+    """Patient-disjoint split of the patients that have labels; patients without any label are
+    pre-training data only (``train``)."""
+    data.split = np.full(len(data.y), "", dtype=object)
+    lab = data.labelled
+    if not lab.any():
+        data.split[:] = "train"
+        return
+    with_labels = np.isin(data.patient_id, np.unique(data.patient_id[lab]))
+    sub = np.flatnonzero(with_labels)
+    idx = group_split(data.patient_id[sub], data.y[sub], cfg.data.test_size, cfg.data.val_size,
+                      cfg.data.split_seed, source=str(path))
+    for name, ix in idx.items():
+        data.split[sub[ix]] = name
+    data.split[~with_labels] = "train"
+
+
+def split(cfg: TimeSeriesConfig, prep: Prepared, out: Path | None = None, need_labels: bool = True) -> Prepared:
     """Window, split by patient (or keep the file's split), normalise on train only; returns a
     copy of ``prep`` with the split fields set (``prep.raw`` is left as read).
 
-    Writes ``out/splits.json`` (patient ids per split) when ``out`` is given.
+    Writes ``out/splits.json`` (patient ids per split) when ``out`` is given. With
+    ``need_labels=False`` (pre-training) an unlabelled dataset is accepted.
     """
     path = prep.path
     data = copy.copy(prep.raw)
     if cfg.data.window_length > 0:
         data = window_dataset(data, cfg.data.window_length, cfg.data.window_stride or cfg.data.window_length)
     if (data.split == "").all():
-        idx = group_split(data.patient_id, data.y, cfg.data.test_size, cfg.data.val_size,
-                          cfg.data.split_seed, source=str(path))
-        data.split = np.full(len(data.y), "", dtype=object)
-        for name, ix in idx.items():
-            data.split[ix] = name
+        _assign_splits(cfg, data, path)
     elif (data.split == "").any():
         raise DataError(path, "split is given for some samples but not all")
-    train, val, test = (data.indices(s) for s in ("train", "val", "test"))
-    if len(train) == 0 or len(test) == 0:
+    lab = data.labelled
+    train = data.indices("train")
+    val, test = (data.indices(s)[lab[data.indices(s)]] for s in ("val", "test"))
+    if need_labels and not lab.any():
+        raise DataError(path, "no labelled recording: fine-tuning and evaluation need labels "
+                              "(labels.csv with record,label columns, REFERENCE.csv, or data.labels)")
+    if len(train) == 0 or (lab.any() and len(test) == 0):
         raise DataError(path, f"need train and test samples, found {len(train)} train and {len(test)} test")
     groups = {s: data.patient_id[data.indices(s)] for s in ("train", "val", "test") if len(data.indices(s))}
     assert_group_disjoint(groups, str(path))
-    if len(np.unique(data.y[train])) < 2:
+    if lab.any() and not data.multilabel and len(np.unique(data.y[train][lab[train]])) < 2:
         raise DataError(path, "the training split has a single class")
     norm = None
     if cfg.data.normalize:
@@ -93,12 +118,13 @@ def split(cfg: TimeSeriesConfig, prep: Prepared, out: Path | None = None) -> Pre
         norm = nz.state()
     if out is not None:
         write_split_record(out, groups, cfg.data.deidentify_salt or None)
-    return dataclasses.replace(prep, data=data, train=train, val=val, test=test, normalizer=norm)
+    return dataclasses.replace(prep, data=data, train=train, val=val, test=test, normalizer=norm,
+                               train_labelled=train[lab[train]])
 
 
 def prepare(cfg: TimeSeriesConfig, data: Path | Prepared, out: Path | None = None) -> Prepared:
     """Open ``data`` (unless already opened) and :func:`split` it."""
-    prep = data if isinstance(data, Prepared) else open_dataset(Path(data))
+    prep = data if isinstance(data, Prepared) else open_dataset(Path(data), cfg)
     return split(cfg, prep, out)
 
 

@@ -10,7 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from polyclr.evaluation import classification_metrics, linear_probe, multilabel_metrics, multilabel_probe
+from polyclr.evaluation import (
+    classification_metrics,
+    linear_probe,
+    multilabel_metrics,
+    multilabel_probe,
+)
 from polyclr.modalities.timeseries.windows import aggregate
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from polyclr.config import to_dict
 from polyclr.engine import (
@@ -95,18 +95,29 @@ class LeanPretrainModule(PretrainModule):
         return loss.detach()
 
 
-def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: bool = False) -> dict[str, Any]:
-    """Pre-train on the training split only; writes ``out/encoder.safetensors``."""
+def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: bool = False,
+                     items: Dataset | None = None) -> dict[str, Any]:
+    """Pre-train on the training split only; writes ``out/encoder.safetensors``.
+
+    ``items`` replaces the in-memory windows by another dataset of the same items (e.g.
+    :class:`~polyclr.modalities.timeseries.windows.StreamedWindows`, which reads each window
+    from disk: bounded memory for long recordings); its ``rec_idx`` / ``patient`` arrays feed
+    COMET's hierarchical sampler.
+    """
     torch.manual_seed(cfg.engine.seed)
     data = prep.data
-    idx = select_windows(cfg, prep, prep.train)
+    if items is None:
+        idx = select_windows(cfg, prep, prep.train)
+        items = PretrainItems(data, idx)
+        trial, patient = data.trial_id[idx], data.patient_id[idx]
+    else:
+        idx = np.arange(len(items))
+        trial, patient = getattr(items, "rec_idx", idx), getattr(items, "patient", idx)
     spec = encoder_spec(cfg, data)
     objective = build_objective(cfg, make_encoder(spec), len(idx), data.n_channels)
-    items = PretrainItems(data, idx)
     bs = min(cfg.engine.batch_size, len(items))
     if cfg.objective.name == "comet":
-        sampler = HierarchicalBatchSampler(data.trial_id[idx], data.patient_id[idx], bs,
-                                           cfg.objective.per_trial, cfg.engine.seed)
+        sampler = HierarchicalBatchSampler(trial, patient, bs, cfg.objective.per_trial, cfg.engine.seed)
         loader = DataLoader(items, batch_sampler=sampler, collate_fn=collate_batch)
     else:
         loader = make_loader(items, bs, cfg.engine.seed, shuffle=True, drop_last=len(items) > bs,
@@ -216,10 +227,12 @@ def embed(encoder: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarra
 
 
 @torch.no_grad()
-def predict_proba(model: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict_proba(model: nn.Module, X: np.ndarray, batch_size: int = 256, multilabel: bool = False) -> np.ndarray:
+    """Class probabilities (softmax), or per-label probabilities (sigmoid) when ``multilabel``."""
     model.eval()
     device = next(model.parameters()).device
-    out = [torch.softmax(model(torch.from_numpy(X[i : i + batch_size]).to(device)), -1).cpu()
+    act = torch.sigmoid if multilabel else (lambda z: torch.softmax(z, -1))
+    out = [act(model(torch.from_numpy(X[i : i + batch_size]).to(device))).cpu()
            for i in range(0, len(X), batch_size)]
     return torch.cat(out).numpy()
 
@@ -256,15 +269,27 @@ def init_head_from_probe(model: Classifier, X: np.ndarray, y: np.ndarray, seed: 
 def finetune_model(cfg: TimeSeriesConfig, model: nn.Module, X: np.ndarray, y: np.ndarray, seed: int,
                    desc: str = "finetune", log_dir: Path | None = None) -> nn.Module:
     """Train encoder + head with cross-entropy for ``finetune_steps`` steps on ``(X, y)``
+<<<<<<< HEAD
     (head first initialised by a linear probe when ``downstream.head_init == "linear_probe"``);
     ``desc`` labels the progress, ``log_dir`` receives the loss curve (``engine.logger``)."""
     if cfg.downstream.head_init == "linear_probe":
+=======
+    (head first initialised by a linear probe when ``downstream.head_init == "linear_probe"``).
+    A 2-D ``y`` is multi-hot (multi-label): binary cross-entropy per label, random head."""
+    multilabel = np.ndim(y) == 2
+    if cfg.downstream.head_init == "linear_probe" and not multilabel:
+>>>>>>> 6e1ca57 (Pipeline skeleton integration: open() reads recordings with the config's reader options (labelled counts and reader warnings in check), split() separates labelled patients patient-disjointly and keeps unlabelled ones for pre-training, multi-label fine-tuning (BCE) and probes, window and recording-level scores, streamed items for pre-training)
         init_head_from_probe(model, X, y, seed)
-    ds = [{"x": torch.from_numpy(X[i]), "y": torch.tensor(int(y[i]))} for i in range(len(X))]
+    if multilabel:
+        ds = [{"x": torch.from_numpy(X[i]), "y": torch.from_numpy(np.asarray(y[i], dtype=np.float32))}
+              for i in range(len(X))]
+    else:
+        ds = [{"x": torch.from_numpy(X[i]), "y": torch.tensor(int(y[i]))} for i in range(len(X))]
     bs = max(1, min(cfg.downstream.finetune_batch_size, len(ds)))
     loader = make_loader(ds, bs, seed, shuffle=True, collate_fn=collate_batch)  # type: ignore[arg-type]
     model.train()  # Lightning keeps the modes it finds; embeddings leave encoders in eval mode
-    module = FinetuneModule(model, nn.CrossEntropyLoss(), lr=cfg.downstream.finetune_lr,
+    loss = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
+    module = FinetuneModule(model, loss, lr=cfg.downstream.finetune_lr,
                             weight_decay=cfg.engine.weight_decay)
     warnings.filterwarnings("ignore", message=".*validation_step.*but have no.*val_dataloader.*")
     fit(module, loader, cfg.engine, None, max_epochs=-1, checkpoints=False,

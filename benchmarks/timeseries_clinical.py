@@ -96,6 +96,7 @@ def main() -> None:
         for kv in sets:
             cmd += ["--set", kv]
         env = dict(os.environ, PYTHONPATH=str(root))
+        stamped = stamp()  # the code that runs: taken before the run
         load0, t0 = os.getloadavg()[0], time.perf_counter()
         res = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, check=False)
         wall, load1 = time.perf_counter() - t0, os.getloadavg()[0]
@@ -103,7 +104,7 @@ def main() -> None:
         if res.returncode != 0:
             raise SystemExit(f"run failed ({res.returncode}): {res.stderr[-2000:]}")
         m = json.loads((tmp / "run" / "metrics.json").read_text())
-    base = stamp() | {"threads": os.cpu_count(), "task": a.task, "dataset": data.name,
+    base = stamped | {"threads": os.cpu_count(), "task": a.task, "dataset": data.name,
                       "settings": ";".join(s for s in sets if not s.startswith("data.labels=")) or "pipeline defaults",
                       "pretrain_seconds": m["pretrain_seconds"], "pretrain_steps": m["pretrain_steps"],
                       "peak_rss_mb": m["peak_rss_mb"], "n_pretrain": m["n_pretrain"], "n_train": m["n_train"],

@@ -54,9 +54,9 @@ def test_a_command_opens_the_dataset_once(tmp_path, monkeypatch, capsys):
     calls: list[Path] = []
     real_open = D.open_dataset
 
-    def counting(path):
+    def counting(path, *args):
         calls.append(Path(path))
-        return real_open(path)
+        return real_open(path, *args)
 
     monkeypatch.setattr(D, "open_dataset", counting)
     assert main(["check", "timeseries", "--data", str(data)]) == 0

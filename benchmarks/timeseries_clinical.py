@@ -77,6 +77,8 @@ def configure(task: str, a: argparse.Namespace, tmp: Path) -> tuple[Path, list[s
         sets.append(f"downstream.seeds=[{','.join(str(i) for i in range(a.seeds))}]")
     if a.methods:
         sets.append(f"downstream.methods=[{a.methods}]")
+    if a.fractions:
+        sets.append(f"downstream.label_fractions=[{a.fractions}]")
     return data, sets
 
 
@@ -87,6 +89,8 @@ def main() -> None:
     ap.add_argument("--finetune-steps", type=int, default=0)
     ap.add_argument("--seeds", type=int, default=0)
     ap.add_argument("--methods", default="")
+    ap.add_argument("--fractions", default="", help="comma-separated label fractions ('' = default)")
+    ap.add_argument("--tag", default="", help="suffix of the CSV name (several settings of one task)")
     a = ap.parse_args()
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="polyclr_clin_") as tmp:
@@ -112,7 +116,7 @@ def main() -> None:
                       "run_cpu_seconds": round(ru.ru_utime + ru.ru_stime, 1),
                       "load_avg_start": round(load0, 1), "load_avg_end": round(load1, 1)}
     rows = [base | r for r in m["rows"]]
-    out = write_csv(f"timeseries_clinical_{a.task}.csv", rows)
+    out = write_csv(f"timeseries_clinical_{a.task}{'_' + a.tag if a.tag else ''}.csv", rows)
     print(f"wrote {out} ({len(rows)} rows); wall {wall:.0f} s, cpu {base['run_cpu_seconds']} s, "
           f"load {load0:.1f}->{load1:.1f}")
 

@@ -51,6 +51,10 @@ DATASET_CARDS: dict[str, str] = {
     "ecg_simulator": "ecg_simulator.md",
     "audio_reference": "audio_reference.md",
     "mni152_subjects": "mni152_subjects.md",
+    "cinc2017_af_ecg": "cinc2017_af_ecg.md",
+    "cinc2021_ecg12": "cinc2021_ecg12.md",
+    "cpsc2021_paf": "cpsc2021_paf.md",
+    "eegmat_mental_arithmetic": "eegmat_mental_arithmetic.md",
 }
 """Dataset name -> card file name in ``data_cards/``."""
 

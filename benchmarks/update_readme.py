@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ORDER = ("volume", "timeseries", "audio", "selection")
+ORDER = ("volume", "timeseries", "timeseries_clinical", "audio", "selection")
 
 
 def loss_core_section() -> str:

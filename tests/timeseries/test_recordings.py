@@ -288,3 +288,17 @@ def test_run_on_recordings_scores_windows_and_recordings(tmp_path, multilabel):
     row = m["rows"][0]
     assert "recording_macro_f1" in row and row["recordings"] >= 1
 
+
+
+def test_multi_segment_record(tmp_path):
+    write_wfdb(tmp_path, "seg1", n=1000, seed=1)
+    write_wfdb(tmp_path, "seg2", n=500, seed=2)
+    (tmp_path / "multi.hea").write_text("multi/2 2 100 1500\nseg1 1000\nseg2 500\n")
+    from polyclr.modalities.timeseries.recordings import read_wfdb as rw
+
+    rec = rw(tmp_path / "multi.hea")
+    assert rec.n_samples == 1500 and rec.channels == ["I", "II"]
+    x = rec.read(900, 1100)
+    np.testing.assert_allclose(x[:, :100], rw(tmp_path / "seg1.hea").read(900, 1000), atol=1e-6)
+    np.testing.assert_allclose(x[:, 100:], rw(tmp_path / "seg2.hea").read(0, 100), atol=1e-6)
+    assert [r.record for r in scan_folder(tmp_path).recordings] == ["multi"]  # segments not read twice

@@ -370,6 +370,15 @@ def _peek_table(path: Path) -> tuple[list[str], list[bool]] | None:
 
 
 # ----------------------------------------------------------------------------------- folder
+def _segment_headers(hea: Path) -> list[Path]:
+    """Segment header paths named by a multi-segment header (``name/n_seg`` record line)."""
+    lines = [ln.split() for ln in hea.read_text(encoding="latin-1").splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines or "/" not in lines[0][0]:
+        return []
+    return [hea.parent / tok[0] for tok in lines[1:] if tok and tok[0] != "~"]
+
+
 @dataclass
 class FolderScan:
     """What :func:`scan_folder` found: recordings, label-table candidates, unused files."""
@@ -384,6 +393,7 @@ def scan_folder(root: Path, sampling_rate: float | None = None) -> FolderScan:
     returned for the labels step; every other file is listed in ``ignored`` (to be warned about)."""
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     heads = {p.with_suffix("") for p in files if p.suffix.lower() == ".hea"}
+    segments = {seg for p in files if p.suffix.lower() == ".hea" for seg in _segment_headers(p)}
     recs: list[Recording] = []
     tables: list[Path] = []
     ignored: list[str] = []
@@ -391,7 +401,8 @@ def scan_folder(root: Path, sampling_rate: float | None = None) -> FolderScan:
         suf = p.suffix.lower()
         rel = str(p.relative_to(root))
         if suf == ".hea":
-            recs.append(read_wfdb(p))
+            if p.with_suffix("") not in segments:  # a segment is read through its multi-segment record
+                recs.append(read_wfdb(p))
         elif suf in (".edf", ".bdf"):
             recs.append(read_edf(p))
         elif suf in (".csv", ".parquet"):

@@ -79,6 +79,7 @@ def configure(task: str, a: argparse.Namespace, tmp: Path) -> tuple[Path, list[s
         sets.append(f"downstream.methods=[{a.methods}]")
     if a.fractions:
         sets.append(f"downstream.label_fractions=[{a.fractions}]")
+    sets += a.set
     return data, sets
 
 
@@ -91,6 +92,7 @@ def main() -> None:
     ap.add_argument("--methods", default="")
     ap.add_argument("--fractions", default="", help="comma-separated label fractions ('' = default)")
     ap.add_argument("--tag", default="", help="suffix of the CSV name (several settings of one task)")
+    ap.add_argument("--set", action="append", default=[], help="further key=value overrides (written to the CSV)")
     a = ap.parse_args()
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="polyclr_clin_") as tmp:

@@ -93,6 +93,7 @@ def main() -> None:
     ap.add_argument("--fractions", default="", help="comma-separated label fractions ('' = default)")
     ap.add_argument("--tag", default="", help="suffix of the CSV name (several settings of one task)")
     ap.add_argument("--set", action="append", default=[], help="further key=value overrides (written to the CSV)")
+    ap.add_argument("--threads", type=int, default=0, help="torch / OpenMP threads of the run (0 = torch's default)")
     a = ap.parse_args()
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="polyclr_clin_") as tmp:
@@ -102,6 +103,8 @@ def main() -> None:
         for kv in sets:
             cmd += ["--set", kv]
         env = dict(os.environ, PYTHONPATH=str(root))
+        if a.threads:
+            env["OMP_NUM_THREADS"] = str(a.threads)
         stamped = stamp()  # the code that runs: taken before the run
         load0, t0 = os.getloadavg()[0], time.perf_counter()
         res = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, check=False)
@@ -110,7 +113,7 @@ def main() -> None:
         if res.returncode != 0:
             raise SystemExit(f"run failed ({res.returncode}): {res.stderr[-2000:]}")
         m = json.loads((tmp / "run" / "metrics.json").read_text())
-    base = stamped | {"threads": os.cpu_count(), "task": a.task, "dataset": data.name,
+    base = stamped | {"threads": a.threads or os.cpu_count(), "task": a.task, "dataset": data.name,
                       "settings": ";".join(s for s in sets if not s.startswith("data.labels=")) or "pipeline defaults",
                       "pretrain_seconds": m["pretrain_seconds"], "pretrain_steps": m["pretrain_steps"],
                       "peak_rss_mb": m["peak_rss_mb"], "n_pretrain": m["n_pretrain"], "n_train": m["n_train"],

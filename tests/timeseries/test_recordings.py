@@ -302,3 +302,25 @@ def test_multi_segment_record(tmp_path):
     np.testing.assert_allclose(x[:, :100], rw(tmp_path / "seg1.hea").read(900, 1000), atol=1e-6)
     np.testing.assert_allclose(x[:, 100:], rw(tmp_path / "seg2.hea").read(0, 100), atol=1e-6)
     assert [r.record for r in scan_folder(tmp_path).recordings] == ["multi"]  # segments not read twice
+
+
+def test_comet_levels_use_patients_and_recordings(tmp_path):
+    """Patient -> recording -> window: COMET's trial level pairs windows of one recording, its
+    patient level windows of one patient (from the labels table's patient column)."""
+    from polyclr.cli import main
+    from polyclr.modalities.timeseries.sampler import HierarchicalBatchSampler
+
+    d = tmp_path / "d"
+    for i in range(6):
+        write_wfdb(d, f"r{i}", n=800, seed=i)
+    (d / "labels.csv").write_text("record,label,patient\n" + "".join(f"r{i},{'AB'[i % 2]},p{i // 2}\n" for i in range(6)))
+    data = load_recordings(d, RecordingOptions(window=WindowSpec(seconds=2)))
+    assert len(np.unique(data.patient_id)) == 3 and len(np.unique(data.trial_id)) == 6
+    sampler = HierarchicalBatchSampler(data.trial_id, data.patient_id, batch_size=8, per_trial=2)
+    for batch in sampler:
+        trials, counts = np.unique(data.trial_id[batch], return_counts=True)
+        assert (counts >= 2).all()
+    out = tmp_path / "pre"
+    assert main(["pretrain", "timeseries", "--data", str(d), "--out", str(out), "--set", "objective.name=comet",
+                 "--set", "engine.max_steps=2", "--set", "engine.logger=none", "--set", "data.window_seconds=2",
+                 "--set", "encoder.depth=2", "--set", "encoder.output_dims=16", "--set", "data.test_size=0.34"]) == 0

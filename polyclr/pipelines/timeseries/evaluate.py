@@ -1,5 +1,10 @@
 """Evaluation of the time-series pipeline: linear probe on frozen embeddings and the
-label-efficiency table (every method at every label fraction and seed, on the test patients)."""
+label-efficiency table (every method at every label fraction and seed, on the test patients).
+
+Scores are single- or multi-label; recordings (data read from WFDB / EDF / signal tables) are
+scored per window and per recording, the mean of its windows' probabilities being the
+recording's prediction.
+"""
 
 from __future__ import annotations
 
@@ -11,29 +16,77 @@ from torch import nn
 
 from polyclr.engine import seed_everything
 from polyclr.errors import DataError
-from polyclr.evaluation import classification_metrics, linear_probe
+from polyclr.evaluation import (
+    classification_metrics,
+    linear_probe,
+    multilabel_metrics,
+    multilabel_probe,
+)
 from polyclr.modalities.timeseries.encoders import Classifier, TsaiBackbone
+from polyclr.modalities.timeseries.windows import aggregate
 from polyclr.pipelines.timeseries import train as T
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 from polyclr.pipelines.timeseries.data import Prepared
 from polyclr.rundir import StageMarkers
 from polyclr.splits import label_fraction_subset
 
-METRIC_KEYS = ("accuracy", "macro_f1", "auroc", "auprc")
 
-
-def clean(m: dict[str, float]) -> dict[str, float]:
-    """NaN metrics (e.g. AUROC with one class in the test split) as None, for JSON."""
+def clean(m: dict[str, Any]) -> dict[str, Any]:
+    """NaN → None (JSON)."""
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in m.items()}
 
 
+def targets(data, idx: np.ndarray) -> np.ndarray:
+    """Multi-hot rows (multi-label) or class indices. Shape: ``(n, K)`` or ``(n,)``."""
+    return data.Y[idx] if data.multilabel else data.y[idx]
+
+
+def _metrics(data, idx: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    if data.multilabel:
+        return multilabel_metrics(data.Y[idx], proba)
+    return classification_metrics(data.y[idx], proba)
+
+
+def score(data, idx: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
+    """Window metrics, plus ``recording_*`` metrics for recordings.
+
+    Shape:
+        idx: ``(n,)`` indices of the scored samples; proba: ``(n, K)``.
+    """
+    out = _metrics(data, idx, proba)
+    if data.trial_names:
+        trials, agg = aggregate(proba, data.trial_id[idx])
+        first = np.array([idx[np.argmax(data.trial_id[idx] == t)] for t in trials])
+        rec = _metrics(data, first, agg)
+        out.update({f"recording_{k}": v for k, v in rec.items()})
+        out["recordings"] = float(len(trials))
+    return clean(out)
+
+
+def probe_embeddings(data, emb_tr: np.ndarray, tr: np.ndarray, emb_te: np.ndarray, te: np.ndarray, seed: int) -> dict[str, Any]:
+    """Linear probe on frozen embeddings (one-vs-rest per label for multi-label), scored by
+    :func:`score` on the test samples ``te``."""
+    if data.multilabel:
+        _, proba = multilabel_probe(emb_tr, data.Y[tr], emb_te, data.Y[te], seed=seed)
+    else:
+        _, proba = linear_probe(emb_tr, data.y[tr], emb_te, data.y[te], seed=seed, return_proba=True)
+    return score(data, te, proba)
+
+
+def metric_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """The metric columns present in ``rows`` (window and recording level)."""
+    base = ("accuracy", "macro_f1", "auroc", "auprc")
+    keys = list(base) + [f"recording_{k}" for k in base]
+    return [k for k in keys if rows and k in rows[0]]
+
+
 def probe(encoder: nn.Module, prep: Prepared, seed: int, subset: np.ndarray | None = None) -> dict[str, float]:
-    """Logistic-regression probe on frozen embeddings: ``subset`` (default the training split)
-    against the test split."""
+    """Logistic-regression probe on frozen embeddings (one per label for multi-label data):
+    ``subset`` (default the labelled training samples) against the test split."""
     d = prep.data
-    tr = prep.train if subset is None else subset
+    tr = prep.train_labelled if subset is None else subset
     emb_tr, emb_te = T.embed(encoder, d.X[tr]), T.embed(encoder, d.X[prep.test])
-    return linear_probe(emb_tr, d.y[tr], emb_te, d.y[prep.test], seed=seed)
+    return probe_embeddings(d, emb_tr, tr, emb_te, prep.test, seed)
 
 
 def label_efficiency(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, spec: dict[str, Any],
@@ -46,17 +99,17 @@ def label_efficiency(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, 
     if unknown:
         raise DataError(None, f"unknown downstream methods {sorted(unknown)}")
     emb_all = T.embed(encoder, d.X) if "linear_probe" in ds.methods else None
-    y_te, X_te = d.y[prep.test], d.X[prep.test]
+    X_te = d.X[prep.test]
     rows = []
     for frac in ds.label_fractions:
         for seed in ds.seeds:
-            subset = label_fraction_subset(prep.train, d.y, frac, seed)
+            subset = label_fraction_subset(prep.train_labelled, d.y, frac, seed)
             for method in ds.methods:
                 def one_row(method: str = method, frac: float = frac, seed: int = seed,
                             subset: np.ndarray = subset) -> dict[str, Any]:
                     seed_everything(seed)
                     if method == "linear_probe":
-                        m = linear_probe(emb_all[subset], d.y[subset], emb_all[prep.test], y_te, seed=seed)
+                        m = probe_embeddings(d, emb_all[subset], subset, emb_all[prep.test], prep.test, seed)
                     else:
                         if method == "pretrained":
                             enc = copy.deepcopy(encoder)
@@ -64,12 +117,12 @@ def label_efficiency(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, 
                             enc = T.make_encoder(spec)
                         else:
                             enc = TsaiBackbone(ds.supervised_arch, d.n_channels, d.length)
-                        model = T.finetune_model(cfg, Classifier(enc, d.n_classes), d.X[subset], d.y[subset],
+                        model = T.finetune_model(cfg, Classifier(enc, d.n_classes), d.X[subset], targets(d, subset),
                                                  seed, desc=f"finetune {method} {frac:g} seed {seed}",
                                                  log_dir=stages.log_dir(f"finetune_{method}_f{frac:g}_s{seed}"))
-                        m = classification_metrics(y_te, T.predict_proba(model, X_te))
+                        m = score(d, prep.test, T.predict_proba(model, X_te, multilabel=d.multilabel))
                     return {"method": method, "label_fraction": frac, "seed": seed,
-                            "n_labelled": int(len(subset)), **clean(m)}
+                            "n_labelled": int(len(subset)), **m}
 
                 rows.append(stages.run(f"finetune_{method}_f{frac:g}_s{seed}", one_row))
     return rows

@@ -10,13 +10,19 @@ import numpy as np
 
 from polyclr.engine import load_encoder, save_encoder, seed_everything
 from polyclr.errors import DataError
-from polyclr.evaluation import classification_metrics, mean_std
+from polyclr.evaluation import mean_std
 from polyclr.modalities.timeseries.encoders import Classifier
 from polyclr.pipelines.base import Data, Pipeline, demo_stats
 from polyclr.pipelines.timeseries import data as D
 from polyclr.pipelines.timeseries import train as T
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
-from polyclr.pipelines.timeseries.evaluate import METRIC_KEYS, clean, label_efficiency, probe
+from polyclr.pipelines.timeseries.evaluate import (
+    label_efficiency,
+    metric_keys,
+    probe,
+    score,
+    targets,
+)
 from polyclr.pipelines.timeseries.report import write_timeseries_report
 from polyclr.rundir import StageMarkers, write_json
 from polyclr.splits import label_fraction_subset
@@ -29,18 +35,20 @@ class TimeSeriesPipeline(Pipeline):
     config_class = TimeSeriesConfig
 
     def open(self, cfg: TimeSeriesConfig, data: Path) -> D.Prepared:
-        return D.open_dataset(Path(data))
+        return D.open_dataset(Path(data), cfg)
 
     # --------------------------------------------------------------- pretrain
     def pretrain(self, cfg: TimeSeriesConfig, data: Data, out: Path, resume: bool = False) -> dict[str, Any]:
         seed_everything(cfg.engine.seed)
-        prep = D.split(cfg, self.opened(cfg, data), out)
+        prep = D.split(cfg, self.opened(cfg, data), out, need_labels=False)
         res = T.pretrain_encoder(cfg, prep, out, resume)
         res.pop("objective_object")
-        enc = T.make_encoder(T.encoder_spec(cfg, prep.data))
-        state, _ = load_encoder(out / "encoder.safetensors")
-        enc.load_state_dict(state)
-        res["linear_probe"] = clean(probe(enc, prep, cfg.engine.seed))
+        res["pretrain_labelled_samples"] = int(len(prep.train_labelled))
+        if len(prep.test) and len(prep.train_labelled):  # labels optional: no probe without them
+            enc = T.make_encoder(T.encoder_spec(cfg, prep.data))
+            state, _ = load_encoder(out / "encoder.safetensors")
+            enc.load_state_dict(state)
+            res["linear_probe"] = probe(enc, prep, cfg.engine.seed)
         return res
 
     # --------------------------------------------------------------- finetune
@@ -60,16 +68,17 @@ class TimeSeriesPipeline(Pipeline):
             spec = meta["encoder"]
         else:
             encoder = T.make_encoder(spec)
-        subset = label_fraction_subset(prep.train, prep.data.y, frac, cfg.engine.seed)
-        model = Classifier(encoder, prep.data.n_classes)
-        T.finetune_model(cfg, model, prep.data.X[subset], prep.data.y[subset], cfg.engine.seed)
+        d = prep.data
+        subset = label_fraction_subset(prep.train_labelled, d.y, frac, cfg.engine.seed)
+        model = Classifier(encoder, d.n_classes)
+        T.finetune_model(cfg, model, d.X[subset], targets(d, subset), cfg.engine.seed)
         meta = T.encoder_meta(cfg, spec, prep)
-        meta.update({"n_classes": prep.data.n_classes, "label_fraction": frac,
+        meta.update({"n_classes": d.n_classes, "label_fraction": frac, "multilabel": d.multilabel,
                      "init": "pretrained" if checkpoint is not None else "random_init"})
         save_encoder(out / "classifier.safetensors", model.state_dict(), meta)
-        proba = T.predict_proba(model, prep.data.X[prep.test])
+        proba = T.predict_proba(model, d.X[prep.test], multilabel=d.multilabel)
         return {"label_fraction": frac, "n_labelled": int(len(subset)), "init": meta["init"],
-                "test": clean(classification_metrics(prep.data.y[prep.test], proba))}
+                "test": score(d, prep.test, proba)}
 
     # --------------------------------------------------------------- evaluate
     def evaluate(self, cfg: TimeSeriesConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
@@ -78,9 +87,9 @@ class TimeSeriesPipeline(Pipeline):
         encoder, meta, clf = T.load_checkpoint(checkpoint)
         T.check_compatible(meta, prep.data, prep.path)
         if clf is not None:
-            proba = T.predict_proba(clf, prep.data.X[prep.test])
-            return {"kind": "classifier", "test": clean(classification_metrics(prep.data.y[prep.test], proba))}
-        return {"kind": "linear_probe", "linear_probe": clean(probe(encoder, prep, cfg.engine.seed))}
+            proba = T.predict_proba(clf, prep.data.X[prep.test], multilabel=prep.data.multilabel)
+            return {"kind": "classifier", "test": score(prep.data, prep.test, proba)}
+        return {"kind": "linear_probe", "linear_probe": probe(encoder, prep, cfg.engine.seed)}
 
     def embed(self, cfg: TimeSeriesConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
         """Write ``out/embeddings.npy`` (all samples, file order) and ``out/embedding_index.npz``."""
@@ -124,11 +133,12 @@ class TimeSeriesPipeline(Pipeline):
         probe_full = probe(encoder, prep, cfg.engine.seed)
         metrics: dict[str, Any] = {
             "dataset": str(prep.path), "objective": cfg.objective.name, "encoder": spec["name"],
-            "n_train": int(len(prep.train)), "n_test": int(len(prep.test)),
+            "n_train": int(len(prep.train_labelled)), "n_test": int(len(prep.test)),
+            "n_pretrain": int(len(prep.train)), "multilabel": prep.data.multilabel,
             "pretrain_seconds": pre["pretrain_seconds"], "pretrain_steps": pre["pretrain_steps"],
-            "peak_rss_mb": pre["peak_rss_mb"], "peak_gpu_mb": pre["peak_gpu_mb"], "linear_probe": clean(probe_full),
+            "peak_rss_mb": pre["peak_rss_mb"], "peak_gpu_mb": pre["peak_gpu_mb"], "linear_probe": probe_full,
             "rows": rows,
-            "summary": mean_std(rows, ["method", "label_fraction"], METRIC_KEYS),
+            "summary": mean_std(rows, ["method", "label_fraction"], metric_keys(rows)),
         }
         if cfg.downstream.plots:
             metrics["figures"] = write_timeseries_report(cfg, prep, encoder, metrics, out)

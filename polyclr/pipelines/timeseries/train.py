@@ -269,16 +269,11 @@ def init_head_from_probe(model: Classifier, X: np.ndarray, y: np.ndarray, seed: 
 def finetune_model(cfg: TimeSeriesConfig, model: nn.Module, X: np.ndarray, y: np.ndarray, seed: int,
                    desc: str = "finetune", log_dir: Path | None = None) -> nn.Module:
     """Train encoder + head with cross-entropy for ``finetune_steps`` steps on ``(X, y)``
-<<<<<<< HEAD
     (head first initialised by a linear probe when ``downstream.head_init == "linear_probe"``);
-    ``desc`` labels the progress, ``log_dir`` receives the loss curve (``engine.logger``)."""
-    if cfg.downstream.head_init == "linear_probe":
-=======
-    (head first initialised by a linear probe when ``downstream.head_init == "linear_probe"``).
+    ``desc`` labels the progress, ``log_dir`` receives the loss curve (``engine.logger``).
     A 2-D ``y`` is multi-hot (multi-label): binary cross-entropy per label, random head."""
     multilabel = np.ndim(y) == 2
     if cfg.downstream.head_init == "linear_probe" and not multilabel:
->>>>>>> 6e1ca57 (Pipeline skeleton integration: open() reads recordings with the config's reader options (labelled counts and reader warnings in check), split() separates labelled patients patient-disjointly and keeps unlabelled ones for pre-training, multi-label fine-tuning (BCE) and probes, window and recording-level scores, streamed items for pre-training)
         init_head_from_probe(model, X, y, seed)
     if multilabel:
         ds = [{"x": torch.from_numpy(X[i]), "y": torch.from_numpy(np.asarray(y[i], dtype=np.float32))}

@@ -88,7 +88,10 @@ def main() -> None:
              "pre-training on every training-split and every unlabelled recording; each recording's prediction "
              "is the mean of its windows' probabilities. Produced by `benchmarks/timeseries_clinical.py`; "
              "settings are the pipeline defaults unless the settings column says otherwise (no test-split "
-             "tuning).", ""]
+             "tuning). The label-efficiency runs below use reduced budgets (a small encoder, 60-100 pre-training "
+             "and 20-40 fine-tuning steps, one thread) because the CPU was shared with other jobs (load average "
+             "~20 on 2 cores); they are not the default settings' results. A commit id written before the branch "
+             "was rebased onto main names the pre-rebase commit of the same time-series code.", ""]
     for p in sorted(RES.glob("timeseries_clinical_*.csv")):
         parts += task_section(p.stem.removeprefix("timeseries_clinical_"), pd.read_csv(p))
     io, stream = RES / "timeseries_io.csv", RES / "timeseries_io_stream.csv"

@@ -37,6 +37,7 @@ from polyclr.pipelines.volume.data import (  # noqa: E402
     class_names,
     num_classes,
     prepare,
+    resolve,
     split_cases,
 )
 from polyclr.pipelines.volume.evaluate import finetune_table  # noqa: E402
@@ -73,7 +74,8 @@ def main() -> None:
     cfg = dataclasses.replace(cfg, finetune=dataclasses.replace(
         cfg.finetune, labeled_volumes=list(args.labeled_volumes)))
     data = generate_reference(**V.DATA)
-    cases = prepare(cfg, data)
+    cfg, prep, _ = resolve(cfg, data)
+    cases = prepare(cfg, prep)
     split = split_cases(cfg, cases, None)
     n_cls, names = num_classes(cases), class_names(data, num_classes(cases))
     pre = split["pretrain"]

@@ -35,7 +35,7 @@ from polyclr.config import merge, parse_set
 from polyclr.modalities.volume.networks import POOLINGS
 from polyclr.modalities.volume.reference import generate_reference
 from polyclr.pipelines.volume.config import VolumeConfig
-from polyclr.pipelines.volume.data import num_classes, prepare, split_cases
+from polyclr.pipelines.volume.data import num_classes, prepare, resolve, split_cases
 from polyclr.pipelines.volume.evaluate import classification_rows
 from polyclr.rundir import write_csv
 
@@ -103,7 +103,8 @@ def main() -> None:
     data = generate_reference(**{**DATA, "variation": args.variation})
     fresh = generate_reference(n_subjects=args.test_subjects, n_unlabelled=0, variation=args.variation,
                                seed=args.test_seed)
-    cases = prepare(cfg, data)
+    cfg, prep, _ = resolve(cfg, data)
+    cases = prepare(cfg, prep)
     split = split_cases(cfg, cases, None)
     held_out = {id(c) for c in split["test"]}
     train = [c for c in cases if c.item.class_label is not None and id(c) not in held_out]

@@ -37,7 +37,7 @@ from polyclr.config import merge, parse_set
 from polyclr.evaluation import mean_std
 from polyclr.modalities.volume.reference import generate_reference
 from polyclr.pipelines.volume.config import VolumeConfig
-from polyclr.pipelines.volume.data import class_names, num_classes, prepare, split_cases
+from polyclr.pipelines.volume.data import class_names, num_classes, prepare, resolve, split_cases
 from polyclr.pipelines.volume.evaluate import (
     classification_rows,
     finetune_table,
@@ -47,9 +47,19 @@ from polyclr.pipelines.volume.train import pretrain_net
 from polyclr.rundir import git_commit, machine_description, thread_count, write_json
 
 BENCH_SETTINGS = {
-    "data": {"spacing": [4.0, 4.0, 4.0], "slice_size": [48, 48]},
+    "data": {"spacing": [4.0, 4.0, 4.0], "slice_size": [48, 48], "normalisation": "percentile"},
     "net": {"features": [8, 8, 16, 32, 64, 8]},
     "pretrain": {"strategies": ["GR", "GD-", "GD", "GD+LD"], "global_steps": 300, "local_steps": 200,
+                 "volumes_per_batch": 4, "num_partitions": 4},
+    "finetune": {"labeled_volumes": [1, 2], "combinations": 3, "seeds": [0, 1, 2], "steps": 150,
+                 "batch_size": 16},
+}
+#: real MRI (``--data ../shared/data/msd_hippocampus``): 1 mm as stored, slices padded to 48x64
+#: (multiples of 16 over its ~35x50 in-plane extent), the library's default network width;
+#: the pre-training budget is what a shared 2-core CPU affords within the session.
+REAL_SETTINGS = {
+    "data": {"spacing": [1.0, 1.0, 1.0], "slice_size": [48, 64], "normalisation": "percentile"},
+    "pretrain": {"strategies": ["GD+LD"], "global_steps": 200, "local_steps": 100,
                  "volumes_per_batch": 4, "num_partitions": 4},
     "finetune": {"labeled_volumes": [1, 2], "combinations": 3, "seeds": [0, 1, 2], "steps": 150,
                  "batch_size": 16},
@@ -106,6 +116,14 @@ def main() -> None:
     ap.add_argument("--pretrain-scales", type=float, nargs="+", default=[1.0])
     ap.add_argument("--finetune-steps", type=int, nargs="+", default=None)
     ap.add_argument("--finetune-lrs", type=float, nargs="+", default=None)
+    ap.add_argument("--data", type=Path, default=None,
+                    help="a real labelled dataset (MSD / nnU-Net / manifest) instead of the generated "
+                         "reference subjects; its settings start from REAL_SETTINGS")
+    ap.add_argument("--inits", type=Path, default=None,
+                    help="file of the pre-trained initialisations: loaded when it exists (same settings "
+                         "and stage), else written after pre-training")
+    ap.add_argument("--pretrain-only", action="store_true", help="stop after pre-training (with --inits)")
+    ap.add_argument("--wait-inits", action="store_true", help="read and split the data, then wait for --inits")
     ap.add_argument("--tag", default="", help="suffix of the CSV names (keeps earlier runs)")
     ap.add_argument("--strategies", nargs="+", default=None)
     ap.add_argument("--variation", default=DATA["variation"],
@@ -121,18 +139,44 @@ def main() -> None:
         return
     torch.set_num_threads(max(1, torch.get_num_threads()))
     started = _stamp()  # the commit that runs, even if HEAD moves during the run
-    cfg = merge(merge(VolumeConfig(), BENCH_SETTINGS), parse_set(args.set))
+    base = REAL_SETTINGS if args.data is not None else BENCH_SETTINGS
+    cfg = merge(merge(VolumeConfig(), base), parse_set(args.set))
     strategies = args.strategies or list(cfg.pretrain.strategies)
-    data = generate_reference(**{**DATA, "variation": args.variation})
+    if args.data is not None:
+        data, args.variation, args.no_classification = args.data, args.data.name, True
+    else:
+        data = generate_reference(**{**DATA, "variation": args.variation})
     t0 = time.perf_counter()
-    cases = prepare(cfg, data)
+    cfg, prep, _ = resolve(cfg, data)
+    cases = prepare(cfg, prep)
     split = split_cases(cfg, cases, None)
     if args.stage == "validation":
         split = validation_split(cfg, split)
     n_cls, names = num_classes(cases), class_names(data, num_classes(cases))
     print(f"{args.stage}: {len(split['train'])} train, {len(split['test'])} scored, "
           f"{len(split['pretrain'])} pre-training volumes", flush=True)
-    inits, info = pretrain_inits(cfg, split, n_cls, args.pretrain_scales, strategies)
+    while args.wait_inits and not args.inits.is_file():  # another process is pre-training
+        time.sleep(10)
+    if args.inits is not None and args.inits.is_file():  # pre-trained earlier, same settings
+        saved = torch.load(args.inits, weights_only=True)
+        if saved["settings"] != _settings(cfg):
+            raise SystemExit(f"--inits {args.inits}: made with other settings")
+        if saved["stage"] != args.stage and not (saved["stage"] == "test" and args.stage == "validation"):
+            raise SystemExit(f"--inits {args.inits}: made for the {saved['stage']} stage")
+        # test-stage inits in the validation stage: pre-trained on every training volume, the
+        # validation images included (labels unused), the test volumes never
+        inits, info = {"random_init": None, **saved["inits"]}, saved["info"]
+        started["commit"] = f"{started['commit']} (pre-trained at {saved['commit']})"
+        started["pretrained_on"] = f"{saved['stage']}-stage training volumes"
+    else:
+        inits, info = pretrain_inits(cfg, split, n_cls, args.pretrain_scales, strategies)
+        if args.inits is not None:
+            args.inits.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"inits": {k: v for k, v in inits.items() if v is not None}, "info": info,
+                        "settings": _settings(cfg), "stage": args.stage, "commit": started["commit"]},
+                       args.inits)
+    if args.pretrain_only:
+        return
     rows = []
     for steps in args.finetune_steps or [cfg.finetune.steps]:
         for lr in args.finetune_lrs or [cfg.finetune.lr]:
@@ -148,7 +192,8 @@ def main() -> None:
     cls = (classification_rows(cfg, split, inits, n_cls)
            if args.stage == "test" and not args.no_classification else [])
     stamp = {**started, "stage": args.stage, "variation": args.variation,
-             "pretrain_volumes": len(split["pretrain"]), "scored_volumes": len(split["test"]),
+             "pretrain_volumes": int(info[0].get("volumes", len(split["pretrain"]))) if info else len(split["pretrain"]),
+             "scored_volumes": len(split["test"]),
              "wall_seconds": round(seconds, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / f"metrics_{args.stage}.json",
@@ -232,10 +277,11 @@ def write_csvs(rows: list[dict], cls: list[dict], classes: list[str], stamp: dic
         _write(RES / f"volume_label_efficiency{tag}.csv",
                ["method", "labeled_volumes", "combination", "seed", "finetune_steps", "finetune_lr",
                 "train_volumes",
-                "dice_mean", *[f"dice_{c}" for c in classes], *meta_keys],
+                "dice_mean", *[f"dice_{c}" for c in classes], *[f"hd95_mm_{c}" for c in classes], *meta_keys],
                [[r["method"], r["labeled_volumes"], r["combination"], r["seed"], r["finetune_steps"],
                  r["finetune_lr"], " ".join(r["train_volumes"]), f"{r['dice_mean']:.4f}",
-                 *[f"{r['dice'][c]:.4f}" for c in classes], *meta] for r in rows])
+                 *[f"{r['dice'][c]:.4f}" for c in classes],
+                 *[f"{r.get('hd95_mm', {}).get(c, float('nan')):.2f}" for c in classes], *meta] for r in rows])
         _write(RES / f"volume_label_efficiency_summary{tag}.csv",
                ["method", "labeled_volumes", "finetune_steps", "finetune_lr", "runs", "dice_mean",
                 "dice_std", "settings", *meta_keys],

@@ -311,6 +311,9 @@ def main() -> None:
         + " at 200 steps and lr 0.01, table below; random init and its rows are unchanged, every "
         "other layer trains at lr). ")
     lines += validation() + multicontrast() + classification() + throughput()
+    from volume_real_table import section  # the real-MRI (hippocampus) results
+
+    lines += section()
     out = ROOT / "docs" / "results_volume.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text("\n".join(lines))

@@ -34,7 +34,7 @@ from polyclr.modalities.volume.networks import SegUNet
 from polyclr.modalities.volume.objectives import VolumeContrastive
 from polyclr.modalities.volume.reference import generate_reference
 from polyclr.pipelines.volume.config import VolumeConfig
-from polyclr.pipelines.volume.data import CaseField, prepare
+from polyclr.pipelines.volume.data import CaseField, prepare, resolve
 from polyclr.rundir import git_commit, machine_description
 
 
@@ -46,10 +46,13 @@ def _peak_mb(device: torch.device) -> float:
 
 def measure(args: argparse.Namespace, dims: int, device: torch.device, precision: str) -> list[dict]:
     """Loader-only and training-step rows for one spatial_dims."""
-    settings = {"data": {"spacing": [4.0, 4.0, 4.0], "slice_size": [48, 48], "patch_size": [32, 32, 32]},
+    settings = {"data": {"spacing": [4.0, 4.0, 4.0], "slice_size": [48, 48], "patch_size": [32, 32, 32],
+                         "normalisation": "percentile"},
                 "net": {"features": [8, 8, 16, 32, 64, 8], "spatial_dims": dims}}
     cfg = merge(VolumeConfig(), settings)
-    cases = prepare(cfg, generate_reference(n_subjects=8, seed=0))
+    data = generate_reference(n_subjects=8, seed=0)
+    cfg, prep, _ = resolve(cfg, data)
+    cases = prepare(cfg, prep)
     ds = PartitionDataset(dims, CaseField(cases, "image"), [c.affine for c in cases],
                           args.partitions, 2, cfg.data.patch_size, length=10_000)
     loader = make_loader(ds, args.volumes_per_batch, seed=0, num_workers=args.workers, drop_last=True)

@@ -55,6 +55,7 @@ DATASET_CARDS: dict[str, str] = {
     "cinc2021_ecg12": "cinc2021_ecg12.md",
     "cpsc2021_paf": "cpsc2021_paf.md",
     "eegmat_mental_arithmetic": "eegmat_mental_arithmetic.md",
+    "msd_hippocampus": "msd_hippocampus.md",
 }
 """Dataset name -> card file name in ``data_cards/``."""
 

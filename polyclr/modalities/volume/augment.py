@@ -61,19 +61,24 @@ def apply_affine(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -
 
 def random_intensity(x: torch.Tensor, gamma: tuple[float, float] = (0.6, 1.6), scale: float = 0.2,
                      shift: float = 0.1, noise_std: float = 0.03, p_noise: float = 0.5) -> torch.Tensor:
-    """Per-sample gamma, scale, shift and Gaussian noise for intensities in about [0, 1].
+    """Per-sample gamma, scale, shift and Gaussian noise. Gamma acts on each sample rescaled to
+    [0, 1] by its own minimum and maximum (so z-scored intensities keep their negative half);
+    shift and noise are in units of that range (for intensities in [0, 1]: absolute).
 
     Shape:
         x: ``(B, C, *spatial)``; returns the same shape.
     """
     b = x.shape[0]
     view = (b,) + (1,) * (x.dim() - 1)
+    flat = x.reshape(b, -1)
+    lo = flat.amin(1).view(view)
+    rng = (flat.amax(1).view(view) - lo).clamp_min(1e-6)
     lg = torch.empty(b, device=x.device).uniform_(math.log(gamma[0]), math.log(gamma[1])).exp()
-    y = x.clamp_min(0).pow(lg.view(view))
+    y = ((x - lo) / rng).clamp(0, 1).pow(lg.view(view)) * rng + lo
     y = y * (1 + (torch.rand(view, device=x.device) * 2 - 1) * scale)
-    y = y + (torch.rand(view, device=x.device) * 2 - 1) * shift
+    y = y + (torch.rand(view, device=x.device) * 2 - 1) * shift * rng
     noise_on = (torch.rand(view, device=x.device) < p_noise).to(x.dtype)
-    return y + torch.randn_like(y) * noise_std * noise_on
+    return y + torch.randn_like(y) * noise_std * rng * noise_on
 
 
 def augment_pair(x: torch.Tensor, y: torch.Tensor | None, spatial_dims: int
@@ -81,7 +86,7 @@ def augment_pair(x: torch.Tensor, y: torch.Tensor | None, spatial_dims: int
     """Same random affine for image and label (nearest for the label), then intensity on image.
 
     Shape:
-        x: ``(B, 1, *spatial)`` float; y: ``(B, 1, *spatial)`` long or None.
+        x: ``(B, C, *spatial)`` float; y: ``(B, 1, *spatial)`` long or None.
     """
     theta = random_affine_params(x.shape[0], spatial_dims, device=x.device)
     xa = random_intensity(apply_affine(x, theta))

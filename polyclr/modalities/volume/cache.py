@@ -45,8 +45,8 @@ class LoadVolumed(_Deterministic):
     def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
         mdata = require("monai.data", "volume")
         out = dict(d)
-        vol = load_volume(d["image"])
-        out["image"] = mdata.MetaTensor(vol.array[None].copy(), affine=vol.affine)
+        vol = load_volume(d["image"], series=d.get("series"), channels=tuple(d.get("channels") or ()))
+        out["image"] = mdata.MetaTensor(np.ascontiguousarray(vol.channels_first()), affine=vol.affine)
         if d.get("label"):
             lab = load_label(d["label"], vol)
             out["label"] = mdata.MetaTensor(lab[None].astype(np.float32), affine=vol.affine)
@@ -68,7 +68,7 @@ def estimated_bytes(path: str | Path, spacing: list[float], with_label: bool) ->
         return 64 * 2**20  # DICOM series: no cheap header; assume 64 MiB
     hdr = nib.load(str(path)).header
     shape, zooms = hdr.get_data_shape()[:3], hdr.get_zooms()[:3]
-    voxels = 1.0
+    voxels = float(np.prod(hdr.get_data_shape()[3:4] or (1,)))  # channels of a 4-D image
     for n, z, s in zip(shape, zooms, spacing, strict=False):
         voxels *= n * (float(z) / s if s > 0 else 1.0)
     return int(voxels * 4 * (2 if with_label else 1))
@@ -102,7 +102,8 @@ def cached_dataset(items: list[dict[str, Any]], transform: Any, mode: str = "mem
         folder = Path(cache_dir) if cache_dir else default_cache() / "volume_preprocessed"
         folder.mkdir(parents=True, exist_ok=True)
         salt = hashlib.sha256(json.dumps(settings or {}, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        keyed = [{**it, "cache_key": [salt, _file_key(it["image"]),
+        keyed = [{**it, "cache_key": [salt, _file_key(it["image"]), it.get("series"),
+                                      [_file_key(c) for c in it.get("channels") or []],
                                       _file_key(it["label"]) if it.get("label") else None]} for it in items]
         return mdata.PersistentDataset(keyed, transform, cache_dir=folder, track_meta=True,
                                        weights_only=False)

@@ -1,4 +1,4 @@
-"""Volume I/O: NIfTI (nibabel) and DICOM series (MONAI's pydicom reader), validated, in RAS.
+"""Volume I/O: NIfTI (nibabel) and DICOM series (:mod:`.dicom`), validated, in RAS.
 
 Every failure on bad input becomes :class:`polyclr.errors.DataError` naming the file: empty or
 truncated files, wrong format, NaN/Inf voxels, wrong rank, degenerate (zero) affines and headers
@@ -9,40 +9,24 @@ allocated). DICOM identifiers are never read into the returned record.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from polyclr._optional import require
 from polyclr.errors import DataError
+from polyclr.modalities.volume.volume_data import (  # noqa: F401  (re-exported: the reader API)
+    VolumeData,
+    _spacing,
+    check_affine,
+    check_header_size,
+    to_ras,
+)
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 #: Largest decoded volume accepted (bytes of the on-disk dtype); override per call.
 DEFAULT_MAX_BYTES = int(os.environ.get("POLYCLR_MAX_VOLUME_BYTES", 2 * 1024**3))
-
-
-@dataclass
-class VolumeData:
-    """A validated volume in RAS+ orientation.
-
-    Attributes:
-        array: voxel intensities, float32, axes (X, Y, Z) = (R, A, S) after reorientation.
-        affine: (4, 4) voxel-to-world (RAS mm) matrix of ``array``.
-        spacing: (3,) voxel size in mm (column norms of the affine).
-        path: the file (or DICOM series directory) it came from.
-        original_affine: (4, 4) affine of the file as stored (before RAS reorientation), so
-            predictions can be written back on the input grid.
-        original_shape: spatial shape of the file as stored.
-    """
-
-    array: np.ndarray
-    affine: np.ndarray
-    spacing: np.ndarray
-    path: Path
-    original_affine: np.ndarray | None = None
-    original_shape: tuple[int, ...] | None = None
 
 
 def is_nifti(path: Path) -> bool:
@@ -68,43 +52,18 @@ def dicom_series_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file() and is_dicom_file(p))
 
 
-def _spacing(affine: np.ndarray) -> np.ndarray:
-    return np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0)).astype(np.float64)
-
-
-def check_affine(affine: np.ndarray, path: Path) -> None:
-    """Refuse non-finite or degenerate (e.g. all-zero) voxel-to-world matrices."""
-    a = np.asarray(affine, dtype=np.float64)
-    if a.shape != (4, 4) or not np.all(np.isfinite(a)):
-        raise DataError(path, "affine is not a finite 4x4 matrix; fix the header (qform/sform)")
-    if abs(np.linalg.det(a[:3, :3])) < 1e-9 or np.any(_spacing(a) < 1e-6):
-        raise DataError(path, "affine is degenerate (zero or singular voxel axes); fix the header")
-
-
-def check_header_size(shape: tuple[int, ...], itemsize: int, path: Path, max_bytes: int) -> None:
-    """Refuse a header whose dims × dtype exceed ``max_bytes`` — before allocating anything."""
-    dims = [int(d) for d in shape]
-    if any(d <= 0 for d in dims):
-        raise DataError(path, f"header has a non-positive dimension {tuple(dims)}")
-    nbytes = int(np.prod(np.array(dims, dtype=np.float64))) * int(itemsize)
-    if nbytes > max_bytes:
-        raise DataError(
-            path,
-            f"header claims {tuple(dims)} voxels ({nbytes / 1e9:.1f} GB), over the limit of "
-            f"{max_bytes / 1e9:.1f} GB (set POLYCLR_MAX_VOLUME_BYTES to raise it)",
-        )
-
-
-def _spatial_3d(data_shape: tuple[int, ...], path: Path) -> tuple[int, ...]:
+def _spatial_3d(data_shape: tuple[int, ...], path: Path, allow_channels: bool = False) -> tuple[int, ...]:
     shape = tuple(int(s) for s in data_shape)
     while len(shape) > 3 and shape[-1] == 1:  # (X, Y, Z, 1) single-frame 4-D is still 3-D
         shape = shape[:-1]
+    if allow_channels and len(shape) == 4:
+        return shape  # MSD multi-channel image: channels on the 4th axis
     if len(shape) != 3:
         raise DataError(path, f"expected a 3-D volume, got {len(shape)}-D data of shape {shape}")
     return shape
 
 
-def _load_nifti_image(path: Path, max_bytes: int):
+def _load_nifti_image(path: Path, max_bytes: int, allow_channels: bool = False):
     nib = require("nibabel", "volume")
     try:
         img = nib.load(str(path))
@@ -115,7 +74,7 @@ def _load_nifti_image(path: Path, max_bytes: int):
         raise DataError(path, f"not a NIfTI image ({type(img).__name__})")
     hdr_shape = img.header.get_data_shape()
     check_header_size(hdr_shape, img.header.get_data_dtype().itemsize, path, max_bytes)
-    shape = _spatial_3d(hdr_shape, path)
+    shape = _spatial_3d(hdr_shape, path, allow_channels)
     check_affine(img.affine, path)
     try:
         data = np.asarray(img.dataobj, dtype=np.float32).reshape(shape)
@@ -125,52 +84,48 @@ def _load_nifti_image(path: Path, max_bytes: int):
     return data, np.asarray(img.affine, dtype=np.float64)
 
 
-def _load_dicom_series(path: Path, max_bytes: int):
-    """Read a DICOM series (directory or single file) with MONAI's PydicomReader (RAS affine)."""
-    pydicom = require("pydicom", "volume")
-    files = dicom_series_files(path) if path.is_dir() else [path]
-    if not files:
-        raise DataError(path, "directory holds no DICOM files")
-    for f in files:
-        if f.stat().st_size == 0:
-            raise DataError(f, "empty file (0 bytes)")
-        try:
-            ds = pydicom.dcmread(str(f), stop_before_pixels=True)
-        except Exception as exc:
-            raise DataError(f, f"not a readable DICOM file ({type(exc).__name__})") from exc
-        rows, cols = int(getattr(ds, "Rows", 0) or 0), int(getattr(ds, "Columns", 0) or 0)
-        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
-        bits = int(getattr(ds, "BitsAllocated", 16) or 16)
-        if rows <= 0 or cols <= 0:
-            raise DataError(f, "DICOM file has no image (Rows/Columns missing)")
-        check_header_size((rows, cols, frames * len(files)), max(1, bits // 8), f, max_bytes)
-    monai_data = require("monai.data", "volume")
-    reader = monai_data.PydicomReader(affine_lps_to_ras=True)
-    try:
-        # a directory is read as one series (slices sorted by position); a file as itself
-        obj = reader.read(str(path) if path.is_dir() else str(files[0]))
-        arr, meta = reader.get_data(obj)
-    except Exception as exc:
-        msg = " ".join(str(exc).split())[:160]
-        raise DataError(path, f"cannot assemble a DICOM volume ({type(exc).__name__}: {msg})") from exc
-    arr = np.asarray(arr, dtype=np.float32)
-    if arr.ndim == 2:
-        arr = arr[..., None]
+def _load_dicom_series(path: Path, max_bytes: int, series_uid: str | None = None):
+    """Read one DICOM series (see :mod:`polyclr.modalities.volume.dicom`): series ``series_uid``
+    of the folder of ``path`` (as dataset discovery names them), the one series of a folder, or
+    a single file by itself."""
+    from polyclr.modalities.volume import dicom
+
+    if series_uid is not None:
+        folder = path.parent if path.is_file() else path
+        found = [s for s in dicom.scan_folder(folder).series if s.uid == series_uid and s.folder == folder]
+        if not found:
+            raise DataError(path, f"series ...{series_uid[-8:]} is no longer in {folder}")
+        series = found[0]
+    elif path.is_dir():
+        scan = dicom.scan_folder(path)
+        if len(scan.series) != 1:
+            names = ", ".join(s.name for s in scan.series[:4])
+            raise DataError(path, f"holds {len(scan.series)} DICOM series ({names}); read as a dataset "
+                            "folder each becomes its own volume")
+        series = scan.series[0]
+    else:
+        series = dicom.scan_files([path], path.parent).series[0]
+    volume = dicom.load_series_volume(series, max_bytes)
+    arr, affine = dicom.volume_to_array(volume)
     shape = _spatial_3d(arr.shape, path)
-    affine = np.asarray(meta.get("affine"), dtype=np.float64)
     check_affine(affine, path)
-    return arr.reshape(shape), affine
+    return arr.reshape(shape), affine, series, volume.get_geometry()
 
 
-def load_volume(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> VolumeData:
-    """Load and validate one 3-D volume, reoriented to RAS+.
+def load_volume(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, series: str | None = None,
+                channels: tuple[str | Path, ...] = ()) -> VolumeData:
+    """Load and validate one volume, reoriented to RAS+.
 
     Args:
-        path: a ``.nii`` / ``.nii.gz`` file, a DICOM file, or a directory holding one DICOM series.
+        path: a ``.nii`` / ``.nii.gz`` file (3-D, or 4-D with channels last), a DICOM file, or a
+            directory holding one DICOM series.
         max_bytes: refuse headers that claim more than this many bytes of voxel data.
+        series: SeriesInstanceUID of the series to read from the folder of ``path``.
+        channels: further channel files (nnU-Net ``_0001`` ...) on the grid of ``path``.
 
     Returns:
-        :class:`VolumeData` with ``array`` of shape (X, Y, Z), float32, RAS+ axes.
+        :class:`VolumeData` with ``array`` of shape (X, Y, Z), or (X, Y, Z, C) for several
+        channels, float32, RAS+ axes.
 
     Raises:
         DataError: naming the file, for every kind of unusable input.
@@ -180,37 +135,28 @@ def load_volume(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> VolumeD
         raise DataError(p, "no such file or directory")
     if p.is_file() and p.stat().st_size == 0:
         raise DataError(p, "empty file (0 bytes)")
+    dseries = geometry = None
     if p.is_dir() or is_dicom_file(p):
-        data, affine = _load_dicom_series(p, max_bytes)
+        data, affine, dseries, geometry = _load_dicom_series(p, max_bytes, series)
     elif is_nifti(p):
-        data, affine = _load_nifti_image(p, max_bytes)
+        data, affine = _load_nifti_image(p, max_bytes, allow_channels=not channels)
     else:
         raise DataError(p, "unsupported file type; expected .nii, .nii.gz or a DICOM series")
+    if channels:
+        stack = [data]
+        for c in channels:
+            cdata, caffine = _load_nifti_image(Path(c), max_bytes)
+            if cdata.shape != data.shape or not np.allclose(caffine, affine, atol=1e-3):
+                raise DataError(c, f"channel grid {cdata.shape} differs from the first channel's "
+                                f"{data.shape} ({p.name}); every channel of a case must share one grid")
+            stack.append(cdata)
+        data = np.stack(stack, axis=-1)
     if not np.all(np.isfinite(data)):
         bad = int((~np.isfinite(data)).sum())
         raise DataError(p, f"{bad} voxels are NaN or Inf; clean the volume first")
-    return to_ras(data, affine, p)
-
-
-def to_ras(data: np.ndarray, affine: np.ndarray, path: Path) -> VolumeData:
-    """Reorient ``data`` to the closest RAS+ axis order with nibabel (exact, no resampling).
-
-    Shape:
-        data: (X, Y, Z); returns VolumeData with the permuted/flipped array.
-    """
-    nib = require("nibabel", "volume")
-    img = nib.Nifti1Image(data, affine)
-    canon = nib.as_closest_canonical(img)
-    arr = np.asarray(canon.dataobj, dtype=np.float32)
-    ras_affine = np.asarray(canon.affine, dtype=np.float64)
-    return VolumeData(
-        array=np.ascontiguousarray(arr),
-        affine=ras_affine,
-        spacing=_spacing(ras_affine),
-        path=path,
-        original_affine=np.asarray(affine, dtype=np.float64),
-        original_shape=tuple(int(s) for s in data.shape),
-    )
+    vol = to_ras(data, affine, p)
+    vol.series, vol.geometry = dseries, geometry
+    return vol
 
 
 def load_label(path: str | Path, image: VolumeData, max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
@@ -222,10 +168,14 @@ def load_label(path: str | Path, image: VolumeData, max_bytes: int = DEFAULT_MAX
     Raises:
         DataError: shape mismatch, non-integer or negative values, or any load failure.
     """
+    if Path(path).is_file() and is_dicom_file(Path(path)):
+        from polyclr.modalities.volume.dicom_labels import load_dicom_label
+
+        return load_dicom_label(Path(path), image)
     lab = load_volume(path, max_bytes=max_bytes)
-    if lab.array.shape != image.array.shape:
+    if lab.array.shape != image.array.shape[:3]:
         raise DataError(
-            path, f"label shape {lab.array.shape} differs from image shape {image.array.shape} "
+            path, f"label shape {lab.array.shape} differs from image shape {image.array.shape[:3]} "
             f"({image.path})",
         )
     if not np.allclose(lab.affine, image.affine, atol=1e-3):
@@ -245,8 +195,8 @@ def save_label_like(pred: np.ndarray, reference: VolumeData, path: str | Path) -
         pred: (X, Y, Z) integer, same shape as ``reference.array`` (RAS).
     """
     nib = require("nibabel", "volume")
-    if pred.shape != reference.array.shape:
-        raise ValueError(f"prediction shape {pred.shape} != reference {reference.array.shape}")
+    if pred.shape != reference.array.shape[:3]:
+        raise ValueError(f"prediction shape {pred.shape} != reference {reference.array.shape[:3]}")
     img = nib.Nifti1Image(pred.astype(np.uint8), reference.affine)
     if reference.original_affine is not None:
         ornt = nib.orientations

@@ -1,8 +1,9 @@
 """Preprocessing and augmentation as MONAI dictionary transforms (invertible where spatial).
 
-Preprocessing: orientation RAS -> resample to a target spacing -> percentile intensity scaling
-to [0, 1] -> crop to the foreground -> pad/crop to a fixed in-plane size (2D) or pad to a
-multiple of the network's down-sampling (3D). The spatial steps are tracked by MONAI, so predictions are inverted back
+Preprocessing: orientation RAS -> resample to a target spacing -> intensity scaling to [0, 1]
+(percentiles, or the global CT clip) -> crop to the foreground -> pad/crop to a fixed in-plane
+size (2D) or pad to a multiple of the network's down-sampling (3D) -> z-score (MRI: per volume;
+CT: global statistics) unless ``normalisation`` is ``percentile``. The spatial steps are tracked by MONAI, so predictions are inverted back
 onto the loaded grid with :func:`invert_label`.
 """
 
@@ -21,31 +22,44 @@ import torch
 from polyclr._optional import require
 from polyclr.modalities.volume.io import VolumeData
 
+NORMALISATIONS = ("auto", "percentile", "zscore", "ct")
+
 
 @dataclass
 class PreprocessConfig:
     """Preprocessing settings.
 
+    Empty lists, ``normalisation`` ``auto`` and ``axis`` -1 are filled from the dataset's plan
+    (:mod:`polyclr.modalities.volume.plan`); a value set here (YAML, ``--set``) wins over the plan.
+
     Attributes:
         spacing: target voxel size (mm) per axis; 0 keeps the input spacing on that axis.
-        percentiles: lower/upper intensity percentiles mapped to 0/1 (then clipped).
+        percentiles: lower/upper intensity percentiles mapped to 0/1 (then clipped) before
+            cropping (``percentile`` and ``zscore``).
+        normalisation: ``percentile`` (the [0, 1] scaling above only), ``zscore`` (then
+            per-volume, per-channel z-score: MRI), ``ct`` (clip to ``intensity_stats``' global
+            percentiles, then z-score with its global mean / std: CT) or ``auto`` (the plan's).
+        intensity_stats: per channel ``[p0.5, p99.5, mean, std]`` of the foreground (``ct``).
         foreground_threshold: scaled intensity above which a voxel is foreground (for cropping).
         crop_foreground: crop to the foreground bounding box.
         slice_size: in-plane size (X, Y) every slice is padded/cropped to (2D).
         patch_size: training patch size (3D); volumes are padded to at least this size.
-        axis: the axis along which slices are taken and partitions defined (2 = S after RAS).
+        axis: the axis along which slices are taken and partitions defined (2 = S after RAS;
+            -1: the plan's, the coarsest axis of anisotropic data).
         cache: preprocessed-volume cache: ``memory`` (MONAI CacheDataset, at most
             ``cache_max_gb``), ``disk`` (MONAI PersistentDataset in ``cache_dir``) or ``none``.
         cache_max_gb: RAM budget of the memory cache (volumes beyond it are recomputed on read).
         cache_dir: disk cache folder (empty: ``$POLYCLR_CACHE/volume_preprocessed``).
     """
 
-    spacing: list[float] = field(default_factory=lambda: [3.0, 3.0, 3.0])
+    spacing: list[float] = field(default_factory=list)
     percentiles: list[float] = field(default_factory=lambda: [1.0, 99.0])
+    normalisation: str = "auto"
+    intensity_stats: list[list[float]] = field(default_factory=list)
     foreground_threshold: float = 0.1
     crop_foreground: bool = True
-    slice_size: list[int] = field(default_factory=lambda: [64, 80])
-    patch_size: list[int] = field(default_factory=lambda: [32, 32, 32])
+    slice_size: list[int] = field(default_factory=list)
+    patch_size: list[int] = field(default_factory=list)
     axis: int = 2
     cache: str = "memory"
     cache_max_gb: float = 8.0
@@ -56,12 +70,14 @@ class PreprocessConfig:
             raise ValueError(f"cache must be memory, disk or none, got {self.cache!r}")
         if self.cache_max_gb < 0:
             raise ValueError(f"cache_max_gb must be >= 0, got {self.cache_max_gb}")
-        if len(self.spacing) != 3 or any(s < 0 for s in self.spacing):
-            raise ValueError(f"spacing must be 3 non-negative numbers, got {self.spacing}")
+        if len(self.spacing) not in (0, 3) or any(s < 0 for s in self.spacing):
+            raise ValueError(f"spacing must be 3 non-negative numbers (or empty: the plan's), got {self.spacing}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if len(self.percentiles) != 2 or not 0 <= self.percentiles[0] < self.percentiles[1] <= 100:
             raise ValueError(f"percentiles must be [low, high] in [0, 100], got {self.percentiles}")
-        if self.axis not in (0, 1, 2):
-            raise ValueError(f"axis must be 0, 1 or 2, got {self.axis}")
+        if self.axis not in (-1, 0, 1, 2):
+            raise ValueError(f"axis must be 0, 1 or 2 (or -1: the plan's), got {self.axis}")
 
 
 _PATCH_LOCK = threading.Lock()
@@ -116,9 +132,17 @@ def build_preprocess(spatial_dims: int, cfg: PreprocessConfig, with_label: bool,
     if any(s > 0 for s in cfg.spacing):
         pix = tuple(float(s) if s > 0 else -1.0 for s in cfg.spacing)
         steps.append(mt.Spacingd(keys=keys, pixdim=pix, mode=modes))
-    lo, hi = cfg.percentiles
-    steps.append(mt.ScaleIntensityRangePercentilesd(
-        keys="image", lower=lo, upper=hi, b_min=0.0, b_max=1.0, clip=True))
+    if len(cfg.spacing) != 3 or cfg.axis < 0:
+        raise ValueError("data.spacing / data.axis are not resolved; apply the dataset's plan first")
+    # "auto" outside a pipeline (no dataset plan): the [0, 1] percentile scaling alone
+    if cfg.normalisation == "ct":  # global clip, mapped to [0, 1] for cropping
+        clip_lo, clip_hi, mean, std = cfg.intensity_stats[0]
+        steps.append(mt.ScaleIntensityRanged(keys="image", a_min=clip_lo, a_max=clip_hi, b_min=0.0,
+                                             b_max=1.0, clip=True))
+    else:
+        lo, hi = cfg.percentiles
+        steps.append(mt.ScaleIntensityRangePercentilesd(
+            keys="image", lower=lo, upper=hi, b_min=0.0, b_max=1.0, clip=True, channel_wise=True))
     if cfg.crop_foreground:
         steps.append(mt.CropForegroundd(
             keys=keys, source_key="image", margin=2, allow_smaller=True,
@@ -130,6 +154,11 @@ def build_preprocess(spatial_dims: int, cfg: PreprocessConfig, with_label: bool,
     else:
         steps.append(mt.SpatialPadd(keys=keys, spatial_size=tuple(cfg.patch_size)))
         steps.append(mt.DivisiblePadd(keys=keys, k=int(divisor)))
+    if cfg.normalisation == "zscore":  # last: padding stays at the background's value
+        steps.append(mt.NormalizeIntensityd(keys="image", channel_wise=True))
+    elif cfg.normalisation == "ct":  # [0, 1] back to the clip range, z-scored with global stats
+        steps.append(mt.ScaleIntensityRanged(keys="image", a_min=0.0, a_max=1.0, b_min=(clip_lo - mean) / std,
+                                             b_max=(clip_hi - mean) / std))
     return mt.Compose(steps)
 
 
@@ -166,3 +195,28 @@ def invert_label(pred: Any, data: dict[str, Any], transform: Any) -> np.ndarray:
         inv = mt.Invertd(keys="pred", transform=transform, orig_keys="image", nearest_interp=True)
         out = inv({"pred": p, "image": image})
     return np.rint(np.asarray(out["pred"])[0]).astype(np.int64)
+
+
+def resample_label_nearest(pred: np.ndarray, pred_affine: np.ndarray, affine: np.ndarray,
+                           shape: tuple[int, ...]) -> np.ndarray | None:
+    """Nearest-neighbour copy of a label map onto another grid whose axes are parallel to its
+    own (what orientation, spacing, crop and pad produce), one index vector per axis: memory of
+    the output only, where MONAI's inverse builds a coordinate grid of the full output (gigabytes
+    for a CT). Voxels outside ``pred`` become 0. Returns None when the axes are not parallel.
+
+    Shape:
+        pred: ``(X', Y', Z')``; returns ``(X, Y, Z)`` = ``shape``, uint8.
+    """
+    m = np.linalg.inv(np.asarray(pred_affine, float)) @ np.asarray(affine, float)
+    if np.max(np.abs(m[:3, :3] - np.diag(np.diag(m[:3, :3])))) > 1e-4 * np.max(np.abs(np.diag(m[:3, :3]))):
+        return None
+    idx = []
+    for a in range(3):
+        j = np.rint(m[a, a] * np.arange(shape[a]) + m[a, 3]).astype(np.int64)
+        idx.append(j)
+    valid = [(j >= 0) & (j < pred.shape[a]) for a, j in enumerate(idx)]
+    src = np.asarray(pred).astype(np.uint8, copy=False)
+    out = np.zeros(shape, np.uint8)
+    sub = src[np.ix_(*[np.clip(j, 0, pred.shape[a] - 1)[v] for a, (j, v) in enumerate(zip(idx, valid, strict=True))])]
+    out[np.ix_(*[np.flatnonzero(v) for v in valid])] = sub
+    return out

@@ -17,8 +17,10 @@ class NetConfig:
 
     Attributes:
         spatial_dims: 2 (slices, as in the paper) or 3 (patches).
-        architecture: ``BasicUNet`` (uses ``features``) or ``UNet`` (uses ``channels``,
-            ``num_res_units``; strides 2).
+        architecture: ``BasicUNet`` (uses ``features``), ``UNet`` (uses ``channels``,
+            ``num_res_units``; strides 2) or ``auto`` (the plan's: BasicUNet when four 2x
+            down-samplings fit the slices, else a UNet with as many levels as fit).
+        in_channels: image channels (0: the data's).
         features: BasicUNet channel counts (6 numbers).
         channels: UNet channels per level (>= 3 numbers; sizes must be multiples of
             2^(len - 1)).
@@ -28,7 +30,8 @@ class NetConfig:
     """
 
     spatial_dims: int = 2
-    architecture: str = "BasicUNet"
+    architecture: str = "auto"
+    in_channels: int = 0
     features: list[int] = field(default_factory=lambda: [16, 16, 32, 64, 128, 16])
     channels: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])
     num_res_units: int = 2
@@ -44,7 +47,7 @@ class PretrainConfig:
         strategy: what ``polyclr pretrain`` trains: ``GR``, ``GD-``, ``GD`` or ``GD+LD`` (or
             ``GR+L`` etc.: global strategy + ``L`` / ``LD`` local).
         strategies: the rows ``polyclr run`` compares (``random_init`` is always added).
-        num_partitions: S, partitions along ``data.axis`` by physical position.
+        num_partitions: S, partitions along ``data.axis`` by physical position (0: the plan's).
         volumes_per_batch: volumes per batch (each contributes S images, two views each).
         global_steps: optimiser steps of the global stage.
         local_steps: steps of the local stage (staged) / extra steps in joint.
@@ -62,7 +65,7 @@ class PretrainConfig:
 
     strategy: str = "GD+LD"
     strategies: list[str] = field(default_factory=lambda: ["GR", "GD-", "GD", "GD+LD"])
-    num_partitions: int = 4
+    num_partitions: int = 0
     volumes_per_batch: int = 4
     global_steps: int = 150
     local_steps: int = 100
@@ -179,7 +182,9 @@ def build_net(cfg: VolumeConfig, out_channels: int) -> Any:
     from polyclr.modalities.volume.networks import build_network
 
     n = cfg.net
-    return build_network(n.spatial_dims, n.architecture, 1, out_channels, tuple(n.features),
+    # before a dataset's plan resolves them: the single-channel BasicUNet
+    arch = "BasicUNet" if n.architecture == "auto" else n.architecture
+    return build_network(n.spatial_dims, arch, max(1, n.in_channels), out_channels, tuple(n.features),
                          tuple(n.channels), n.num_res_units)
 
 

@@ -51,7 +51,7 @@ class Case:
     @property
     def volume(self) -> VolumeData:
         """The loaded (RAS) volume, for writing predictions back onto its grid."""
-        return load_volume(self.item.image)
+        return load_volume(self.item.image, series=self.item.series, channels=self.item.channels)
 
     @property
     def image(self) -> torch.Tensor:
@@ -99,16 +99,24 @@ class _Preprocess(_Deterministic):
             return t({k: v for k, v in d.items() if k in ("image", "label")})
 
 
-def validate(items: list[VolumeItem]) -> tuple[dict[str, Any], list[str]]:
-    """Load every image and label (raising DataError naming the file) and summarise them; one
-    volume in memory at a time."""
+def validate(items: list[VolumeItem]) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
+    """Load every image and label (raising DataError naming the file), summarise them and take
+    the dataset's fingerprint (:mod:`polyclr.modalities.volume.plan`); one volume in memory at a
+    time."""
+    from polyclr.modalities.volume.plan import Fingerprinter
+
     shapes, spacings, values = [], [], set()
+    fpr, channels = Fingerprinter(), None
     for it in items:
-        vol = load_volume(it.image)
+        vol = load_volume(it.image, series=it.series, channels=it.channels)
+        if channels is not None and vol.channels != channels:
+            raise DataError(it.image, f"has {vol.channels} channel(s), the other volumes {channels}")
+        channels = vol.channels
         lab = load_label(it.label, vol) if it.label is not None else None
         if lab is not None:
             values.update(int(v) for v in np.unique(lab))
-        shapes.append(vol.array.shape)
+        fpr.add(vol, lab, it.channel_names)
+        shapes.append(vol.array.shape[:3])
         spacings.append(vol.spacing)
     sp = np.array(spacings)
     sh = np.array(shapes)
@@ -119,6 +127,7 @@ def validate(items: list[VolumeItem]) -> tuple[dict[str, Any], list[str]]:
         "unlabelled": len(items) - n_lab,
         "fixed_test": sum(1 for it in items if it.split == "test"),
         "patients": len({it.patient_id for it in items}),
+        "channels": channels,
         "shape_min": "x".join(str(int(v)) for v in sh.min(0)),
         "shape_max": "x".join(str(int(v)) for v in sh.max(0)),
         "spacing_min_mm": "x".join(f"{v:.3g}" for v in sp.min(0)),
@@ -131,7 +140,7 @@ def validate(items: list[VolumeItem]) -> tuple[dict[str, Any], list[str]]:
         warnings.append("no label maps: pre-training only (fine-tuning needs labelled volumes)")
     if len(values) == 1:
         warnings.append(f"label maps hold a single value {sorted(values)}")
-    return summary, warnings
+    return summary, warnings, fpr.result()
 
 
 @dataclass(kw_only=True)
@@ -140,19 +149,35 @@ class VolumePrepared(Prepared):
 
     Attributes:
         items: the discovered volumes (image, label, patient, split, class label).
+        fingerprint: spacings, shapes, channels, intensities, modality, class frequencies (the
+            plan's input).
         cases: the preprocessed cases, built on first use by :func:`load_cases` (they depend on
             the preprocessing config and the network's down-sampling).
     """
 
     items: list[VolumeItem]
+    fingerprint: dict[str, Any] = field(default_factory=dict)
     cases: list[Case] | None = field(default=None, repr=False)
 
 
 def open_dataset(data: Path) -> VolumePrepared:
     """Discover every volume of ``data`` and validate each image and label once."""
     items = discover(Path(data))
-    summary, warnings = validate(items)
-    return VolumePrepared(path=Path(data), summary=summary, warnings=warnings, items=items)
+    summary, warnings, fp = validate(items)
+    return VolumePrepared(path=Path(data), summary=summary, warnings=warnings, items=items, fingerprint=fp)
+
+
+def resolve(cfg: Any, data: Path | VolumePrepared) -> tuple[Any, VolumePrepared, dict[str, Any]]:
+    """Open ``data`` (unless opened) and fill the config keys left to the dataset's plan.
+
+    Returns:
+        ``(resolved cfg, opened dataset, plan record for OUT/plan.json)``.
+    """
+    from polyclr.modalities.volume.plan import apply_plan
+
+    prep = data if isinstance(data, VolumePrepared) else open_dataset(Path(data))
+    cfg, record = apply_plan(cfg, prep.fingerprint)
+    return cfg, prep, record
 
 
 def load_cases(cfg: Any, prep: VolumePrepared, divisor: int) -> list[Case]:
@@ -170,8 +195,7 @@ def load_cases(cfg: Any, prep: VolumePrepared, divisor: int) -> list[Case]:
     dims = cfg.net.spatial_dims
     t_lab = build_preprocess(dims, cfg.data, True, divisor)
     t_img = build_preprocess(dims, cfg.data, False, divisor)
-    records = [{"image": str(it.image), "label": str(it.label) if it.label is not None else None}
-               for it in items]
+    records = [it.record() for it in items]
     settings = {"data": to_dict(cfg.data), "spatial_dims": dims, "divisor": divisor, "version": 1}
     source = cached_dataset(records, _Preprocess(t_lab, t_img), cfg.data.cache, cfg.data.cache_max_gb,
                             cfg.data.cache_dir or None, settings, list(cfg.data.spacing))
@@ -191,9 +215,12 @@ def prepare(cfg: Any, data: Path | VolumePrepared, divisor: int | None = None) -
     Args:
         divisor: 3D: pad each axis to a multiple of it (default: the network's down-sampling).
     """
+    from polyclr.modalities.volume.plan import needs_plan
     from polyclr.pipelines.volume.config import build_net
 
     prep = data if isinstance(data, VolumePrepared) else open_dataset(Path(data))
+    if needs_plan(cfg):
+        cfg, prep, _ = resolve(cfg, prep)
     if divisor is None:
         divisor = build_net(cfg, 2).divisor
     return load_cases(cfg, prep, divisor)

@@ -19,16 +19,22 @@ from polyclr.engine import load_encoder, save_encoder
 from polyclr.engine.progress import track
 from polyclr.errors import CheckpointError, DataError
 from polyclr.evaluation import mean_std
-from polyclr.pipelines.base import Data, Pipeline, demo_stats
+from polyclr.pipelines.base import CheckReport, Data, Pipeline, demo_stats
 from polyclr.pipelines.volume import data as D
 from polyclr.pipelines.volume.config import VolumeConfig, build_net, parse_strategy, validate_config
 from polyclr.pipelines.volume.evaluate import (
+    Scan,
     classification_rows,
     evaluate_cases,
     finetune_rows,
     finetune_table,
     fully_supervised_rows,
+    inference_device,
+    load_model,
+    predict,
+    scans,
     volume_features,
+    write_csv,
 )
 from polyclr.pipelines.volume.train import (
     check_compatible,
@@ -37,7 +43,7 @@ from polyclr.pipelines.volume.train import (
     load_init,
     pretrain_net,
 )
-from polyclr.rundir import StageMarkers
+from polyclr.rundir import StageMarkers, write_json
 
 
 def _trained_parts(strategy: str) -> list[str]:
@@ -54,18 +60,31 @@ class VolumePipeline(Pipeline):
     def open(self, cfg: VolumeConfig, data: Path) -> D.VolumePrepared:
         return D.open_dataset(Path(data))
 
-    def _cases(self, cfg: VolumeConfig, data: Data, out: Path | None
-               ) -> tuple[D.VolumePrepared, list[D.Case], dict[str, list[D.Case]]]:
-        """Validate the config, open the data once, preprocess and split (``splits.json`` in out)."""
-        validate_config(cfg)
+    def check(self, cfg: VolumeConfig, data: Data) -> CheckReport:
+        """The dataset's summary plus its fingerprint's modality and plan (keys set in ``cfg`` kept)."""
         prep = self.opened(cfg, data)
+        _, _, record = D.resolve(cfg, prep)
+        report = prep.report()
+        report.summary["modality"] = record["fingerprint"]["modality"]
+        report.summary["plan"] = "; ".join(f"{k.split('.')[1]}={v}" for k, v in record["applied"].items()
+                                          if k != "data.intensity_stats")
+        return report
+
+    def _cases(self, cfg: VolumeConfig, data: Data, out: Path | None
+               ) -> tuple[VolumeConfig, D.VolumePrepared, list[D.Case], dict[str, list[D.Case]]]:
+        """Open the data once, resolve the config with the dataset's plan (``plan.json`` in out),
+        validate it, preprocess and split (``splits.json`` in out)."""
+        cfg, prep, record = D.resolve(cfg, self.opened(cfg, data))
+        validate_config(cfg)
+        if out is not None:
+            write_json(Path(out) / "plan.json", record)
         cases = D.load_cases(cfg, prep, build_net(cfg, 2).divisor)
-        return prep, cases, D.split_cases(cfg, cases, out)
+        return cfg, prep, cases, D.split_cases(cfg, cases, out)
 
     def pretrain(self, cfg: VolumeConfig, data: Data, out: Path, resume: bool = False) -> dict[str, Any]:
         """Writes ``encoder.safetensors`` (+ stage checkpoints)."""
         out = Path(out)
-        _, cases, split = self._cases(cfg, data, out)
+        cfg, _, cases, split = self._cases(cfg, data, out)
         pre = split["pretrain"]
         keep = D.apply_selection(cfg, pre, out)
         net, info = pretrain_net(cfg, pre, cfg.pretrain.strategy, out, D.num_classes(cases), resume, keep=keep)
@@ -80,7 +99,7 @@ class VolumePipeline(Pipeline):
                  label_fraction: float | None = None, labeled_volumes: int | None = None) -> dict[str, Any]:
         """K labelled volumes, every combination x seed; test Dice; keeps ``model.safetensors``."""
         out = Path(out)
-        prep, cases, split = self._cases(cfg, data, out)
+        cfg, prep, cases, split = self._cases(cfg, data, out)
         n_cls = D.num_classes(cases)
         init, meta = load_init(checkpoint)
         if init is not None:
@@ -101,7 +120,7 @@ class VolumePipeline(Pipeline):
         first = D.combinations(split["train"], k, 1, cfg.split.split_seed)[0]
         net = finetune_net(cfg, net, first, cfg.finetune.seeds[0], pretrained=init is not None)
         m = encoder_meta(cfg, net, method, ["finetuned"])
-        m["task"] = "segmentation"
+        m.update(task="segmentation", classes=names)
         save_encoder(out / "model.safetensors", net.state_dict(), m)
         summary = mean_std(rows, ["method", "labeled_volumes"], ["dice_mean"])
         return {"rows": rows, "summary": summary, "test_volumes": len(split["test"])}
@@ -109,7 +128,7 @@ class VolumePipeline(Pipeline):
     def evaluate(self, cfg: VolumeConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
         """Dice of a fine-tuned model on the held-out split, masks under ``out/predictions``."""
         out = Path(out)
-        prep, cases, split = self._cases(cfg, data, out)
+        cfg, prep, cases, split = self._cases(cfg, data, out)
         n_cls = D.num_classes(cases)
         state, meta = load_init(checkpoint)
         if meta.get("task") != "segmentation":
@@ -118,8 +137,8 @@ class VolumePipeline(Pipeline):
         net = build_net(cfg, n_cls)
         net.load_state_dict(state)
         names = D.class_names(prep.path, n_cls)
-        dice, per_class, per_case = evaluate_cases(cfg, net, split["test"], n_cls, names, out / "predictions")
-        return {"dice_mean": dice, "dice": per_class, "dice_per_test_volume": per_case,
+        dice, per_class, per_case, hd95 = evaluate_cases(cfg, net, split["test"], n_cls, names, out / "predictions")
+        return {"dice_mean": dice, "dice": per_class, "hd95_mm": hd95, "dice_per_test_volume": per_case,
                 "test_volumes": [c.item.case_id for c in split["test"]]}
 
     def run(self, cfg: VolumeConfig, data: Data, out: Path, resume: bool = False) -> dict[str, Any]:
@@ -127,7 +146,7 @@ class VolumePipeline(Pipeline):
         and each fine-tune is a stage with a done marker (``out/stages``); ``resume`` skips the
         finished ones and continues an interrupted pre-training from its last checkpoint."""
         out = Path(out)
-        prep, cases, split = self._cases(cfg, data, out)
+        cfg, prep, cases, split = self._cases(cfg, data, out)
         n_train = len(split["train"])
         if n_train < 1 or not split["test"]:
             raise DataError(prep.path, "need labelled volumes for both training and testing")
@@ -151,7 +170,12 @@ class VolumePipeline(Pipeline):
             save_encoder(path, net.state_dict(), encoder_meta(cfg, net, strategy, _trained_parts(strategy)))
             pretrain_info.append(stages.put(f"pretrain_{safe}", info))
         skipped = [k for k in cfg.finetune.labeled_volumes if k > n_train]
-        rows = finetune_table(cfg, split, inits, n_cls, names, out / "predictions", stages)
+        kept: dict[str, Any] = {}
+        rows = finetune_table(cfg, split, inits, n_cls, names, out / "predictions", stages, keep=kept)
+        if "net" in kept:  # the model `predict` / `embed` take
+            m = encoder_meta(cfg, kept["net"], kept["method"], ["finetuned"])
+            m.update(task="segmentation", classes=names, labeled_volumes=kept["labeled_volumes"])
+            save_encoder(out / "model.ckpt", kept["net"].state_dict(), m)
         if cfg.finetune.fully_supervised:
             rows += fully_supervised_rows(cfg, split, n_cls, names, stages)
         summary = mean_std(rows, ["method", "labeled_volumes"], ["dice_mean"])
@@ -168,24 +192,59 @@ class VolumePipeline(Pipeline):
         write_volume_report(cfg, out, metrics, split["test"])
         return metrics
 
-    def embed(self, cfg: VolumeConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
-        """One frozen-encoder descriptor per volume (``classify.pooling`` of the bottleneck):
-        ``out/embeddings.npy`` in file order and ``out/files.txt``."""
+    def predict(self, cfg: VolumeConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
+        """Masks for every scan of ``data`` on the scan's own grid and affine (``<case>.nii.gz``;
+        ``<case>_seg.dcm`` for DICOM input) and ``volumes.csv`` (mL per class); the model's own
+        preprocessing; the accelerator when there is one; one scan in memory at a time."""
+        from polyclr.modalities.volume.io import save_label_like
+        from polyclr.modalities.volume.transforms import invert_label, resample_label_nearest
+
         out = Path(out)
-        validate_config(cfg)
-        state, meta = load_init(checkpoint)
+        net, mcfg, meta = load_model(checkpoint, cfg, task="segmentation")
+        device = inference_device(mcfg)
+        net.to(device)
+        n_cls = int(meta["encoder"]["out_channels"])
         prep = self.opened(cfg, data)
-        n_cls = int(meta.get("encoder", {}).get("out_channels", 2))
-        net = build_net(cfg, n_cls)
-        check_compatible(cfg, meta, n_cls, checkpoint)
-        net.load_state_dict(state)
-        cases = D.load_cases(cfg, prep, net.divisor)
-        emb = np.stack([volume_features(cfg, net, c, cfg.classify.pooling)
-                        for c in track(cases, "embed volumes", unit="volumes")]).astype(np.float32)
+        names = meta.get("classes") or D.class_names(prep.path, n_cls)
+        rows = []
+        for it, vol, d, t in track(scans(mcfg, prep, net.divisor), "predict scans", len(prep.items), "scans"):
+            pred = predict(mcfg, net, Scan(d["image"])).numpy()
+            ras = resample_label_nearest(pred, np.asarray(d["image"].affine), vol.affine, vol.array.shape[:3])
+            if ras is None:  # axes not parallel: MONAI's inverse of the preprocessing
+                ras = invert_label(pred, d, t)
+            del d, pred
+            row: dict[str, Any] = {"case": it.case_id, "patient": it.patient_id,
+                                   "mask": save_label_like(ras, vol, out / f"{it.case_id}.nii.gz").name}
+            if vol.series is not None:
+                from polyclr.modalities.volume.dicom_labels import write_seg
+
+                row["dicom_seg"] = write_seg(ras, vol, out / f"{it.case_id}_seg.dcm", names).name
+            counts = np.bincount(ras.ravel().astype(np.int64), minlength=n_cls)
+            ml = float(np.prod(vol.spacing)) / 1000.0
+            row.update({f"{n}_ml": round(float(counts[i + 1]) * ml, 4) for i, n in enumerate(names)})
+            rows.append(row)
+        write_csv(out / "volumes.csv", rows)
+        return {"scans": len(rows), "device": str(device), "classes": names, "rows": rows}
+
+    def embed(self, cfg: VolumeConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
+        """One frozen-encoder descriptor per scan (``classify.pooling`` of the bottleneck), with the
+        checkpoint's own preprocessing: ``embeddings.npy`` (row order of ``embeddings.csv``:
+        case, pseudonymised patient) and ``files.txt``."""
+        out = Path(out)
+        net, mcfg, _ = load_model(checkpoint, cfg)
+        device = inference_device(mcfg)
+        net.to(device)
+        feats, rows = [], []
+        prep = self.opened(cfg, data)
+        for it, _, d, _ in track(scans(mcfg, prep, net.divisor), "embed scans", len(prep.items), "scans"):
+            feats.append(volume_features(mcfg, net, Scan(d["image"]), cfg.classify.pooling))
+            rows.append({"row": len(rows), "case": it.case_id, "patient": it.patient_id})
+        emb = np.stack(feats).astype(np.float32)
         np.save(out / "embeddings.npy", emb)
-        (out / "files.txt").write_text("".join(f"{c.item.image}\n" for c in cases), encoding="utf-8")
-        return {"n_files": len(cases), "dim": int(emb.shape[1]), "pooling": cfg.classify.pooling,
-                "embeddings": "embeddings.npy"}
+        write_csv(out / "embeddings.csv", rows)
+        (out / "files.txt").write_text("".join(f"{r['case']}\n" for r in rows), encoding="utf-8")
+        return {"n_files": len(rows), "dim": int(emb.shape[1]), "pooling": cfg.classify.pooling,
+                "embeddings": "embeddings.npy", "device": str(device)}
 
     def selection_items(self, path: Path) -> Any:
         return D.selection_items(Path(path))

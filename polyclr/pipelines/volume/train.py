@@ -46,8 +46,8 @@ def encoder_meta(cfg: VolumeConfig, net: Net, strategy: str, trained: list[str])
         "modality": "volume",
         "encoder": net.config,
         "input": {
-            "channels": 1, "spacing_mm": list(cfg.data.spacing), "orientation": "RAS",
-            "intensity": f"percentiles {list(cfg.data.percentiles)} -> [0, 1], clipped",
+            "channels": cfg.net.in_channels, "spacing_mm": list(cfg.data.spacing), "orientation": "RAS",
+            "intensity": cfg.data.normalisation,
             "slice_size": list(cfg.data.slice_size), "patch_size": list(cfg.data.patch_size),
             "axis": cfg.data.axis, "spatial_dims": cfg.net.spatial_dims,
         },
@@ -181,13 +181,14 @@ def finetune_classifier(cfg: VolumeConfig, net: nn.Module, train: list[Case], nu
 
 
 def load_init(checkpoint: Path | None) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any]]:
-    """Weights and metadata of a volume checkpoint (a run dir or a ``.safetensors`` file);
+    """Weights and metadata of a volume checkpoint (a run dir, its ``model.ckpt`` or a
+    ``.safetensors`` file);
     ``(None, {})`` for random init."""
     if checkpoint is None:
         return None, {}
     p = Path(checkpoint)
     if p.is_dir():
-        for name in ("encoder.safetensors", "model.safetensors"):
+        for name in ("model.ckpt", "model.safetensors", "encoder.safetensors"):
             if (p / name).is_file():
                 p = p / name
                 break

@@ -91,6 +91,12 @@ def label_efficiency() -> list[str]:
                   f"nnU-Net on MSD Hippocampus (gap {NNUNET - fm:+.3f}). The gap comes from the budget: "
                   "a small 2D BasicUNet trained for 150 CPU steps of 16 slices (48 x 64), against "
                   "nnU-Net's 3D U-Net ensembles trained for 1000 epochs with heavy augmentation."]
+    if tag.endswith("_seed0"):
+        lines += ["", "Only seed 0 ran to the end (3 fixed combinations x 1 seed = 3 paired runs per K); "
+                  "seeds 1 and 2 were stopped so that the run finished within the session on the shared "
+                  "CPU, so the target's >= 9 paired runs are not reached. GD+LD was pre-trained for "
+                  "200 + 100 steps (a budget fixed in advance); fine-tuning used the library defaults "
+                  "(150 steps, lr 1e-3, batch 16); nothing was tuned, on validation or test volumes."]
     lines += ["", f"Settings: {r0.get('settings', '') or 'see CSV'}. Machine: {r0['machine']}; commit "
               f"`{r0['commit']}`; {r0['date']}; wall {float(r0['wall_seconds']) / 60:.0f} min.", ""]
     return lines + validation()

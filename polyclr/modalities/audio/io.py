@@ -30,6 +30,8 @@ CAPTIONS_FILE = "captions.csv"
 REQUIRED_COLUMNS = ("file_name", "caption")
 OPTIONAL_COLUMNS = ("label", "split", "patient_id", "boundary_s")
 MIN_SECONDS = 0.01  # shorter clips (e.g. a single sample) carry no usable spectrum
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # the only libsndfile encodings that can store NaN/Inf
+SCAN_BLOCK_FRAMES = 1 << 16  # frames decoded at a time by the non-finite scan (bounded memory)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class AudioInfo:
     sample_rate: int
     frames: int
     channels: int
+    subtype: str = ""
 
     @property
     def seconds(self) -> float:
@@ -72,7 +75,41 @@ def audio_info(path: str | Path) -> AudioInfo:
         raise DataError(
             p, f"clip too short: {info.frames} sample(s); need at least {MIN_SECONDS * 1000:.0f} ms"
         )
-    return AudioInfo(str(p), int(info.samplerate), int(info.frames), int(info.channels))
+    return AudioInfo(str(p), int(info.samplerate), int(info.frames), int(info.channels), str(info.subtype))
+
+
+def check_finite(info: AudioInfo) -> None:
+    """Refuse a file holding NaN or ±Inf samples, before any training reads it.
+
+    Only float encodings (:data:`FLOAT_SUBTYPES`) can hold non-finite values, so integer PCM,
+    FLAC and compressed files cost nothing; float files are decoded once, block by block, and
+    the verdict is cached per (file, size, mtime) so ``check`` then ``pretrain`` in one process
+    decode each file once.
+
+    Raises:
+        DataError: naming the file and the number of non-finite samples.
+    """
+    if info.subtype.upper() not in FLOAT_SUBTYPES:
+        return
+    st = Path(info.path).stat()
+    bad = _count_nonfinite(info.path, st.st_size, st.st_mtime_ns)
+    if bad:
+        raise DataError(info.path, f"{bad} non-finite sample(s) (NaN or Inf) of "
+                        f"{info.frames * info.channels}; repair or drop the file")
+
+
+@functools.lru_cache(maxsize=65536)
+def _count_nonfinite(path: str, size: int, mtime_ns: int) -> int:
+    """Non-finite samples of ``path`` in one blockwise pass (``size``/``mtime_ns`` key the cache)."""
+    import soundfile as sf
+
+    bad = 0
+    try:
+        for block in sf.blocks(path, blocksize=SCAN_BLOCK_FRAMES, dtype="float32", always_2d=True):
+            bad += block.size - int(np.count_nonzero(np.isfinite(block)))
+    except Exception as exc:
+        raise DataError(path, f"cannot decode audio ({_short(exc)})") from None
+    return bad
 
 
 @functools.lru_cache(maxsize=16)
@@ -132,8 +169,9 @@ def load_audio(
         raise DataError(path, f"cannot decode audio ({_short(exc)})") from None
     if data.size == 0:
         raise DataError(path, "no audio samples could be decoded")
-    if not np.isfinite(data).all():
-        raise DataError(path, "audio contains NaN or Inf samples")
+    bad = data.size - int(np.count_nonzero(np.isfinite(data)))
+    if bad:
+        raise DataError(path, f"{bad} non-finite sample(s) (NaN or Inf) in the decoded window")
     wave = np.ascontiguousarray(data.T)
     if sample_rate is not None and int(sample_rate) != sr:
         wave = resample(wave, sr, int(sample_rate))

@@ -22,13 +22,18 @@ _TS_KEYS = {
 _META_COLUMNS = ("patient_id", "trial_id", "sample_id", "time", "label", "split")
 
 
-def _check_ts_header(path: Path) -> None:
+def _check_ts_header(path: Path) -> list[str] | None:
     """Validate the ``@`` header of a ``.ts`` file before aeon parses it (aeon returns empty
-    arrays for many malformed files instead of raising)."""
+    arrays for many malformed files instead of raising).
+
+    Returns:
+        the labels declared by ``@classLabel true ...`` (``None`` when none are listed).
+    """
     size = path.stat().st_size
     if size == 0:
         raise DataError(path, "empty file")
     keys: set[str] = set()
+    declared: list[str] | None = None
     read = 0
     with path.open("r", encoding="utf-8", errors="strict") as fh:
         try:
@@ -37,7 +42,7 @@ def _check_ts_header(path: Path) -> None:
                 if read > MAX_HEADER_BYTES:
                     raise DataError(path, f"malformed .ts header: no @data within {MAX_HEADER_BYTES} bytes")
                 line = raw.strip()
-                if not line or line.startswith("#"):
+                if not line or line.startswith(("#", "%")):  # "%" : ARFF-style comments, as aeon skips
                     continue
                 if not line.startswith("@"):
                     raise DataError(path, f"malformed .ts header: unexpected line before @data: {line[:60]!r}")
@@ -47,16 +52,35 @@ def _check_ts_header(path: Path) -> None:
                 if key not in _TS_KEYS:
                     raise DataError(path, f"malformed .ts header: unknown tag @{key}")
                 keys.add(key)
+                if key == "classlabel":
+                    words = line.split()[1:]
+                    if words and words[0].lower() == "true" and len(words) > 1:
+                        declared = words[1:]
             else:
                 raise DataError(path, "malformed .ts header: no @data line")
         except UnicodeDecodeError as exc:
             raise DataError(path, f"not a text .ts file ({exc.reason})") from exc
     if "classlabel" not in keys:
         raise DataError(path, "malformed .ts header: missing @classLabel (a labelled dataset is needed)")
+    return declared
+
+
+def _check_declared(path: Path, y: np.ndarray, declared: list[str] | None) -> None:
+    """Refuse a case whose label the header does not declare (aeon reads it without complaint;
+    the ``.ts`` format requires every class label in ``@classLabel``). Compared in lower case,
+    as aeon lower-cases every data line."""
+    if declared is None:
+        return
+    labels = np.asarray(y).astype(str)
+    bad = np.flatnonzero(~np.isin(np.char.lower(labels), [d.lower() for d in declared]))
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(path, f"case {i + 1} has class label {str(labels[i])!r}, which @classLabel does not "
+                        f"declare (declared: {' '.join(declared)})")
 
 
 def _read_ts_file(path: Path, split: str | None) -> TimeSeriesData:
-    _check_ts_header(path)
+    declared = _check_ts_header(path)
     datasets = require("aeon.datasets", "timeseries")
     try:
         X, y = datasets.load_from_ts_file(str(path))
@@ -76,6 +100,7 @@ def _read_ts_file(path: Path, split: str | None) -> TimeSeriesData:
     X = np.asarray(X)
     if X.size == 0 or len(y) == 0:
         raise DataError(path, "no series in file (malformed .ts body)")
+    _check_declared(path, y, declared)
     sp = None if split is None else np.full(len(X), split)
     return build_dataset(X, y, path, split=sp, require_labels=split != "test")
 

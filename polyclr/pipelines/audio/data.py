@@ -18,6 +18,7 @@ from polyclr.modalities.audio.io import (
     AUDIO_EXTENSIONS,
     CAPTIONS_FILE,
     audio_info,
+    check_finite,
     load_mono,
     read_captions,
 )
@@ -67,7 +68,8 @@ class Prepared(base.Prepared):
 
 
 def prepare(data: str | Path, test_size: float = 0.25, val_size: float = 0.0, seed: int = 0) -> Prepared:
-    """Read ``captions.csv``, validate every audio header, and split by group.
+    """Read ``captions.csv``, validate every audio header (and float files' samples), and split
+    by group.
 
     A ``split`` column (train/val/test) is used as given (checked group-disjoint); otherwise a
     stratified group split (``polyclr.splits.group_split``) by ``patient_id`` is drawn.
@@ -81,6 +83,7 @@ def prepare(data: str | Path, test_size: float = 0.25, val_size: float = 0.0, se
     items = []
     for name in table.files:
         info = audio_info(table.path(name))
+        check_finite(info)
         r = first[name]
         items.append(AudioItem(table.path(name), name, caps[name], table.labels[r], table.patient_ids[r],
                                table.boundaries[r], info.seconds, info.sample_rate, info.channels))
@@ -133,6 +136,8 @@ def open_dataset(cfg: Any, data: Path) -> Prepared:
     if not files:
         raise DataError(data, f"no {CAPTIONS_FILE} and no audio files ({', '.join(AUDIO_EXTENSIONS)})")
     infos = [audio_info(f) for f in files]
+    for info in infos:
+        check_finite(info)
     return Prepared(path=data, root=data if data.is_dir() else data.parent, files=files,
                     summary={"files": len(files), "hours": round(sum(i.seconds for i in infos) / 3600, 4)},
                     warnings=[f"no {CAPTIONS_FILE}: only 'embed' can use this folder"])

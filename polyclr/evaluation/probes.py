@@ -1,4 +1,5 @@
-"""Probes on frozen embeddings: logistic-regression linear probe and kNN (scikit-learn)."""
+"""Probes on frozen embeddings: logistic-regression linear probe, RBF-SVM probe and kNN
+(scikit-learn)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,44 @@ def multilabel_probe(
         model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(a, col)
         proba[:, k] = model.predict_proba(b)[:, 1]
     return multilabel_metrics(test_Y, proba), proba
+
+
+SVM_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, np.inf)
+SVM_MAX_SAMPLES = 10_000
+
+
+def svm_probe(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray
+) -> dict[str, float]:
+    """RBF SVM on frozen embeddings, scored on the test split: TS2Vec's evaluation protocol.
+
+    As the public TS2Vec code (``tasks/_eval_protocols.fit_svm``): ``gamma="scale"``; C chosen
+    from :data:`SVM_C_GRID` by 5-fold CV on the training split (at most
+    :data:`SVM_MAX_SAMPLES` stratified samples of it), or C = inf (hard margin) without CV when
+    the training split has fewer than 50 samples or fewer than 5 per class.
+
+    Shape:
+        train_x: ``(n_train, D)``; test_x: ``(n_test, D)``; labels ``(n,)`` integer classes.
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.model_selection import GridSearchCV, train_test_split
+    from sklearn.svm import SVC
+
+    n_classes = len(np.unique(train_y))
+    if n_classes < 2:
+        raise ValueError("the SVM probe needs at least 2 classes in the training split")
+    svm = SVC(C=np.inf, gamma="scale")
+    if len(train_x) // n_classes < 5 or len(train_x) < 50:
+        model = svm.fit(train_x, train_y)
+    else:
+        if len(train_x) > SVM_MAX_SAMPLES:
+            train_x, _, train_y, _ = train_test_split(train_x, train_y, train_size=SVM_MAX_SAMPLES,
+                                                      random_state=0, stratify=train_y)
+        model = GridSearchCV(svm, {"C": list(SVM_C_GRID)}, cv=5).fit(train_x, train_y).best_estimator_
+    pred = model.predict(test_x)
+    labels = np.union1d(train_y, test_y)
+    return {"accuracy": float(accuracy_score(test_y, pred)),
+            "macro_f1": float(f1_score(test_y, pred, average="macro", labels=labels, zero_division=0))}
 
 
 def knn_probe(

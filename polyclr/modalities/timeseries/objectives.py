@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -70,6 +71,43 @@ class _Objective(nn.Module):
         if self.training:
             self.dbpm.update(index, per_sample)
         return {"loss": (w * per_sample).mean(), "dbpm_flagged": (w < 1).float().mean(), **logs}
+
+
+TS2VEC_SMALL_VALUES = 100_000  # training sets up to this many values get the short budget
+TS2VEC_ITERS = (200, 600)  # iterations for small / larger training sets
+
+
+def ts2vec_iterations(n: int, length: int, channels: int) -> int:
+    """The public TS2Vec code's default budget: 200 iterations when the training array has at
+    most :data:`TS2VEC_SMALL_VALUES` values (``n * length * channels``, padding included, as
+    its ``train_data.size``), 600 otherwise."""
+    if min(n, length, channels) < 0:
+        raise ValueError(f"need non-negative sizes, got n={n}, length={length}, channels={channels}")
+    return TS2VEC_ITERS[0] if n * length * channels <= TS2VEC_SMALL_VALUES else TS2VEC_ITERS[1]
+
+
+def split_long_series(x: np.ndarray, max_train_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """TS2Vec's cropping of long training series: a series at least twice ``max_train_length``
+    long is cut into ``length // max_train_length`` consecutive sections (``np.array_split``,
+    shorter ones NaN-padded to the first), each a training sample; all-NaN samples are dropped.
+
+    Shape:
+        x: ``(n, C, T)``; returns ``(x_sections (m, C, T'), source (m,))`` with ``source`` the
+        row of ``x`` each section comes from (sections grouped by position, as TS2Vec).
+    """
+    if max_train_length < 2:
+        raise ValueError(f"max_train_length must be >= 2, got {max_train_length}")
+    n, _, t = x.shape
+    sections = t // max_train_length
+    source = np.arange(n)
+    if sections >= 2:
+        parts = np.array_split(x, sections, axis=2)
+        width = parts[0].shape[2]
+        x = np.concatenate([np.pad(p, ((0, 0), (0, 0), (0, width - p.shape[2])), constant_values=np.nan)
+                            for p in parts], axis=0)
+        source = np.tile(source, sections)
+    keep = ~np.isnan(x).all(axis=(1, 2))
+    return x[keep], source[keep]
 
 
 class TS2VecObjective(_Objective):

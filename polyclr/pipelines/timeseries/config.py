@@ -82,7 +82,9 @@ class ObjectiveConfig:
 
     Attributes:
         name: objective.
-        alpha, temporal_unit, max_train_length: TS2Vec hierarchical loss settings.
+        alpha, temporal_unit: TS2Vec hierarchical loss settings.
+        max_train_length: as TS2Vec, training series at least twice this long are cut into
+            sections, and longer batches are cropped to a random window of this length.
         average: evaluate/save a uniform weight average (SWA) of the encoder, as TS2Vec does.
         comet_weights: per-level weights lambda (any subset of observation/sample/trial/patient).
         temperature: InfoNCE temperature for COMET / AutoTCL.
@@ -153,11 +155,11 @@ class DownstreamConfig:
 
 
 def _ts2vec_engine() -> EngineConfig:
-    # TS2Vec's settings: batch 8, lr 1e-3, 200 iterations, AdamW (weight decay 0.01, torch's
-    # default, as TS2Vec). 100 iterations scored the same on the probe's cross-validation on
-    # TRAIN (benchmarks/results/timeseries_budget.csv) but lower on the GunPoint and ArrowHead
-    # test splits (timeseries_ucr_steps100.csv), so TS2Vec's budget stays the default.
-    return EngineConfig(max_epochs=-1, max_steps=200, batch_size=8, lr=1e-3, weight_decay=0.01)
+    # TS2Vec's settings: batch 8, lr 1e-3, AdamW (weight decay 0.01, torch's default, as TS2Vec),
+    # and its budget rule: max_steps/max_epochs unset (-1) means 200 iterations for a training
+    # set of at most 100,000 values (n x length x channels), 600 above (train.pretraining_budget);
+    # setting engine.max_steps (or max_epochs) overrides it.
+    return EngineConfig(max_epochs=-1, max_steps=-1, batch_size=8, lr=1e-3, weight_decay=0.01)
 
 
 @dataclass

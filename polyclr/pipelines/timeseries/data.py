@@ -131,8 +131,8 @@ def prepare(cfg: TimeSeriesConfig, data: Path | Prepared, out: Path | None = Non
 class PretrainItems(Dataset):
     """Dict items ``x, index, trial, patient`` for pre-training."""
 
-    def __init__(self, data: TimeSeriesData, idx: np.ndarray) -> None:
-        self.x = torch.from_numpy(data.X[idx])
+    def __init__(self, data: TimeSeriesData, idx: np.ndarray, x: np.ndarray | None = None) -> None:
+        self.x = torch.from_numpy(data.X[idx] if x is None else x)
         self.index = torch.arange(len(idx))
         self.trial = torch.from_numpy(data.trial_id[idx])
         self.patient = torch.from_numpy(data.patient_id[idx])

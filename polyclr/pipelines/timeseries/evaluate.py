@@ -21,6 +21,7 @@ from polyclr.evaluation import (
     linear_probe,
     multilabel_metrics,
     multilabel_probe,
+    svm_probe,
 )
 from polyclr.modalities.timeseries.encoders import Classifier, TsaiBackbone
 from polyclr.modalities.timeseries.windows import aggregate
@@ -87,6 +88,17 @@ def probe(encoder: nn.Module, prep: Prepared, seed: int, subset: np.ndarray | No
     tr = prep.train_labelled if subset is None else subset
     emb_tr, emb_te = T.embed(encoder, d.X[tr]), T.embed(encoder, d.X[prep.test])
     return probe_embeddings(d, emb_tr, tr, emb_te, prep.test, seed)
+
+
+def svm(encoder: nn.Module, prep: Prepared) -> dict[str, float] | None:
+    """RBF-SVM probe (TS2Vec's evaluation protocol) fitted on the labelled training samples,
+    scored on the test split; None for multi-label data."""
+    d = prep.data
+    if d.multilabel:
+        return None
+    tr = prep.train_labelled
+    emb_tr, emb_te = T.embed(encoder, d.X[tr]), T.embed(encoder, d.X[prep.test])
+    return clean(svm_probe(emb_tr, d.y[tr], emb_te, d.y[prep.test]))
 
 
 def label_efficiency(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, spec: dict[str, Any],

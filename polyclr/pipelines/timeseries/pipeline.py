@@ -21,6 +21,7 @@ from polyclr.pipelines.timeseries.evaluate import (
     metric_keys,
     probe,
     score,
+    svm,
     targets,
 )
 from polyclr.pipelines.timeseries.report import write_timeseries_report
@@ -49,6 +50,7 @@ class TimeSeriesPipeline(Pipeline):
             state, _ = load_encoder(out / "encoder.safetensors")
             enc.load_state_dict(state)
             res["linear_probe"] = probe(enc, prep, cfg.engine.seed)
+            res["svm_probe"] = svm(enc, prep)
         return res
 
     # --------------------------------------------------------------- finetune
@@ -89,7 +91,8 @@ class TimeSeriesPipeline(Pipeline):
         if clf is not None:
             proba = T.predict_proba(clf, prep.data.X[prep.test], multilabel=prep.data.multilabel)
             return {"kind": "classifier", "test": score(prep.data, prep.test, proba)}
-        return {"kind": "linear_probe", "linear_probe": probe(encoder, prep, cfg.engine.seed)}
+        return {"kind": "linear_probe", "linear_probe": probe(encoder, prep, cfg.engine.seed),
+                "svm_probe": svm(encoder, prep)}
 
     def embed(self, cfg: TimeSeriesConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
         """Write ``out/embeddings.npy`` (all samples, file order) and ``out/embedding_index.npz``."""
@@ -137,6 +140,7 @@ class TimeSeriesPipeline(Pipeline):
             "n_pretrain": int(len(prep.train)), "multilabel": prep.data.multilabel,
             "pretrain_seconds": pre["pretrain_seconds"], "pretrain_steps": pre["pretrain_steps"],
             "peak_rss_mb": pre["peak_rss_mb"], "peak_gpu_mb": pre["peak_gpu_mb"], "linear_probe": probe_full,
+            "svm_probe": svm(encoder, prep),
             "rows": rows,
             "summary": mean_std(rows, ["method", "label_fraction"], metric_keys(rows)),
         }
@@ -195,7 +199,7 @@ class TimeSeriesPipeline(Pipeline):
         for key in ("pretrain_seconds", "kind"):
             if key in metrics:
                 parts.append(f"{key}={metrics[key]}")
-        for key in ("linear_probe", "test"):
+        for key in ("linear_probe", "svm_probe", "test"):
             if isinstance(metrics.get(key), dict):
                 parts.append(f"{key}.accuracy={metrics[key].get('accuracy', float('nan')):.4f}")
         return ", ".join(parts) or super().summary_line(metrics)

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from polyclr.config import to_dict
 from polyclr.engine import (
+    EngineConfig,
     FinetuneModule,
     PretrainModule,
     fit,
@@ -32,6 +33,8 @@ from polyclr.modalities.timeseries.objectives import (
     COMETObjective,
     TS2VecObjective,
     build_dbpm,
+    split_long_series,
+    ts2vec_iterations,
 )
 from polyclr.modalities.timeseries.sampler import HierarchicalBatchSampler, collate_batch
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
@@ -95,6 +98,21 @@ class LeanPretrainModule(PretrainModule):
         return loss.detach()
 
 
+def pretraining_budget(cfg: TimeSeriesConfig, data: TimeSeriesData, idx: np.ndarray | None,
+                       n_items: int = 0) -> EngineConfig:
+    """``cfg.engine`` with the step budget resolved: when neither ``max_steps`` nor
+    ``max_epochs`` is set (> 0), the public TS2Vec code's rule by training-set size
+    (:func:`ts2vec_iterations` on the pre-training rows ``idx``, padded to their longest series;
+    ``idx=None``: ``n_items`` windows of ``data.length``)."""
+    if cfg.engine.max_steps > 0 or cfg.engine.max_epochs > 0:
+        return cfg.engine
+    if idx is None:
+        n, length = n_items, int(data.length)
+    else:
+        n, length = len(idx), (int(data.lengths[idx].max()) if len(idx) else 0)
+    return dataclasses.replace(cfg.engine, max_steps=ts2vec_iterations(n, length, data.n_channels))
+
+
 def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: bool = False,
                      items: Dataset | None = None) -> dict[str, Any]:
     """Pre-train on the training split only; writes ``out/encoder.safetensors``.
@@ -108,10 +126,16 @@ def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: b
     data = prep.data
     if items is None:
         idx = select_windows(cfg, prep, prep.train)
-        items = PretrainItems(data, idx)
+        engine = pretraining_budget(cfg, data, idx)
+        x = None
+        if cfg.objective.name == "ts2vec":  # TS2Vec's sections of series >= 2x max_train_length
+            x, src = split_long_series(data.X[idx], cfg.objective.max_train_length)
+            idx = idx[src]
+        items = PretrainItems(data, idx, x)
         trial, patient = data.trial_id[idx], data.patient_id[idx]
     else:
         idx = np.arange(len(items))
+        engine = pretraining_budget(cfg, data, None, n_items=len(items))
         trial, patient = getattr(items, "rec_idx", idx), getattr(items, "patient", idx)
     spec = encoder_spec(cfg, data)
     objective = build_objective(cfg, make_encoder(spec), len(idx), data.n_channels)
@@ -131,11 +155,10 @@ def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: b
     else:
         module = LeanPretrainModule(objective, cfg.engine.lr, cfg.engine.weight_decay, meta,
                                     optimizer_factory=adamw, log_every_n_steps=cfg.engine.log_every_n_steps,
-                                    max_steps=cfg.engine.max_steps)
+                                    max_steps=engine.max_steps)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    engine = cfg.engine
     if cfg.objective.checkpoint_every_n_steps > 0:
         every = max(1, round(cfg.objective.checkpoint_every_n_steps / max(1, len(loader))))
         engine = dataclasses.replace(engine, checkpoint_every_n_epochs=every)

@@ -1,0 +1,183 @@
+"""polyclr vs the public TS2Vec code on every classification set that ships in aeon's wheel.
+
+For each (seed, data set) both implementations run in their own child process, one after the
+other (the order alternates), at the same pinned thread count, with the same seed and their own
+defaults: TS2Vec's budget rule (200 iterations, 600 above 100,000 training values), batch 8,
+lr 1e-3, 320-d, max_train_length 3000. Each is pre-trained on the archive's TRAIN split and scored
+on TEST with
+
+- ``svm``: RBF SVM, C by 5-fold CV on TRAIN (TS2Vec's protocol: the public side runs its own
+  ``tasks/_eval_protocols.fit_svm``, polyclr ``polyclr.evaluation.svm_probe``);
+- ``linear_probe``: ``polyclr.evaluation.linear_probe`` on both sides' embeddings.
+
+Recorded per row: pre-training seconds (the training call), iterations, peak RSS of the child
+process and its growth during pre-training, machine, commit, date, threads, load average.
+
+    .venv/bin/python benchmarks/timeseries_ts2vec_parity.py --reference /path/to/ts2vec \
+        [--datasets ...] [--seeds 0 1 2] [--threads 1] [--out timeseries_ts2vec_parity.csv]
+
+The public code (github.com/yuezhihan/ts2vec, unmodified) is driven through its ``TS2Vec``
+class: its ``train.py`` asserts CUDA for ``--gpu``. Univariate sets are read by its own
+``datautils.load_UCR`` from TSV files written here; its ``load_UEA`` reads only ``.arff``, so for
+multivariate sets the driver applies load_UEA's preprocessing (per-channel StandardScaler fitted
+on TRAIN) to the same arrays. Its ``tasks`` package imports ``bottleneck`` (for anomaly
+detection), so ``tasks/_eval_protocols.py`` is loaded by file path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+try:
+    from benchmarks.timeseries_common import stamp, write_csv
+except ImportError:
+    from timeseries_common import stamp, write_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLIC = "ts2vec_public_b0088e1"
+
+_OURS = r"""
+import json, resource, sys, torch
+torch.set_num_threads({threads})
+from pathlib import Path
+from benchmarks.timeseries_common import pretrain_and_embed
+from polyclr.evaluation import linear_probe, svm_probe
+from polyclr.modalities.timeseries.io import load_dataset
+load_dataset(Path({path!r}))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+prep, pre, tr, te = pretrain_and_embed(Path({path!r}), {seed}, prefix="polyclr_parity_")
+d = prep.data
+ytr, yte = d.y[prep.train], d.y[prep.test]
+print("RESULT", json.dumps({{
+    "pretrain_seconds": pre["pretrain_seconds"], "iterations": pre["pretrain_steps"],
+    "peak_rss_mb": pre["peak_rss_mb"], "train_rss_mb": round(pre["peak_rss_mb"] - base, 1),
+    "svm_accuracy": svm_probe(tr, ytr, te, yte)["accuracy"],
+    "linear_probe_accuracy": linear_probe(tr, ytr, te, yte, seed={seed})["accuracy"]}}))
+"""
+
+_PUBLIC = r"""
+import importlib.util, json, resource, sys, time
+import numpy as np, torch
+import datautils
+from ts2vec import TS2Vec
+from utils import init_dl_program
+init_dl_program('cpu', seed={seed}, max_threads={threads})
+if {univariate}:
+    tr, trl, te, tel = datautils.load_UCR({name!r})
+else:  # load_UEA's preprocessing (it reads .arff only): per-channel StandardScaler on TRAIN
+    from sklearn.preprocessing import StandardScaler
+    z = np.load({npz!r})
+    tr, trl, te, tel = z['tr'], z['trl'], z['te'], z['tel']
+    sc = StandardScaler().fit(tr.reshape(-1, tr.shape[-1]))
+    tr = sc.transform(tr.reshape(-1, tr.shape[-1])).reshape(tr.shape)
+    te = sc.transform(te.reshape(-1, te.shape[-1])).reshape(te.shape)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+m = TS2Vec(input_dims=tr.shape[-1], device='cpu', batch_size=8, lr=0.001, output_dims=320,
+           max_train_length=3000)
+t = time.time(); m.fit(tr, verbose=False); t = time.time() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+spec = importlib.util.spec_from_file_location('ts2vec_eval_protocols', 'tasks/_eval_protocols.py')
+ep = importlib.util.module_from_spec(spec); spec.loader.exec_module(ep)
+rtr = m.encode(tr, encoding_window='full_series'); rte = m.encode(te, encoding_window='full_series')
+svm = ep.fit_svm(rtr, trl).score(rte, tel)  # = tasks.eval_classification(..., 'svm')['acc']
+sys.path.insert(0, {root!r})
+from polyclr.evaluation import linear_probe
+lp = linear_probe(rtr, trl.astype(int), rte, tel.astype(int), seed={seed})['accuracy']
+print("RESULT", json.dumps({{"pretrain_seconds": round(t, 3), "iterations": int(m.n_iters),
+    "peak_rss_mb": round(peak, 1), "train_rss_mb": round(peak - base, 1),
+    "svm_accuracy": float(svm), "linear_probe_accuracy": float(lp)}}))
+"""
+
+
+def aeon_classification_sets() -> dict[str, Path]:
+    """Every ``NAME/NAME_TRAIN.ts`` in aeon's data dir with a TEST file and ``@classLabel true``."""
+    import aeon
+
+    root = Path(aeon.__file__).parent / "datasets" / "data"
+    found = {}
+    for train in sorted(root.glob("*/*_TRAIN.ts")):
+        name = train.name[: -len("_TRAIN.ts")]
+        head = train.read_text(encoding="utf-8", errors="replace").split("@data", 1)[0].lower()
+        if train.with_name(f"{name}_TEST.ts").is_file() and "@classlabel true" in head:
+            found[name] = train
+    return found
+
+
+def _env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[k] = str(threads)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def _child(code: str, cwd: Path, threads: int) -> dict:
+    res = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                         timeout=7200, env=_env(threads))
+    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if res.returncode != 0 or line is None:
+        raise RuntimeError(res.stderr[-3000:])
+    return json.loads(line[len("RESULT "):])
+
+
+def write_public_inputs(repo: Path, name: str, path: Path) -> dict:
+    """The same TRAIN/TEST arrays for the public code: UCR TSV (label = class index, NaN
+    padding) for univariate sets, an npz of ``(n, T, C)`` arrays for multivariate ones."""
+    from polyclr.modalities.timeseries.io import load_dataset
+
+    d = load_dataset(path)
+    tr, te = d.indices("train"), d.indices("test")
+    info = {"n_train": len(tr), "n_test": len(te), "channels": int(d.n_channels), "length": int(d.length),
+            "equal_length": not d.variable_length, "univariate": d.n_channels == 1}
+    ucr = repo / "datasets" / "UCR" / name
+    ucr.mkdir(parents=True, exist_ok=True)
+    if info["univariate"]:
+        for split, ix in (("TRAIN", tr), ("TEST", te)):
+            table = np.concatenate([d.y[ix][:, None].astype(float), d.X[ix, 0]], axis=1)
+            np.savetxt(ucr / f"{name}_{split}.tsv", table, delimiter="\t")
+    else:
+        np.savez(ucr / f"{name}.npz", tr=d.X[tr].transpose(0, 2, 1).astype(np.float64), trl=d.y[tr],
+                 te=d.X[te].transpose(0, 2, 1).astype(np.float64), tel=d.y[te])
+    info["npz"] = str(ucr / f"{name}.npz")
+    return info
+
+
+def main() -> None:
+    sets = aeon_classification_sets()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reference", type=Path, required=True, help="checkout of yuezhihan/ts2vec")
+    ap.add_argument("--datasets", nargs="+", default=list(sets))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="timeseries_ts2vec_parity.csv")
+    args = ap.parse_args()
+    unknown = set(args.datasets) - set(sets)
+    if unknown:
+        raise SystemExit(f"not an aeon classification set: {sorted(unknown)} (have: {' '.join(sets)})")
+    infos = {n: write_public_inputs(args.reference, n, sets[n]) for n in args.datasets}
+    rows = []
+    for seed in args.seeds:  # seed-major: a partial run already covers every set
+        for i, name in enumerate(args.datasets):
+            info = infos[name]
+            ours = _OURS.format(threads=args.threads, path=str(sets[name]), seed=seed)
+            public = _PUBLIC.format(threads=args.threads, seed=seed, univariate=info["univariate"],
+                                    name=name, npz=info["npz"], root=str(ROOT))
+            order = [("polyclr", ours, ROOT), (PUBLIC, public, args.reference)]
+            for impl, code, cwd in order if (seed + i) % 2 == 0 else order[::-1]:
+                r = _child(code, cwd, args.threads)
+                rows.append({"dataset": name, "seed": seed, "implementation": impl, "threads": args.threads,
+                             **{k: v for k, v in info.items() if k != "npz"}, **r,
+                             "load_avg": round(os.getloadavg()[0], 2), **stamp()})
+                print(json.dumps(rows[-1]), flush=True)
+                write_csv(args.out, rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -50,6 +50,7 @@ from pathlib import Path
 from benchmarks.timeseries_common import pretrain_and_embed
 from polyclr.evaluation import linear_probe, svm_probe
 from polyclr.modalities.timeseries.io import load_dataset
+import polyclr.pipelines.timeseries.train  # noqa: F401  (Lightning etc. imported before the baseline)
 load_dataset(Path({path!r}))
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 prep, pre, tr, te = pretrain_and_embed(Path({path!r}), {seed}, prefix="polyclr_parity_")

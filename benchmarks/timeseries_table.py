@@ -1,4 +1,4 @@
-"""Write docs/results_timeseries.md from benchmarks/results/timeseries_{ucr,speed,budget,ecg}.csv.
+"""Write docs/results_timeseries.md from benchmarks/results/timeseries_{ts2vec_parity,ucr,speed,budget,ecg}.csv.
 
     .venv/bin/python benchmarks/timeseries_table.py
 """
@@ -92,6 +92,66 @@ def _same_threads(ours: pd.DataFrame, ref: pd.DataFrame) -> bool:
     return bool(t.notna().all() and t.nunique() == 1)
 
 
+def _paired(g: pd.DataFrame) -> pd.DataFrame:
+    """One row per seed run by both implementations: ``<column>_ours`` / ``<column>_pub``."""
+    ours, pub = _ours_public(g)
+    return ours.merge(pub, on="seed", suffixes=("_ours", "_pub"))
+
+
+def parity_section(df: pd.DataFrame) -> list[str]:
+    """polyclr vs the public TS2Vec code on every aeon classification set (paired over seeds)."""
+    out = ["### polyclr vs the public TS2Vec code on every classification set in aeon (same run, same seeds, "
+           "same threads)", "",
+           "| dataset | kind | train n × length × ch | iterations | polyclr SVM acc | public SVM acc "
+           "| SVM diff ± s.e. (paired) | acc target | polyclr linear probe | public linear probe "
+           "| polyclr pre-train s | public pre-train s | time ratio | peak RSS MB polyclr / public (growth) | seeds |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    miss_acc, miss_time, n_sets, n_paired = [], [], 0, 0
+    for name, g in df.groupby("dataset", sort=False):
+        p = _paired(g)
+        if p.empty:
+            continue
+        n_sets += 1
+        r = p.iloc[0]
+        kind = ("univariate" if r.channels_ours == 1 else "multivariate") + (
+            ", equal" if str(r.equal_length_ours) == "True" else ", unequal")
+        diff = p.svm_accuracy_ours.astype(float) - p.svm_accuracy_pub.astype(float)
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+        met = diff.mean() >= -se if len(diff) > 1 else None
+        n_paired += met is not None
+        ratio = p.pretrain_seconds_ours.astype(float).mean() / p.pretrain_seconds_pub.astype(float).mean()
+        if met is False:
+            miss_acc.append(name)
+        if ratio > 0.5:
+            miss_time.append(f"{name} ({ratio:.2f})")
+        its = f"{int(r.iterations_ours)} / {int(r.iterations_pub)}"
+        mem = (f"{p.peak_rss_mb_ours.max():.0f} / {p.peak_rss_mb_pub.max():.0f} "
+               f"(+{p.train_rss_mb_ours.max():.0f} / +{p.train_rss_mb_pub.max():.0f})")
+        out.append(f"| {name} | {kind} | {int(r.n_train_ours)} × {int(r.length_ours)} × {int(r.channels_ours)} | "
+                   f"{its} | {_ms(p.svm_accuracy_ours)} | {_ms(p.svm_accuracy_pub)} | {diff.mean():+.3f} ± {se:.3f} | "
+                   f"{'–' if met is None else ('met' if met else '**not met**')} | "
+                   f"{_ms(p.linear_probe_accuracy_ours)} | {_ms(p.linear_probe_accuracy_pub)} | "
+                   f"{_ms(p.pretrain_seconds_ours, 1)} | {_ms(p.pretrain_seconds_pub, 1)} | {ratio:.2f} | {mem} | "
+                   f"{' '.join(str(int(s)) for s in p.seed)} |")
+    threads = ", ".join(str(t) for t in sorted(df.threads.unique()))
+    out += ["", f"Accuracy target (polyclr's mean SVM accuracy >= the public code's mean minus one standard error "
+            f"of the paired per-seed difference) met on {n_paired - len(miss_acc)} of the {n_paired} sets with >= 2 "
+            "seeds"
+            + (f"; not met on {', '.join(miss_acc)}." if miss_acc else ".")
+            + f" Pre-training time target (<= 0.5x the public code's, both at {threads} thread(s)) met on "
+            f"{n_sets - len(miss_time)} of {n_sets}" + (f"; not met on {', '.join(miss_time)}." if miss_time else "."),
+            "", "Both run with their own defaults from one configuration for all sets: TS2Vec's budget rule (200 "
+            "iterations, 600 when TRAIN has more than 100,000 values), batch 8, lr 1e-3, 320-d, max_train_length "
+            "3000; pre-trained on TRAIN, scored on TEST. SVM: RBF, C by 5-fold CV on TRAIN (the public code's own "
+            "`fit_svm`; polyclr's `svm_probe`); linear probe: polyclr's logistic-regression probe on each side's "
+            "embeddings. Pre-training seconds: the training call (polyclr's includes Lightning setup and its "
+            "resumable checkpoints). Peak RSS: the child process (libraries included); growth: during "
+            "pre-training. Each (seed, set) runs both sides in alternating order in one process each, on a "
+            "shared CPU (see load_avg in the CSV). `benchmarks/timeseries_ts2vec_parity.py --reference "
+            "<ts2vec checkout>`.", ""]
+    return out
+
+
 def ecg_section(df: pd.DataFrame) -> list[str]:
     fracs = sorted(df.label_fraction.astype(float).unique())
     out = ["### Label efficiency on the simulated multi-patient ECG dataset (held-out patients)", "",
@@ -163,7 +223,7 @@ def budget_section(df: pd.DataFrame) -> list[str]:
 def main() -> None:
     lines = ["## Time series", ""]
     meta = None
-    for pattern, fn in (("timeseries_ucr.csv", ucr_section),
+    for pattern, fn in (("timeseries_ts2vec_parity.csv", parity_section), ("timeseries_ucr.csv", ucr_section),
                         ("timeseries_ucr_public3.csv", partial(side_by_side_section, csv_name="timeseries_ucr_public3.csv")),
                         ("timeseries_ucr_arrowhead10.csv",
                          partial(side_by_side_section, csv_name="timeseries_ucr_arrowhead10.csv")),
@@ -178,7 +238,8 @@ def main() -> None:
                       f"{df.date.min()} – {df.date.max()}._", ""]
             meta = df.iloc[-1]
     if meta is not None:
-        lines += ["Regenerate (each with `OMP_NUM_THREADS=1 .venv/bin/python`): `benchmarks/timeseries_ucr.py "
+        lines += ["Regenerate (each with `OMP_NUM_THREADS=1 .venv/bin/python`): `benchmarks/timeseries_ts2vec_parity.py "
+                  "--reference <ts2vec checkout>`, `benchmarks/timeseries_ucr.py "
                   "[--reference <ts2vec checkout>]`, `benchmarks/timeseries_speed.py --reference <ts2vec checkout> "
                   "--public-iters 200 --ours-iters 100 200 --reps 3`, `benchmarks/timeseries_budget.py`, `benchmarks/timeseries_ecg.py`, then "
                   "`benchmarks/timeseries_table.py`. Each CSV row carries its own machine, commit, date.", ""]

@@ -6,7 +6,7 @@ count so both see the same machine load:
 - ``ts2vec_public`` at each budget of ``--public-iters`` (its default is 200 iterations): its
   ``TS2Vec.fit`` (unmodified code, train.py's settings: batch 8, lr 1e-3, 320-d), then its
   ``encode(..., encoding_window="full_series")`` embeddings;
-- ``polyclr`` at each budget of ``--ours-iters`` (default: the pipeline's ``engine.max_steps``): the full
+- ``polyclr`` at each budget of ``--ours-iters`` (default: the pipeline's budget rule): the full
   pre-training path (``pretrain_encoder``: Lightning, checkpoints, weight average, encoder file).
 
 Both are scored with the same probes on the archive's TEST split (fitted on TRAIN only): the
@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["ItalyPowerDemand", "GunPoint"])
     ap.add_argument("--public-iters", type=int, nargs="+", default=[200])
     ap.add_argument("--ours-iters", type=int, nargs="+", default=[None],
-                    help="default: the pipeline's engine.max_steps")
+                    help="default: the pipeline's budget (TS2Vec's rule unless engine.max_steps is set)")
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="timeseries_speed.csv")

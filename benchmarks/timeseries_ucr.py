@@ -122,7 +122,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=list(PAPER))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=None, help="default: the pipeline's engine.max_steps")
+    ap.add_argument("--steps", type=int, default=None, help="default: the pipeline's budget (TS2Vec's rule unless engine.max_steps is set)")
     ap.add_argument("--lr", type=float, default=None, help="default: the pipeline's engine.lr")
     ap.add_argument("--reference", type=Path, default=None, help="checkout of yuezhihan/ts2vec")
     ap.add_argument("--reference-seeds", type=int, nargs="+", default=[0])

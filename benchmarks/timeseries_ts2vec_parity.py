@@ -158,12 +158,19 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="timeseries_ts2vec_parity.csv")
+    ap.add_argument("--resume", action="store_true", help="keep the rows already in --out, run only the rest")
     args = ap.parse_args()
     unknown = set(args.datasets) - set(sets)
     if unknown:
         raise SystemExit(f"not an aeon classification set: {sorted(unknown)} (have: {' '.join(sets)})")
     infos = {n: write_public_inputs(args.reference, n, sets[n]) for n in args.datasets}
     rows = []
+    done_path = Path(__file__).resolve().parent / "results" / args.out
+    if args.resume and done_path.is_file():
+        import pandas as pd
+
+        rows = pd.read_csv(done_path).to_dict("records")
+    done = {(r["dataset"], int(r["seed"]), r["implementation"]) for r in rows}
     for seed in args.seeds:  # seed-major: a partial run already covers every set
         for i, name in enumerate(args.datasets):
             info = infos[name]
@@ -172,6 +179,8 @@ def main() -> None:
                                     name=name, npz=info["npz"], root=str(ROOT))
             order = [("polyclr", ours, ROOT), (PUBLIC, public, args.reference)]
             for impl, code, cwd in order if (seed + i) % 2 == 0 else order[::-1]:
+                if (name, seed, impl) in done:
+                    continue
                 r = _child(code, cwd, args.threads)
                 rows.append({"dataset": name, "seed": seed, "implementation": impl, "threads": args.threads,
                              **{k: v for k, v in info.items() if k != "npz"}, **r,

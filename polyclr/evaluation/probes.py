@@ -82,6 +82,7 @@ def multilabel_probe(
 
 SVM_C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, np.inf)
 SVM_MAX_SAMPLES = 10_000
+SVM_MAX_ITER = 10_000_000  # libsvm iteration cap of TS2Vec's grid; C = inf never converges otherwise
 
 
 def svm_probe(
@@ -92,7 +93,8 @@ def svm_probe(
     As the public TS2Vec code (``tasks/_eval_protocols.fit_svm``): ``gamma="scale"``; C chosen
     from :data:`SVM_C_GRID` by 5-fold CV on the training split (at most
     :data:`SVM_MAX_SAMPLES` stratified samples of it), or C = inf (hard margin) without CV when
-    the training split has fewer than 50 samples or fewer than 5 per class.
+    the training split has fewer than 50 samples or fewer than 5 per class; libsvm stops after
+    :data:`SVM_MAX_ITER` iterations, as in its grid.
 
     Shape:
         train_x: ``(n_train, D)``; test_x: ``(n_test, D)``; labels ``(n,)`` integer classes.
@@ -104,7 +106,7 @@ def svm_probe(
     n_classes = len(np.unique(train_y))
     if n_classes < 2:
         raise ValueError("the SVM probe needs at least 2 classes in the training split")
-    svm = SVC(C=np.inf, gamma="scale")
+    svm = SVC(C=np.inf, gamma="scale", max_iter=SVM_MAX_ITER)
     if len(train_x) // n_classes < 5 or len(train_x) < 50:
         model = svm.fit(train_x, train_y)
     else:

@@ -7,8 +7,8 @@ import pytest
 from polyclr.evaluation import svm_probe
 from polyclr.modalities.timeseries.data import build_dataset
 from polyclr.modalities.timeseries.objectives import split_long_series, ts2vec_iterations
-from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 from polyclr.pipelines.timeseries import train as T
+from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 from polyclr.pipelines.timeseries.data import Prepared
 
 

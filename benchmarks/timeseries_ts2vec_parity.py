@@ -139,13 +139,18 @@ def write_public_inputs(repo: Path, name: str, path: Path) -> dict:
             "equal_length": not d.variable_length, "univariate": d.n_channels == 1}
     ucr = repo / "datasets" / "UCR" / name
     ucr.mkdir(parents=True, exist_ok=True)
+    # written beside and renamed (atomic), so a concurrent run's child never reads a partial file
     if info["univariate"]:
         for split, ix in (("TRAIN", tr), ("TEST", te)):
             table = np.concatenate([d.y[ix][:, None].astype(float), d.X[ix, 0]], axis=1)
-            np.savetxt(ucr / f"{name}_{split}.tsv", table, delimiter="\t")
+            tmp = ucr / f".{name}_{split}.tsv.{os.getpid()}"
+            np.savetxt(tmp, table, delimiter="\t")
+            tmp.replace(ucr / f"{name}_{split}.tsv")
     else:
-        np.savez(ucr / f"{name}.npz", tr=d.X[tr].transpose(0, 2, 1).astype(np.float64), trl=d.y[tr],
+        tmp = ucr / f".{name}.{os.getpid()}.npz"
+        np.savez(tmp, tr=d.X[tr].transpose(0, 2, 1).astype(np.float64), trl=d.y[tr],
                  te=d.X[te].transpose(0, 2, 1).astype(np.float64), tel=d.y[te])
+        tmp.replace(ucr / f"{name}.npz")
     info["npz"] = str(ucr / f"{name}.npz")
     return info
 

@@ -98,6 +98,15 @@ def _paired(g: pd.DataFrame) -> pd.DataFrame:
     return ours.merge(pub, on="seed", suffixes=("_ours", "_pub"))
 
 
+def _aeon_sets() -> list[str]:
+    """Names of the classification sets in aeon's wheel (as the parity benchmark finds them)."""
+    try:
+        from benchmarks.timeseries_ts2vec_parity import aeon_classification_sets
+    except ImportError:
+        from timeseries_ts2vec_parity import aeon_classification_sets
+    return list(aeon_classification_sets())
+
+
 def parity_section(df: pd.DataFrame) -> list[str]:
     """polyclr vs the public TS2Vec code on every aeon classification set (paired over seeds)."""
     out = ["### polyclr vs the public TS2Vec code on every classification set in aeon (same run, same seeds, "
@@ -133,6 +142,10 @@ def parity_section(df: pd.DataFrame) -> list[str]:
                    f"{_ms(p.linear_probe_accuracy_ours)} | {_ms(p.linear_probe_accuracy_pub)} | "
                    f"{_ms(p.pretrain_seconds_ours, 1)} | {_ms(p.pretrain_seconds_pub, 1)} | {ratio:.2f} | {mem} | "
                    f"{' '.join(str(int(s)) for s in p.seed)} |")
+    missing = [n for n in _aeon_sets() if n not in set(df.dataset[df.implementation == "polyclr"])
+               or n not in set(df.dataset[df.implementation != "polyclr"])]
+    for name in missing:
+        out.append(f"| {name} | not run to completion in this CSV |" + " – |" * 13)
     threads = ", ".join(str(t) for t in sorted(df.threads.unique()))
     out += ["", f"Accuracy target (polyclr's mean SVM accuracy >= the public code's mean minus one standard error "
             f"of the paired per-seed difference) met on {n_paired - len(miss_acc)} of the {n_paired} sets with >= 2 "
@@ -147,8 +160,8 @@ def parity_section(df: pd.DataFrame) -> list[str]:
             "embeddings. Pre-training seconds: the training call (polyclr's includes Lightning setup and its "
             "resumable checkpoints). Peak RSS: the child process (libraries included); growth: during "
             "pre-training. Each (seed, set) runs both sides in alternating order in one process each, on a "
-            "shared CPU (see load_avg in the CSV). `benchmarks/timeseries_ts2vec_parity.py --reference "
-            "<ts2vec checkout>`.", ""]
+            f"shared CPU (1-minute load average during the rows {df.load_avg.min():.0f}–{df.load_avg.max():.0f}). "
+            "`benchmarks/timeseries_ts2vec_parity.py --reference <ts2vec checkout>`.", ""]
     return out
 
 

@@ -98,6 +98,18 @@ def _paired(g: pd.DataFrame) -> pd.DataFrame:
     return ours.merge(pub, on="seed", suffixes=("_ours", "_pub"))
 
 
+# What was found on sets that miss the accuracy target (looked at by hand; no numbers here).
+PARITY_NOTES = {
+    "Covid3Month_disc": "its raw values are heavy-tailed (most series stay near zero after z-scoring); "
+    "polyclr's embeddings of most series nearly coincide, so the RBF width that gamma='scale' takes from the "
+    "few outlying series makes the SVM close to a majority vote, while the logistic probe on standardised "
+    "embeddings scores at the public code's level; why polyclr's embeddings concentrate more is not established",
+    "PickupGestureWiimoteZ": "unequal lengths: the public code leaves this set unnormalised (its load_UCR list) "
+    "and centres variable-length series before training, polyclr z-scores and end-pads them; not verified as "
+    "the cause",
+}
+
+
 def _aeon_sets() -> list[str]:
     """Names of the classification sets in aeon's wheel (as the parity benchmark finds them)."""
     try:
@@ -126,7 +138,7 @@ def parity_section(df: pd.DataFrame) -> list[str]:
             ", equal" if str(r.equal_length_ours) == "True" else ", unequal")
         diff = p.svm_accuracy_ours.astype(float) - p.svm_accuracy_pub.astype(float)
         se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
-        met = diff.mean() >= -se if len(diff) > 1 else None
+        met = bool(diff.mean() >= -se) if len(diff) > 1 else None
         n_paired += met is not None
         ratio = p.pretrain_seconds_ours.astype(float).mean() / p.pretrain_seconds_pub.astype(float).mean()
         if met is False:
@@ -151,6 +163,7 @@ def parity_section(df: pd.DataFrame) -> list[str]:
             f"of the paired per-seed difference) met on {n_paired - len(miss_acc)} of the {n_paired} sets with >= 2 "
             "seeds"
             + (f"; not met on {', '.join(miss_acc)}." if miss_acc else ".")
+            + "".join(f" {n}: {PARITY_NOTES[n]}." for n in miss_acc if n in PARITY_NOTES)
             + f" Pre-training time target (<= 0.5x the public code's, both at {threads} thread(s)) met on "
             f"{n_sets - len(miss_time)} of {n_sets}" + (f"; not met on {', '.join(miss_time)}." if miss_time else "."),
             "", "Both run with their own defaults from one configuration for all sets: TS2Vec's budget rule (200 "

@@ -5,6 +5,7 @@ item_names) -> SelectionResult`` is the one entry point pipelines call to apply 
 ``selection:`` config section before pre-training; ``polyclr select`` wraps it for files.
 """
 
+from polyclr.selection.cli import thumbnail_features
 from polyclr.selection.config import SelectionConfig
 from polyclr.selection.core import (
     COLUMNS,
@@ -16,7 +17,6 @@ from polyclr.selection.core import (
     processing_order,
     select_items,
 )
-from polyclr.selection.cli import thumbnail_features
 from polyclr.selection.hashing import ahash, dhash, hamming, hash_images, phash, to_hex, to_uint8
 from polyclr.selection.sources import ItemSet, slice_positions
 

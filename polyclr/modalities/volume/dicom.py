@@ -28,6 +28,7 @@ import numpy as np
 
 from polyclr._optional import require
 from polyclr.errors import DataError
+from polyclr.modalities.volume.volume_data import is_dicom_file
 
 #: Segmentation Storage and Label Map Segmentation Storage
 SEG_SOPS = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
@@ -119,14 +120,7 @@ def _read_header(path: Path):
 def _is_dicom(path: Path) -> bool:
     if path.name.upper() == "DICOMDIR" or path.name.startswith("."):
         return False
-    if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
-        return True
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
+    return is_dicom_file(path)
 
 
 def scan_files(files: list[Path], root: Path) -> DicomScan:

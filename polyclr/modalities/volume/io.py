@@ -16,15 +16,16 @@ import numpy as np
 from polyclr._optional import require
 from polyclr.errors import DataError
 from polyclr.modalities.volume.volume_data import (  # noqa: F401  (re-exported: the reader API)
+    DICOM_SUFFIXES,
     VolumeData,
     _spacing,
     check_affine,
     check_header_size,
+    is_dicom_file,
     to_ras,
 )
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 #: Largest decoded volume accepted (bytes of the on-disk dtype); override per call.
 DEFAULT_MAX_BYTES = int(os.environ.get("POLYCLR_MAX_VOLUME_BYTES", 2 * 1024**3))
 
@@ -33,18 +34,6 @@ def is_nifti(path: Path) -> bool:
     """True if ``path`` has a NIfTI suffix (``.nii`` / ``.nii.gz``)."""
     name = path.name.lower()
     return any(name.endswith(s) for s in NIFTI_SUFFIXES)
-
-
-def is_dicom_file(path: Path) -> bool:
-    """True for a file with a DICOM suffix or the ``DICM`` preamble marker."""
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return True
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 def dicom_series_files(directory: Path) -> list[Path]:

@@ -12,6 +12,20 @@ import numpy as np
 from polyclr._optional import require
 from polyclr.errors import DataError
 
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+
+
+def is_dicom_file(path: Path) -> bool:
+    """True for a file with a DICOM suffix or the ``DICM`` preamble marker."""
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
 
 @dataclass
 class VolumeData:

@@ -28,8 +28,8 @@ TS = ["--set", "engine.max_steps=20", "--set", "engine.batch_size=8", "--set", "
 VOLUME = ["--set", "data.spacing=[2,2,3]", "--set", "data.slice_size=[32,32]",
           "--set", "data.patch_size=[16,16,16]", "--set", "net.features=[4,4,8,8,16,4]",
           "--set", "pretrain.num_partitions=2", "--set", "pretrain.volumes_per_batch=2",
-          "--set", "pretrain.global_steps=12", "--set", "pretrain.local_steps=10",
-          "--set", "pretrain.strategies=[GD+LD,GR]", "--set", "finetune.steps=3",
+          "--set", "pretrain.global_steps=400", "--set", "pretrain.local_steps=300",
+          "--set", "pretrain.strategies=[GD+LD,GR]", "--set", "finetune.steps=10",
           "--set", "finetune.batch_size=4", "--set", "finetune.labeled_volumes=[1,2]",
           "--set", "finetune.combinations=1", "--set", "finetune.classification=false",
           "--set", "engine.accelerator=cpu", "--set", "split.test_size=0.34"]

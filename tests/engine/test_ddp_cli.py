@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 SCRIPT = Path(__file__).with_name("ddp_cli.py")
@@ -69,17 +68,9 @@ def test_ddp_pretrain_timeseries_comet(tmp_path):
 
 
 def test_ddp_pretrain_volume(tmp_path):
-    from tests.volume.conftest import phantom, write_nifti
+    from tests.volume.conftest import write_phantom_msd
 
-    root = tmp_path / "msd"
-    (root / "imagesTr").mkdir(parents=True)
-    (root / "labelsTr").mkdir()
-    for i in range(6):
-        img, lab = phantom(seed=i)
-        aff = np.diag([2.0, 2.0, 3.0, 1.0])
-        write_nifti(root / "imagesTr" / f"case_{i:03d}.nii.gz", img, aff)
-        write_nifti(root / "labelsTr" / f"case_{i:03d}.nii.gz", lab.astype(np.uint8), aff)
-    (root / "dataset.json").write_text('{"labels": {"background": 0, "outer": 1, "core": 2}}')
+    root = write_phantom_msd(tmp_path / "msd", mixed_orientation=False)
     out, trace = tmp_path / "out", tmp_path / "trace"
     tiny = ["--set", "data.spacing=[2,2,3]", "--set", "data.slice_size=[32,32]",
             "--set", "data.patch_size=[16,16,16]", "--set", "net.features=[4,4,8,8,16,4]",

@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,17 +94,9 @@ def test_timeseries_run_killed_twice_resumes_to_identical_metrics(tmp_path):
 
 
 def test_volume_run_killed_resumes_to_identical_metrics(tmp_path):
-    from tests.volume.conftest import phantom, write_nifti
+    from tests.volume.conftest import write_phantom_msd
 
-    root = tmp_path / "msd"
-    (root / "imagesTr").mkdir(parents=True)
-    (root / "labelsTr").mkdir()
-    for i in range(6):
-        img, lab = phantom(seed=i)
-        aff = np.diag([2.0, 2.0, 3.0, 1.0])
-        write_nifti(root / "imagesTr" / f"case_{i:03d}.nii.gz", img, aff)
-        write_nifti(root / "labelsTr" / f"case_{i:03d}.nii.gz", lab.astype(np.uint8), aff)
-    (root / "dataset.json").write_text('{"labels": {"background": 0, "outer": 1, "core": 2}}')
+    root = write_phantom_msd(tmp_path / "msd", mixed_orientation=False)
     full, killed = tmp_path / "full", tmp_path / "killed"
     rng = random.Random(23)
     ref = subprocess.run(_cmd("volume", root, full, VOLUME), cwd=ROOT, env=_env(), capture_output=True, text=True)

@@ -32,16 +32,14 @@ def phantom(shape=(20, 24, 16), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return image, label
 
 
-@pytest.fixture
-def tiny_msd(tmp_path: Path) -> Path:
-    """An MSD-layout folder with 6 phantom cases (mixed RAS / LAS storage)."""
-    root = tmp_path / "msd"
-    (root / "imagesTr").mkdir(parents=True)
-    (root / "labelsTr").mkdir()
-    for i in range(6):
+def write_phantom_msd(root: Path, n: int = 6, mixed_orientation: bool = True) -> Path:
+    """Write an MSD-layout folder of ``n`` phantom cases (odd cases stored LAS when mixed)."""
+    (root / "imagesTr").mkdir(parents=True, exist_ok=True)
+    (root / "labelsTr").mkdir(exist_ok=True)
+    for i in range(n):
         img, lab = phantom(seed=i)
         aff = np.diag([2.0, 2.0, 3.0, 1.0])
-        if i % 2:
+        if mixed_orientation and i % 2:
             flip = np.diag([-1.0, 1.0, 1.0, 1.0])
             flip[0, 3] = img.shape[0] - 1
             aff = aff @ flip
@@ -50,3 +48,9 @@ def tiny_msd(tmp_path: Path) -> Path:
         write_nifti(root / "labelsTr" / f"case_{i:03d}.nii.gz", lab.astype(np.uint8), aff)
     (root / "dataset.json").write_text('{"labels": {"background": 0, "outer": 1, "core": 2}}')
     return root
+
+
+@pytest.fixture
+def tiny_msd(tmp_path: Path) -> Path:
+    """An MSD-layout folder with 6 phantom cases (mixed RAS / LAS storage)."""
+    return write_phantom_msd(tmp_path / "msd")

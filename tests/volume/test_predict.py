@@ -20,22 +20,9 @@ from .test_end_to_end import TINY
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny `run volume` on a phantom MSD folder (its model.ckpt is what predict takes)."""
-    from .conftest import phantom, write_nifti
+    from .conftest import write_phantom_msd
 
-    root = tmp_path_factory.mktemp("msd")
-    (root / "imagesTr").mkdir()
-    (root / "labelsTr").mkdir()
-    for i in range(6):
-        img, lab = phantom(seed=i)
-        aff = np.diag([2.0, 2.0, 3.0, 1.0])
-        if i % 2:
-            flip = np.diag([-1.0, 1.0, 1.0, 1.0])
-            flip[0, 3] = img.shape[0] - 1
-            aff = aff @ flip
-            img, lab = img[::-1].copy(), lab[::-1].copy()
-        write_nifti(root / "imagesTr" / f"case_{i:03d}.nii.gz", img, aff)
-        write_nifti(root / "labelsTr" / f"case_{i:03d}.nii.gz", lab.astype(np.uint8), aff)
-    (root / "dataset.json").write_text('{"labels": {"background": 0, "outer": 1, "core": 2}}')
+    root = write_phantom_msd(tmp_path_factory.mktemp("msd"))
     out = tmp_path_factory.mktemp("run")
     code = main(["run", "volume", "--data", str(root), "--out", str(out), *TINY,
                  "--set", "pretrain.strategies=[GD+LD]", "--set", "finetune.labeled_volumes=[1]",

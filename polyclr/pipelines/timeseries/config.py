@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from polyclr.engine.config import EngineConfig
@@ -55,12 +56,12 @@ class DataConfig(SplitConfig):
         from polyclr.modalities.timeseries.folder import RecordingOptions
         from polyclr.modalities.timeseries.windows import WindowSpec
 
-        return RecordingOptions(
-            window=WindowSpec(self.window_seconds, self.stride_seconds, self.sampling_rate,
-                              list(self.channels), self.max_gap_seconds),
-            labels=self.labels, record_column=self.record_column, label_column=self.label_column,
-            patient_column=self.patient_column, label_separator=self.label_separator,
-            table_rate=self.table_rate)
+        window = WindowSpec(self.window_seconds, self.stride_seconds, self.sampling_rate,
+                            list(self.channels), self.max_gap_seconds)
+        # the labels-table keys have the reader's names: copy every one this section declares
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(RecordingOptions)
+                  if f.name != "window" and hasattr(self, f.name)}
+        return RecordingOptions(window=window, **shared)
 
 
 @dataclass

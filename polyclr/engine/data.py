@@ -95,15 +95,18 @@ class EpochSeededBatchSampler(Sampler[list[int]]):
         seed: base seed.
         shuffle: random order (else ``0..n-1``).
         drop_last: drop a final global batch smaller than ``batch_size x W``.
+        epoch_keys: yield ``(index, epoch)`` keys instead of indices, for datasets whose items
+            draw random content from ``(seed, epoch, index)`` rather than the process RNG.
     """
 
     shards_itself = True
 
     def __init__(self, n: int, batch_size: int, seed: int = 0, shuffle: bool = True,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool = False, epoch_keys: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.n, self.batch_size, self.drop_last = n, batch_size, drop_last
+        self.epoch_keys = epoch_keys
         # Lightning sets the epoch on ``loader.batch_sampler.sampler`` (also when it resumes)
         self.sampler = EpochSeededSampler(range(n), seed, shuffle)
 
@@ -125,9 +128,10 @@ class EpochSeededBatchSampler(Sampler[list[int]]):
             glob.pop()
         return shard_batches([[[i] for i in b] for b in glob], rank, world)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[int]] | Iterator[list[tuple[int, int]]]:
         # lazy: Lightning sets the epoch after creating the loader's iterator (on resume)
-        yield from self._batches()
+        for batch in self._batches():
+            yield [(i, self.epoch) for i in batch] if self.epoch_keys else batch
 
     def __len__(self) -> int:
         return len(self._batches())
@@ -141,13 +145,16 @@ def make_loader(
     drop_last: bool = False,
     num_workers: int = 0,
     collate_fn=None,
+    epoch_keys: bool = False,
 ) -> DataLoader:
     """A DataLoader with seeded, resumable order, seeded workers and DDP sharding
-    (:class:`EpochSeededBatchSampler`)."""
+    (:class:`EpochSeededBatchSampler`; ``epoch_keys``: the dataset is indexed by
+    ``(index, epoch)``)."""
     g = torch.Generator().manual_seed(seed)
+    sampler = EpochSeededBatchSampler(len(dataset), batch_size, seed, shuffle, drop_last, epoch_keys)  # type: ignore[arg-type]
     return DataLoader(
         dataset,
-        batch_sampler=EpochSeededBatchSampler(len(dataset), batch_size, seed, shuffle, drop_last),  # type: ignore[arg-type]
+        batch_sampler=sampler,
         num_workers=num_workers,
         worker_init_fn=seed_worker,
         generator=g,

@@ -5,7 +5,13 @@ turn batch metadata into positive/exclusion masks or soft weights.
 """
 
 from polyclr.losses.clip import CrossModalInfoNCE
-from polyclr.losses.distributed import gather_no_grad, gather_with_grad, local_rows, world_info
+from polyclr.losses.distributed import (
+    gather_no_grad,
+    gather_rows,
+    gather_with_grad,
+    local_rows,
+    world_info,
+)
 from polyclr.losses.hard_negatives import mix_hard_negatives
 from polyclr.losses.info_nce import (
     LogitScale,
@@ -33,6 +39,7 @@ __all__ = [
     "cross_modal_targets",
     "cwcl_weights",
     "gather_no_grad",
+    "gather_rows",
     "gather_with_grad",
     "local_rows",
     "masked_info_nce_rows",

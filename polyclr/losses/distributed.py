@@ -52,6 +52,36 @@ def gather_no_grad(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(out, dim=0)
 
 
+def _sizes(n: int, device: torch.device) -> list[int]:
+    """Rows held by every process (they differ when a global batch splits unevenly)."""
+    _, world = world_info()
+    mine = torch.tensor([n], device=device, dtype=torch.long)
+    out = [torch.empty_like(mine) for _ in range(world)]
+    dist.all_gather(out, mine)
+    return [int(t.item()) for t in out]
+
+
+def gather_rows(x: torch.Tensor, with_grad: bool = True) -> torch.Tensor:
+    """Concatenate ``x`` from every process in rank order, ranks holding different row counts.
+
+    Rows are padded to the largest count for the collective and the padding dropped after;
+    ``with_grad`` keeps gradients to every rank's rows (as :func:`gather_with_grad`).
+
+    Shape:
+        x: ``(N_r, *)`` on rank r; returns ``(sum_r N_r, *)``.
+    """
+    _, world = world_info()
+    if world == 1:
+        return x
+    sizes = _sizes(x.shape[0], x.device)
+    top = max(sizes)
+    padded = x
+    if x.shape[0] < top:
+        padded = torch.cat([x, x.new_zeros((top - x.shape[0], *x.shape[1:]))])
+    full = gather_with_grad(padded) if with_grad else gather_no_grad(padded)
+    return torch.cat([full[r * top: r * top + n] for r, n in enumerate(sizes)])
+
+
 def all_reduce_sum_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Sum ``x`` over processes with :func:`torch.distributed.nn.all_reduce` (gradient-correct)."""
     _, world = world_info()

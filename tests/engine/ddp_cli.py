@@ -1,6 +1,6 @@
 """Run the ``polyclr`` CLI with the batch samplers traced: every batch a rank draws is appended to
-``$POLYCLR_TRACE/rank<R>.jsonl`` as ``{"epoch": e, "batch": [...]}``, and the first training loss
-of each rank to ``$POLYCLR_TRACE/loss<R>.json``. Lightning's DDP launcher re-runs this script for
+``$POLYCLR_TRACE/rank<R>.jsonl`` as ``{"epoch": e, "batch": [...]}``, and every training loss
+of each rank (with the rows of its batch) to ``$POLYCLR_TRACE/loss<R>.jsonl``. Lightning's DDP launcher re-runs this script for
 every rank, so each process is traced.
 
 Usage: python ddp_cli.py <polyclr CLI arguments>
@@ -28,23 +28,23 @@ def _traced(cls):
         rank, _ = rank_world()
         with open(TRACE / f"rank{rank}.jsonl", "a") as fh:
             for batch in plain(self):
-                fh.write(json.dumps({"epoch": self.epoch, "batch": [int(i) for i in batch]}) + "\n")
+                keys = [int(i[0]) if isinstance(i, tuple) else int(i) for i in batch]
+                fh.write(json.dumps({"epoch": self.epoch, "batch": keys}) + "\n")
                 fh.flush()
                 yield batch
 
     cls.__iter__ = __iter__
 
 
-def _first_loss(cls):
+def _losses(cls):
     plain = cls.training_step
 
     def training_step(self, batch, batch_idx):
         loss = plain(self, batch, batch_idx)
         rank, _ = rank_world()
-        path = TRACE / f"loss{rank}.json"
-        if not path.exists():
-            value = loss["loss"] if isinstance(loss, dict) else loss
-            path.write_text(json.dumps({"loss": float(value), "rows": int(_rows(batch))}))
+        value = loss["loss"] if isinstance(loss, dict) else loss
+        with open(TRACE / f"loss{rank}.jsonl", "a") as fh:
+            fh.write(json.dumps({"loss": float(value), "rows": int(_rows(batch))}) + "\n")
         return loss
 
     cls.training_step = training_step
@@ -61,11 +61,11 @@ def _rows(batch) -> int:
 if __name__ == "__main__":
     _traced(engine_data.EpochSeededBatchSampler)
     _traced(ts_sampler.HierarchicalBatchSampler)
-    _first_loss(modules.PretrainModule)
+    _losses(modules.PretrainModule)
     try:
         from polyclr.pipelines.timeseries.train import LeanPretrainModule
 
-        _first_loss(LeanPretrainModule)
+        _losses(LeanPretrainModule)
     except ImportError:
         pass
     from polyclr.cli import main

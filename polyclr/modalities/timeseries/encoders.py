@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from polyclr.modalities.timeseries.segconv import Segments, is_pointwise, row_bucket, segment_block
+from polyclr.sample_rng import SampleRandom
 
 
 def bernoulli_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -33,6 +34,28 @@ def bernoulli_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor
     u = bits.view(torch.int32)[:n].view(x.shape)  # uniform over the int32 range
     keep = (u >= int(-(2**31) + round(p * 2**32))).to(x.dtype)
     return x * keep.mul_(1.0 / (1.0 - p))
+
+
+def keyed_dropout(x: torch.Tensor, p: float, training: bool, rng: SampleRandom | None) -> torch.Tensor:
+    """Inverted dropout whose keep mask comes from per-sample generators (``rng``; see
+    :mod:`polyclr.sample_rng`), or :func:`bernoulli_dropout` without one.
+
+    Shape:
+        x: ``(B, *)``; returns the same shape.
+    """
+    if rng is None or not training or p == 0:
+        return bernoulli_dropout(x, p, training)
+    keep = (rng.rand(*x.shape[1:]) >= p).to(device=x.device, dtype=x.dtype)
+    return x * keep.mul_(1.0 / (1.0 - p))
+
+
+def _timestamp_keep(valid: torch.Tensor, prob: float, training: bool, rng: SampleRandom | None) -> torch.Tensor:
+    """TS2Vec's training-time binomial timestamp mask (all True in eval). Shape: ``(B, T)`` bool."""
+    if not training:
+        return torch.ones_like(valid)
+    if rng is None:
+        return torch.rand(valid.shape, device=valid.device) < prob
+    return rng.rand(valid.shape[1]).to(valid.device) < prob
 
 
 TSAI_BACKBONES = ("InceptionTimePlus", "ResNetPlus", "TSTPlus", "XceptionTimePlus", "FCNPlus")
@@ -123,21 +146,24 @@ class TS2VecEncoder(nn.Module):
         ])
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-timestamp representations; ``mask`` (B, T) bool overrides the random mask."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                rng: SampleRandom | None = None) -> torch.Tensor:
+        """Per-timestamp representations; ``mask`` (B, T) bool overrides the random mask;
+        ``rng`` draws the mask and dropout per sample (:mod:`polyclr.sample_rng`)."""
         x = x.transpose(1, 2)  # (B, T, C)
         valid = ~torch.isnan(x).any(dim=-1)
         x = torch.nan_to_num(x, nan=0.0)
         h = self.input_fc(x)
         if mask is None:
-            mask = (torch.rand(valid.shape, device=x.device) < self.mask_prob) if self.training \
-                else torch.ones_like(valid)
+            mask = _timestamp_keep(valid, self.mask_prob, self.training, rng)
         h = h * (mask & valid).unsqueeze(-1).to(h.dtype)
         h = self.blocks(h.transpose(1, 2))
+        if rng is not None:
+            return keyed_dropout(h.transpose(1, 2), self.dropout.p, self.training, rng)
         return self.dropout(h.transpose(1, 2))
 
     def forward_segments(self, x: torch.Tensor, lengths: tuple[int, ...], keep: tuple[int, int],
-                         mask: torch.Tensor | None = None) -> torch.Tensor:
+                         mask: torch.Tensor | None = None, rng: SampleRandom | None = None) -> torch.Tensor:
         """Encode consecutive time segments of ``x`` as separate series in one pass (the fast
         path of TS2Vec training) and return the representations of the time range ``keep``.
 
@@ -153,6 +179,7 @@ class TS2VecEncoder(nn.Module):
             lengths: segment lengths along time.
             keep: ``(start, stop)`` time range to return.
             mask: optional ``(B, L)`` bool timestamp mask (default: random when training).
+            rng: per-sample generators for the mask and dropout (:mod:`polyclr.sample_rng`).
 
         Shape:
             returns ``(B, stop - start, D)``.
@@ -164,8 +191,7 @@ class TS2VecEncoder(nn.Module):
         valid = ~torch.isnan(xt).any(dim=-1)
         h = self.input_fc(torch.nan_to_num(xt, nan=0.0))
         if mask is None:
-            mask = (torch.rand(valid.shape, device=x.device) < self.mask_prob) if self.training \
-                else torch.ones_like(valid)
+            mask = _timestamp_keep(valid, self.mask_prob, self.training, rng)
         h = h * (mask & valid).unsqueeze(-1).to(h.dtype)
         b, length = h.shape[:2]
         segments = [(sum(lengths[:i]), n) for i, n in enumerate(lengths)]
@@ -186,7 +212,7 @@ class TS2VecEncoder(nn.Module):
         h2 = rows(h2[: b * length].view(b, length, -1)[:, start:stop])
         for blk in blocks[tail:]:
             h2 = blk.forward_segments(h2, [(0, keep)], longest, b, keep)
-        return bernoulli_dropout(h2[: b * keep].view(b, keep, -1), self.dropout.p, self.training)
+        return keyed_dropout(h2[: b * keep].view(b, keep, -1), self.dropout.p, self.training, rng)
 
 
 class TsaiBackbone(nn.Module):

@@ -2,18 +2,32 @@
 
 Batches are dicts: ``x (B, C, T)`` float (NaN = padding), ``index (B,)`` dataset row,
 ``trial (B,)`` and ``patient (B,)`` long ids.
+
+Several processes (DDP): the random views of a sample are drawn from generators keyed by
+``(seed, step, index)`` (:mod:`polyclr.sample_rng`), and TS2Vec / COMET gather the encoded views
+and the ids of every process (:func:`polyclr.losses.gather_rows`, gradients kept) and compute
+the loss on the whole global batch, so each rank's loss is the loss a single process computes on
+that batch. Every rank computing the full loss gives each rank's input ``world`` times its share
+of the gradient; DDP's gradient averaging divides it back.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 
 import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from polyclr.losses import MultiPositiveInfoNCE, same_sample_mask, two_view_ids
+from polyclr.losses import (
+    MultiPositiveInfoNCE,
+    gather_rows,
+    same_sample_mask,
+    two_view_ids,
+    world_info,
+)
 from polyclr.modalities.timeseries.augment import (
     compose,
     overlapping_crops,
@@ -29,15 +43,21 @@ from polyclr.modalities.timeseries.losses import (
     comet_level_losses,
     hierarchical_contrastive_loss,
 )
+from polyclr.sample_rng import SampleRandom
 
 
 class _Objective(nn.Module):
     """Shared parts: DBPM re-weighting and a uniform weight average of the encoder (TS2Vec
-    evaluates an SWA copy of its encoder; ``average=True`` does the same)."""
+    evaluates an SWA copy of its encoder; ``average=True`` does the same), the per-sample keyed
+    randomness (``seed``: the run's seed; ``None`` draws one from the torch RNG) and the
+    cross-process gather."""
 
-    def __init__(self, encoder: nn.Module, dbpm: DBPM | None = None, average: bool = False) -> None:
+    def __init__(self, encoder: nn.Module, dbpm: DBPM | None = None, average: bool = False,
+                 seed: int | None = None) -> None:
         super().__init__()
         self.encoder = encoder
+        self.seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if seed is None else int(seed)
+        self.keyed_encoder = "rng" in inspect.signature(encoder.forward).parameters
         self.dbpm = dbpm
         self.avg_encoder = copy.deepcopy(encoder).requires_grad_(False) if average else None
         self.register_buffer("n_averaged", torch.zeros((), dtype=torch.long))
@@ -60,6 +80,23 @@ class _Objective(nn.Module):
         if self.avg_encoder is not None and self.n_averaged > 0:
             return self.avg_encoder
         return self.encoder
+
+    def sample_rng(self, batch: dict) -> SampleRandom:
+        """Generators keyed by ``(seed, step, index)`` for this batch's samples."""
+        return SampleRandom(batch["index"], self.seed, int(self.step.item()), batch["x"].device)
+
+    def encode(self, x: torch.Tensor, rng: SampleRandom, **kwargs) -> torch.Tensor:
+        """``encoder(x)`` with its timestamp mask and dropout keyed by ``rng`` when it can."""
+        return self.encoder(x, rng=rng, **kwargs) if self.keyed_encoder else self.encoder(x, **kwargs)
+
+    @staticmethod
+    def gather(batch: dict, *views: torch.Tensor) -> tuple[dict, list[torch.Tensor]]:
+        """The views (with gradients) and the batch's ids from every process, rank order; the
+        identity with one process."""
+        if world_info()[1] == 1:
+            return batch, list(views)
+        ids = {k: gather_rows(batch[k], with_grad=False) for k in ("index", "trial", "patient") if k in batch}
+        return ids, [gather_rows(v) for v in views]
 
     def _reduce(self, per_sample: torch.Tensor, batch: dict, logs: dict) -> dict[str, torch.Tensor]:
         if self.training:
@@ -126,43 +163,47 @@ class TS2VecObjective(_Objective):
 
     def __init__(self, encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0,
                  max_train_length: int = 3000, dbpm: DBPM | None = None, average: bool = True,
-                 fast: bool = True) -> None:
-        super().__init__(encoder, dbpm, average)
+                 fast: bool = True, seed: int | None = None) -> None:
+        super().__init__(encoder, dbpm, average, seed)
         if not 0 <= alpha <= 1 or temporal_unit < 0 or max_train_length < 2:
             raise ValueError("need 0 <= alpha <= 1, temporal_unit >= 0, max_train_length >= 2")
         self.alpha, self.temporal_unit, self.max_train_length = alpha, temporal_unit, max_train_length
         self.fast = fast and hasattr(encoder, "forward_segments")
 
     def encode_crops(self, x: torch.Tensor, s1: torch.Tensor, l1: int, s2: torch.Tensor, l2: int,
-                     crop: int, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     crop: int, mask: torch.Tensor | None = None,
+                     rng: SampleRandom | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Representations of the overlap in both crops: ``(z1, z2)``, each ``(B, crop, D)``.
 
         ``mask`` (optional, ``(B, l1 + l2)`` bool) fixes the timestamp masks of crop 1 then
-        crop 2 (the tests use it to compare the fast and the per-crop path).
+        crop 2 (the tests use it to compare the fast and the per-crop path); ``rng`` keys the
+        encoder's random mask and dropout per sample.
         """
         m1, m2 = (None, None) if mask is None else (mask[:, :l1], mask[:, l1:])
+        kw = {"rng": rng} if rng is not None and self.keyed_encoder else {}
         if not self.fast:
-            z1 = self.encoder(take_per_row(x, s1, l1), mask=m1)[:, -crop:]
-            z2 = self.encoder(take_per_row(x, s2, l2), mask=m2)[:, :crop]
+            z1 = self.encoder(take_per_row(x, s1, l1), mask=m1, **kw)[:, -crop:]
+            z2 = self.encoder(take_per_row(x, s2, l2), mask=m2, **kw)[:, :crop]
             return z1, z2
         ar = torch.arange(max(l1, l2), device=x.device)
         idx = torch.cat([s1[:, None] + ar[:l1], s2[:, None] + ar[:l2]], dim=1)  # (B, l1 + l2)
         both = x.gather(2, idx[:, None, :].expand(-1, x.shape[1], -1))
-        z = self.encoder.forward_segments(both, (l1, l2), (l1 - crop, l1 + crop), mask=mask)
+        z = self.encoder.forward_segments(both, (l1, l2), (l1 - crop, l1 + crop), mask=mask, **kw)
         return z[:, :crop], z[:, crop:]
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         if self.training:
             self._update_average()
-        x = batch["x"]
+        x, rng = batch["x"], self.sample_rng(batch)
         b, _, t = x.shape
         if t > self.max_train_length:
-            start = torch.randint(0, t - self.max_train_length + 1, (1,)).expand(b).to(x.device)
+            start = torch.full((b,), rng.batch_randint(0, t - self.max_train_length + 1), device=x.device)
             x, t = take_per_row(x, start, self.max_train_length), self.max_train_length
-        s1, l1, s2, l2, crop = overlapping_crops(t, b, x.device, min(t, 2 ** (self.temporal_unit + 1)))
-        z1, z2 = self.encode_crops(x, s1, l1, s2, l2, crop)
+        s1, l1, s2, l2, crop = overlapping_crops(t, b, x.device, min(t, 2 ** (self.temporal_unit + 1)), rng)
+        z1, z2 = self.encode_crops(x, s1, l1, s2, l2, crop, rng=rng)
+        every, (z1, z2) = self.gather(batch, z1, z2)
         per = hierarchical_contrastive_loss(z1, z2, self.alpha, self.temporal_unit, reduction="none")
-        return self._reduce(per, batch, {})
+        return self._reduce(per, every, {})
 
 
 class COMETObjective(_Objective):
@@ -177,8 +218,8 @@ class COMETObjective(_Objective):
 
     def __init__(self, encoder: nn.Module, weights: dict[str, float], temperature: float = 0.1,
                  augmentations: tuple[str, ...] = ("jitter", "scaling", "masking"),
-                 dbpm: DBPM | None = None, average: bool = False) -> None:
-        super().__init__(encoder, dbpm, average)
+                 dbpm: DBPM | None = None, average: bool = False, seed: int | None = None) -> None:
+        super().__init__(encoder, dbpm, average, seed)
         if not any(v > 0 for v in weights.values()):
             raise ValueError("COMET needs at least one level with a positive weight")
         self.weights, self.temperature = dict(weights), temperature
@@ -187,10 +228,12 @@ class COMETObjective(_Objective):
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         if self.training:
             self._update_average()
-        x = batch["x"]
-        h1, h2 = self.encoder(self.augment(x)), self.encoder(self.augment(x))
-        per, parts = comet_level_losses(h1, h2, batch["trial"], batch["patient"], self.weights, self.temperature)
-        return self._reduce(per, batch, {f"level_{k}": v.detach() for k, v in parts.items()})
+        x, rng = batch["x"], self.sample_rng(batch)
+        h1 = self.encode(self.augment(x, rng), rng)
+        h2 = self.encode(self.augment(x, rng), rng)
+        every, (h1, h2) = self.gather(batch, h1, h2)
+        per, parts = comet_level_losses(h1, h2, every["trial"], every["patient"], self.weights, self.temperature)
+        return self._reduce(per, every, {f"level_{k}": v.detach() for k, v in parts.items()})
 
 
 class AutoTCLObjective(_Objective):

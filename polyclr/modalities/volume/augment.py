@@ -5,6 +5,9 @@ dictionary transforms work one sample at a time on the CPU: per-slice ``RandAffi
 data loader the bottleneck of pre-training (tens of ms per view). Here one call transforms the
 whole batch on whatever device the batch is on. Parameters follow MONAI's ``RandAffine`` /
 ``RandAdjustContrast`` / ``RandScaleIntensity`` / ``RandShiftIntensity`` / ``RandGaussianNoise``.
+With ``rng`` (:class:`polyclr.sample_rng.SampleRandom`) a sample's parameters and noise depend
+only on ``(seed, step, sample key)``, so a global batch split over processes is augmented as one
+process would augment it; without it the process RNG is used.
 """
 
 from __future__ import annotations
@@ -13,6 +16,16 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from polyclr.sample_rng import SampleRandom
+
+
+def _uniform(batch: int, shape: tuple[int, ...], rng: SampleRandom | None,
+             device: torch.device | None) -> torch.Tensor:
+    """``(batch, *shape)`` uniform [0, 1) draws, per sample from ``rng`` when given."""
+    if rng is None:
+        return torch.rand(batch, *shape, device=device)
+    return rng.rand(*shape).to(device)
 
 
 def _rotation_3d(angles: torch.Tensor) -> torch.Tensor:
@@ -27,7 +40,8 @@ def _rotation_3d(angles: torch.Tensor) -> torch.Tensor:
 
 
 def random_affine_params(batch: int, spatial_dims: int, rotate: float = 0.25, scale: float = 0.15,
-                         translate: float = 0.1, device: torch.device | None = None) -> torch.Tensor:
+                         translate: float = 0.1, device: torch.device | None = None,
+                         rng: SampleRandom | None = None) -> torch.Tensor:
     """Random affine matrices in normalised coordinates (for ``affine_grid``).
 
     Args:
@@ -39,13 +53,13 @@ def random_affine_params(batch: int, spatial_dims: int, rotate: float = 0.25, sc
     """
     d = spatial_dims
     if d == 2:
-        a = (torch.rand(batch, device=device) * 2 - 1) * rotate
+        a = (_uniform(batch, (), rng, device) * 2 - 1) * rotate
         rot = torch.stack([a.cos(), -a.sin(), a.sin(), a.cos()], 1).view(-1, 2, 2)
     else:
-        rot = _rotation_3d((torch.rand(batch, 3, device=device) * 2 - 1) * rotate)
-    zoom = 1 + (torch.rand(batch, d, device=device) * 2 - 1) * scale
+        rot = _rotation_3d((_uniform(batch, (3,), rng, device) * 2 - 1) * rotate)
+    zoom = 1 + (_uniform(batch, (d,), rng, device) * 2 - 1) * scale
     lin = rot / zoom[:, None, :]
-    shift = (torch.rand(batch, d, 1, device=device) * 2 - 1) * translate * 2
+    shift = (_uniform(batch, (d, 1), rng, device) * 2 - 1) * translate * 2
     return torch.cat([lin, shift], dim=2)
 
 
@@ -60,7 +74,8 @@ def apply_affine(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -
 
 
 def random_intensity(x: torch.Tensor, gamma: tuple[float, float] = (0.6, 1.6), scale: float = 0.2,
-                     shift: float = 0.1, noise_std: float = 0.03, p_noise: float = 0.5) -> torch.Tensor:
+                     shift: float = 0.1, noise_std: float = 0.03, p_noise: float = 0.5,
+                     rng: SampleRandom | None = None) -> torch.Tensor:
     """Per-sample gamma, scale, shift and Gaussian noise. Gamma acts on each sample rescaled to
     [0, 1] by its own minimum and maximum (so z-scored intensities keep their negative half);
     shift and noise are in units of that range (for intensities in [0, 1]: absolute).
@@ -72,13 +87,16 @@ def random_intensity(x: torch.Tensor, gamma: tuple[float, float] = (0.6, 1.6), s
     view = (b,) + (1,) * (x.dim() - 1)
     flat = x.reshape(b, -1)
     lo = flat.amin(1).view(view)
-    rng = (flat.amax(1).view(view) - lo).clamp_min(1e-6)
-    lg = torch.empty(b, device=x.device).uniform_(math.log(gamma[0]), math.log(gamma[1])).exp()
-    y = ((x - lo) / rng).clamp(0, 1).pow(lg.view(view)) * rng + lo
-    y = y * (1 + (torch.rand(view, device=x.device) * 2 - 1) * scale)
-    y = y + (torch.rand(view, device=x.device) * 2 - 1) * shift * rng
-    noise_on = (torch.rand(view, device=x.device) < p_noise).to(x.dtype)
-    return y + torch.randn_like(y) * noise_std * rng * noise_on
+    span = (flat.amax(1).view(view) - lo).clamp_min(1e-6)
+    ones = view[1:]
+    lg_lo, lg_hi = math.log(gamma[0]), math.log(gamma[1])
+    lg = (lg_lo + _uniform(b, (), rng, x.device) * (lg_hi - lg_lo)).exp()
+    y = ((x - lo) / span).clamp(0, 1).pow(lg.view(view)) * span + lo
+    y = y * (1 + (_uniform(b, ones, rng, x.device) * 2 - 1) * scale)
+    y = y + (_uniform(b, ones, rng, x.device) * 2 - 1) * shift * span
+    noise_on = (_uniform(b, ones, rng, x.device) < p_noise).to(x.dtype)
+    noise = torch.randn_like(y) if rng is None else rng.randn(*y.shape[1:]).to(y)
+    return y + noise * noise_std * span * noise_on
 
 
 def augment_pair(x: torch.Tensor, y: torch.Tensor | None, spatial_dims: int

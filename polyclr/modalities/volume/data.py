@@ -52,9 +52,14 @@ class PartitionDataset(Dataset):
         patch_size: 3D patch size.
         length: items per epoch (default: number of volumes).
         keep: optional per-volume boolean masks of the planes that may be drawn.
+        seed: with a seed, an item fetched by the key ``(i, epoch)`` (``make_loader(...,
+            epoch_keys=True)``) draws its planes from ``(seed, epoch, i)`` alone, so the items of
+            a global batch are the same however it is split over processes; an integer key (or
+            no seed) draws from the torch RNG.
 
     Shape:
-        item["x"]: ``(S, 1, *spatial)``; item["partition"], ["position"], ["volume"]: ``(S,)``.
+        item["x"]: ``(S, 1, *spatial)``; item["partition"], ["position"], ["volume"], ["index"]
+        (the item ``i``): ``(S,)``.
     """
 
     def __init__(
@@ -67,6 +72,7 @@ class PartitionDataset(Dataset):
         patch_size: list[int] | None = None,
         length: int | None = None,
         keep: list[np.ndarray] | None = None,
+        seed: int | None = None,
     ) -> None:
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
@@ -78,6 +84,7 @@ class PartitionDataset(Dataset):
         self.axis, self.S = axis, num_partitions
         self.patch = list(patch_size or [32, 32, 32])
         self.length = length or len(volumes)
+        self.seed = seed
         self.positions, self.partitions = [], []
         for vi, (v, a) in enumerate(zip(volumes, affines, strict=True)):
             n = v.shape[axis + 1]
@@ -98,9 +105,13 @@ class PartitionDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        i, epoch = key if isinstance(key, tuple) else (key, None)
         v = i % len(self.volumes)
-        rng = np.random.default_rng(seed_from_torch())
+        if epoch is None or self.seed is None:
+            rng = np.random.default_rng(seed_from_torch())
+        else:
+            rng = np.random.default_rng([self.seed, epoch, i])
         vol, part, pos = self.volumes[v], self.partitions[v], self.positions[v]
         xs, parts, posits = [], [], []
         for s in range(self.S):
@@ -117,6 +128,7 @@ class PartitionDataset(Dataset):
             "partition": torch.tensor(parts, dtype=torch.long),
             "position": torch.tensor(posits, dtype=torch.float32),
             "volume": torch.full((self.S,), v, dtype=torch.long),
+            "index": torch.full((self.S,), i, dtype=torch.long),
         }
 
 

@@ -1,4 +1,11 @@
-"""Global and local contrastive objectives (Chaitanya et al. 2020) on the one InfoNCE core."""
+"""Global and local contrastive objectives (Chaitanya et al. 2020) on the one InfoNCE core.
+
+Several processes (DDP): the views of a slice / patch are drawn from generators keyed by
+``(seed, step, sample key)`` (:mod:`polyclr.sample_rng`); the embeddings and ids of every process
+are gathered (:func:`polyclr.losses.gather_rows`, gradients kept) and each rank computes the loss
+of the whole global batch, the loss one process computes on it (DDP's gradient averaging divides
+the ``world``-fold gradient of every rank's rows back).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from polyclr.losses import MultiPositiveInfoNCE, two_view_ids
+from polyclr.losses import MultiPositiveInfoNCE, gather_rows, world_info
 from polyclr.modalities.volume.augment import apply_affine, random_affine_params, random_intensity
 from polyclr.modalities.volume.networks import GlobalHead, LocalHead, SegMonaiUNet, SegUNet
 from polyclr.modalities.volume.partitions import (
@@ -17,6 +24,7 @@ from polyclr.modalities.volume.partitions import (
     pool_regions,
     region_boxes,
 )
+from polyclr.sample_rng import SampleRandom, mix_seed
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -41,6 +49,7 @@ class VolumeContrastive(nn.Module):
         within_image_negatives: L^l negatives only from the same image (the paper).
         local_weight: weight of the local loss in ``joint``.
         proj_dim, local_dim: head output sizes.
+        seed: seed of the keyed view randomness (``None``: drawn from the torch RNG).
     """
 
     ddp_find_unused_parameters = True  # the local stage uses only some decoder stages
@@ -60,6 +69,7 @@ class VolumeContrastive(nn.Module):
         local_weight: float = 1.0,
         proj_dim: int = 128,
         local_dim: int = 64,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         if global_strategy is not None and global_strategy not in GLOBAL_STRATEGIES:
@@ -84,6 +94,8 @@ class VolumeContrastive(nn.Module):
         stage_channels = net.decoder_channels[min(decoder_stage, stages) - 1]
         self.local_head = LocalHead(net.spatial_dims, stage_channels, local_dim)
         self.loss = MultiPositiveInfoNCE(temperature=temperature)
+        self.seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if seed is None else int(seed)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.set_phase(phase)
 
     def set_phase(self, phase: str) -> None:
@@ -98,17 +110,30 @@ class VolumeContrastive(nn.Module):
         for p in self.encoder.head_parameters():
             p.requires_grad_(False)
 
-    def global_loss(self, v1: torch.Tensor, v2: torch.Tensor, partitions: torch.Tensor) -> torch.Tensor:
-        """Global loss over two views. Shape: v1, v2 ``(N, C, *spatial)``; partitions ``(N,)``."""
-        n = v1.shape[0]
+    @staticmethod
+    def _gathered(z: torch.Tensor, ids: torch.Tensor, partitions: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Embeddings (with gradients), image ids and partitions of every process."""
+        if world_info()[1] == 1:
+            return z, ids, partitions
+        return gather_rows(z), gather_rows(ids, with_grad=False), gather_rows(partitions, with_grad=False)
+
+    def global_loss(self, v1: torch.Tensor, v2: torch.Tensor, partitions: torch.Tensor,
+                    keys: torch.Tensor | None = None) -> torch.Tensor:
+        """Global loss over two views. Shape: v1, v2 ``(N, C, *spatial)``; partitions, keys
+        (one id per image, unique in the global batch; default ``arange(N)``) ``(N,)``."""
+        keys = torch.arange(v1.shape[0], device=v1.device) if keys is None else keys
         z = self.global_head(self.encoder.encode(torch.cat([v1, v2]))[-1])
-        ids = two_view_ids(n, device=z.device)
-        pos, excl = global_pairs(self.global_strategy, ids, torch.cat([partitions, partitions]))
+        z, ids, part = self._gathered(z, torch.cat([keys, keys]), torch.cat([partitions, partitions]))
+        pos, excl = global_pairs(self.global_strategy, ids, part)
         return self.loss(z, pos, excl)
 
-    def local_loss(self, v1: torch.Tensor, v2: torch.Tensor, partitions: torch.Tensor) -> torch.Tensor:
-        """Local loss over region embeddings of a decoder stage (spatially aligned views)."""
+    def local_loss(self, v1: torch.Tensor, v2: torch.Tensor, partitions: torch.Tensor,
+                   keys: torch.Tensor | None = None, gen: torch.Generator | None = None) -> torch.Tensor:
+        """Local loss over region embeddings of a decoder stage (spatially aligned views);
+        ``gen`` draws the regions (default: seeded from the torch RNG)."""
         n = v1.shape[0]
+        keys = torch.arange(n, device=v1.device) if keys is None else keys
         x = torch.cat([v1, v2])
         if self.phase == "local":
             with torch.no_grad():
@@ -117,35 +142,50 @@ class VolumeContrastive(nn.Module):
             skips = self.encoder.encode(x)
         feats = self.encoder.decode(skips, upto=self.decoder_stage)[-1]
         proj = self.local_head(feats)
-        gen = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+        if gen is None:
+            gen = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
         boxes = region_boxes(tuple(proj.shape[2:]), self.region_size, self.num_regions,
                              self.region_sampling, gen)
         emb = pool_regions(proj, boxes).reshape(2 * n * self.num_regions, -1)
-        ids = two_view_ids(n, device=emb.device)
-        pos, excl, _, _ = local_pairs(self.local_strategy, ids, torch.cat([partitions, partitions]),
-                                      self.num_regions, self.within_image_negatives)
+        emb, ids, part = self._gathered(emb, torch.cat([keys, keys]), torch.cat([partitions, partitions]))
+        pos, excl, _, _ = local_pairs(self.local_strategy, ids, part, self.num_regions,
+                                      self.within_image_negatives)
         return self.loss(emb, pos, excl)
 
-    def views(self, x: torch.Tensor, aligned: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def views(self, x: torch.Tensor, aligned: bool, rng: SampleRandom | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Two augmented views of ``x``; ``aligned``: one shared spatial transform, so the same
-        region in both views shows the same anatomy (local loss); else independent ones."""
+        region in both views shows the same anatomy (local loss); else independent ones;
+        ``rng`` draws them per sample (default: the process RNG)."""
         d = self.encoder.spatial_dims
-        t1 = random_affine_params(x.shape[0], d, device=x.device)
-        t2 = t1 if aligned else random_affine_params(x.shape[0], d, device=x.device)
-        return random_intensity(apply_affine(x, t1)), random_intensity(apply_affine(x, t2))
+        t1 = random_affine_params(x.shape[0], d, device=x.device, rng=rng)
+        t2 = t1 if aligned else random_affine_params(x.shape[0], d, device=x.device, rng=rng)
+        return random_intensity(apply_affine(x, t1), rng=rng), random_intensity(apply_affine(x, t2), rng=rng)
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Loss of the current phase. Shape: batch["x"] ``(B, S, 1, *spatial)``,
-        batch["partition"] ``(B, S)``."""
+        batch["partition"] ``(B, S)``, optional batch["index"] ``(B, S)`` dataset item (keys the
+        views' randomness; default: the position in the batch)."""
         part = _flat(batch["partition"])
         x = _flat(batch["x"])
+        s = batch["x"].shape[1]
+        item = batch.get("index")
+        if item is None:
+            item = torch.arange(batch["x"].shape[0], device=x.device)[:, None].expand(-1, s)
+        keys = _flat(item * s + torch.arange(s, device=item.device))  # unique per slice / patch
+        step = int(self.step.item())
+        rng = SampleRandom(keys, self.seed, step, x.device)
+        if self.training:
+            self.step += 1
         out: dict[str, torch.Tensor] = {}
         total = None
         if self.phase in ("global", "joint"):
-            out["global_loss"] = self.global_loss(*self.views(x, aligned=False), part)
+            out["global_loss"] = self.global_loss(*self.views(x, aligned=False, rng=rng), part, keys)
             total = out["global_loss"]
         if self.phase in ("local", "joint"):
-            out["local_loss"] = self.local_loss(*self.views(x, aligned=True), part)
+            v1, v2 = self.views(x, aligned=True, rng=rng)
+            regions = torch.Generator().manual_seed(mix_seed(self.seed, step, 2))  # same on every rank
+            out["local_loss"] = self.local_loss(v1, v2, part, keys, regions)
             w = self.local_weight if self.phase == "joint" else 1.0
             total = w * out["local_loss"] if total is None else total + w * out["local_loss"]
         out["loss"] = total

@@ -59,9 +59,10 @@ def build_objective(cfg: TimeSeriesConfig, encoder: nn.Module, n_train: int, in_
     dbpm = build_dbpm(o.dbpm, n_train, o.dbpm_warmup, o.dbpm_beta, o.dbpm_down_weight)
     if o.name == "ts2vec":
         return TS2VecObjective(encoder, o.alpha, o.temporal_unit, o.max_train_length, dbpm, o.average,
-                               fast=o.fast_path)
+                               fast=o.fast_path, seed=cfg.engine.seed)
     if o.name == "comet":
-        return COMETObjective(encoder, o.comet_weights, o.temperature, tuple(o.augmentations), dbpm, o.average)
+        return COMETObjective(encoder, o.comet_weights, o.temperature, tuple(o.augmentations), dbpm, o.average,
+                              seed=cfg.engine.seed)
     if o.name == "autotcl":
         return AutoTCLObjective(encoder, in_channels, o.aug_every, o.mask_weight, o.temperature, o.alpha,
                                 dbpm, o.average, o.aug_adv_weight, o.aug_keep_ratio, o.aug_smooth_weight)

@@ -91,7 +91,7 @@ def pretrain_net(
         net, glob, loc, phase=stages[0][0], temperature=p.temperature, decoder_stage=p.decoder_stage,
         region_size=p.region_size, num_regions=p.num_regions, region_sampling=p.region_sampling,
         within_image_negatives=p.within_image_negatives, local_weight=p.local_weight,
-        proj_dim=cfg.net.proj_dim, local_dim=cfg.net.local_dim,
+        proj_dim=cfg.net.proj_dim, local_dim=cfg.net.local_dim, seed=cfg.engine.seed,
     )
     images = CaseField(cases, "image")  # lazy: volumes stay in the bounded cache
     affines = [c.affine for c in cases]
@@ -107,9 +107,10 @@ def pretrain_net(
         objective.set_phase(phase)
         ds = PartitionDataset(cfg.net.spatial_dims, images, affines, p.num_partitions, cfg.data.axis,
                               cfg.data.patch_size, keep=keep,
-                              length=max(len(images), p.volumes_per_batch) * 4)
+                              length=max(len(images), p.volumes_per_batch) * 4, seed=cfg.engine.seed + i)
+        # items keyed by (index, epoch): a global batch is the same however DDP splits it
         loader = make_loader(ds, p.volumes_per_batch, seed=cfg.engine.seed, shuffle=True,
-                             drop_last=True, num_workers=cfg.engine.num_workers)
+                             drop_last=True, num_workers=cfg.engine.num_workers, epoch_keys=True)
         module = PretrainModule(objective, lr=p.lr, weight_decay=cfg.engine.weight_decay,
                                 meta={"modality": "volume", "strategy": strategy, "phase": phase})
         if done is not None and resume and done.is_file():

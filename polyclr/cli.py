@@ -18,6 +18,7 @@ from typing import Any
 from polyclr import __version__
 from polyclr.errors import DataError, PolyclrError
 
+_STARTED = time.monotonic()  # this module is the first polyclr import of the command
 _MODALITY_COMMANDS = ("pretrain", "finetune", "evaluate", "run", "check", "embed", "predict")
 
 
@@ -165,11 +166,11 @@ def _cmd_modality(args: argparse.Namespace) -> int:
     from polyclr.config import resolve_config
     from polyclr.engine.dist import barrier, is_rank_zero
     from polyclr.engine.options import validate_engine
-    from polyclr.engine.progress import set_quiet
+    from polyclr.engine.progress import note, set_quiet
     from polyclr.pipelines import get_pipeline
 
     set_quiet(getattr(args, "quiet", False))
-    pipe = get_pipeline(args.modality)
+    pipe = get_pipeline(args.modality)  # training code (Lightning) is imported when training starts
     cfg = resolve_config(pipe.config_class, args.config, _engine_sets(args))
     if getattr(cfg, "engine", None) is not None:
         validate_engine(cfg.engine)
@@ -183,6 +184,9 @@ def _cmd_modality(args: argparse.Namespace) -> int:
     out: Path = args.out
     if getattr(args, "resume", False):
         _check_resume_config(out, cfg)
+    if args.command in ("pretrain", "run"):  # the long ones: their first progress line, once the
+        # input is validated (bad input gives the error line alone), before Lightning is imported
+        note(f"{args.command} {args.modality}: read {data} ({time.monotonic() - _STARTED:.1f} s after start)")
     created = _prepare_out(out)
     if is_rank_zero():  # the resolved config first: a resumed run is checked against it
         from polyclr.config import to_dict

@@ -7,6 +7,7 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
@@ -21,12 +22,27 @@ _PACKAGES = (
 )
 
 
-def is_rank_zero() -> bool:
-    """True in the process that writes files: global rank 0 under DDP / torchrun / SLURM (the
-    rank Lightning keeps in ``rank_zero_only.rank``), and any single process."""
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
+_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")  # Lightning's order
 
-    return int(getattr(rank_zero_only, "rank", 0) or 0) == 0
+
+def global_rank() -> int:
+    """Global rank of this process: the one Lightning keeps in ``rank_zero_only.rank`` (set by
+    the strategy) once Lightning is loaded, before that the environment variables it reads at
+    import (so the first progress line needs no torch / Lightning import)."""
+    mod = sys.modules.get("lightning.fabric.utilities.rank_zero")
+    if mod is not None:
+        return int(getattr(mod.rank_zero_only, "rank", 0) or 0)
+    for key in _RANK_VARIABLES:
+        value = os.environ.get(key)
+        if value is not None:
+            return int(value)
+    return 0
+
+
+def is_rank_zero() -> bool:
+    """True in the process that writes files: global rank 0 under DDP / torchrun / SLURM, and
+    any single process (see :func:`global_rank`)."""
+    return global_rank() == 0
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -1,31 +1,43 @@
-"""Training engine on PyTorch Lightning: devices, DDP, AMP, atomic checkpoints, exact resume."""
+"""Training engine on PyTorch Lightning: devices, DDP, AMP, atomic checkpoints, exact resume.
 
-from polyclr.engine.checkpoint import (
-    AtomicCheckpointIO,
-    load_encoder,
-    safe_torch_load,
-    save_encoder,
-    save_torch_atomic,
-)
-from polyclr.engine.config import EngineConfig
-from polyclr.engine.data import EpochSeededSampler, make_loader, seed_worker
-from polyclr.engine.modules import FinetuneModule, PretrainModule
-from polyclr.engine.trainer import build_trainer, fit, quiet_lightning, seed_everything
+The names below are loaded on first use (PEP 562), so the light submodules (``progress``,
+``dist``, ``options``, ``config``) can be imported without importing torch or Lightning: a long
+command prints its first progress line before those multi-second imports.
+"""
 
-__all__ = [
-    "AtomicCheckpointIO",
-    "EngineConfig",
-    "EpochSeededSampler",
-    "FinetuneModule",
-    "PretrainModule",
-    "build_trainer",
-    "fit",
-    "load_encoder",
-    "make_loader",
-    "quiet_lightning",
-    "safe_torch_load",
-    "save_encoder",
-    "save_torch_atomic",
-    "seed_everything",
-    "seed_worker",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "AtomicCheckpointIO": "trainer",
+    "load_encoder": "checkpoint",
+    "safe_torch_load": "checkpoint",
+    "save_encoder": "checkpoint",
+    "save_torch_atomic": "checkpoint",
+    "EngineConfig": "config",
+    "EpochSeededSampler": "data",
+    "make_loader": "data",
+    "seed_worker": "data",
+    "FinetuneModule": "modules",
+    "PretrainModule": "modules",
+    "build_trainer": "trainer",
+    "fit": "trainer",
+    "quiet_lightning": "seed",
+    "seed_everything": "seed",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"polyclr.engine.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'polyclr.engine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

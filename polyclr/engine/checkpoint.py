@@ -1,4 +1,7 @@
-"""Safe, atomic checkpoints: ``weights_only`` loading, safetensors encoders, temp-file + rename."""
+"""Safe, atomic checkpoints: ``weights_only`` loading, safetensors encoders, temp-file + rename.
+
+Lightning's side (``AtomicCheckpointIO``) is in :mod:`polyclr.engine.trainer`, so reading and
+writing encoders needs no Lightning import."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from polyclr.errors import CheckpointError
 from polyclr.rundir import atomic_write_bytes
@@ -40,16 +42,6 @@ def save_torch_atomic(obj: Any, path: str | Path) -> Path:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write_bytes(path, buffer.getvalue())
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint I/O that writes atomically and loads with ``weights_only=True``."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        save_torch_atomic(checkpoint, path)
-
-    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: Any = None) -> dict[str, Any]:
-        return safe_torch_load(path, map_location=map_location or "cpu")
 
 
 def save_encoder(path: str | Path, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:

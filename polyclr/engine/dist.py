@@ -3,19 +3,19 @@
 Under Lightning's DDP (and torchrun / SLURM) every process runs the same command. Files are
 written, and lines printed, by global rank zero only; a rank that reads a file rank zero has just
 written waits at :func:`barrier` first. The rank is Lightning's own (``rank_zero_only.rank``,
-taken from ``RANK`` / ``LOCAL_RANK`` / ``SLURM_PROCID`` at start-up and set by the strategy).
+taken from ``RANK`` / ``LOCAL_RANK`` / ``SLURM_PROCID`` at start-up and set by the strategy;
+before Lightning is imported the same variables are read directly, so this module loads
+without torch or Lightning).
 """
 
 from __future__ import annotations
-
-from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from polyclr import rundir
 
 
 def global_rank() -> int:
     """This process's global rank (0 in a single-process run)."""
-    return int(getattr(rank_zero_only, "rank", 0) or 0)
+    return rundir.global_rank()
 
 
 def is_rank_zero() -> bool:

@@ -7,6 +7,9 @@ stderr (CI, ``nohup``, SLURM logs) a bar would write carriage returns into the l
 such as ``pretrain global: 120/2000 steps (6%) 3.1 it/s ETA 10m05s loss=3.21`` is printed every
 ``POLYCLR_PROGRESS_SECONDS`` seconds (default 10) instead. ``POLYCLR_QUIET=1`` (the CLI's
 ``--quiet``) turns both off. Only global rank zero prints.
+
+This module imports neither torch nor Lightning (the training callback is in
+:mod:`polyclr.engine.step_progress`), so the CLI prints its first line before those imports.
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
-
-from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
 
 from polyclr.engine.dist import is_rank_zero
 
@@ -69,13 +70,17 @@ def format_line(desc: str, done: int, total: int | None, unit: str, elapsed: flo
 
 
 class _Reporter:
-    """Prints a line at the start, then at most every ``interval`` seconds, and at the end."""
+    """Prints a line at the start, then at most every ``interval`` seconds, and at the end;
+    ``quiet_start``: no line (nor bar) until the work has run ``interval`` seconds, so a loop
+    called many times for short work (embedding a probe's windows) prints nothing."""
 
-    def __init__(self, desc: str, total: int | None, unit: str) -> None:
+    def __init__(self, desc: str, total: int | None, unit: str, quiet_start: bool = False) -> None:
         self.desc, self.total, self.unit = desc, total, unit
         self.mode = progress_mode()
         self.start = time.monotonic()
-        self.last = -float("inf")
+        self.last = self.start if quiet_start else -float("inf")
+        if quiet_start and self.mode == "bar":
+            self.mode = "lines"  # a bar would appear at once; a late line is the quiet equivalent
         self.first: int | None = None
         self.printed: int | None = None
         self.bar: Any = None
@@ -95,7 +100,8 @@ class _Reporter:
             self.bar.refresh()
         elif self.mode == "lines":
             now = time.monotonic()
-            if (force and done != self.printed) or now - self.last >= line_interval():
+            late = self.printed is None and self.last != -float("inf")  # quiet start: nothing yet
+            if (force and done != self.printed and not late) or now - self.last >= line_interval():
                 self.last, self.printed = now, done
                 line = format_line(self.desc, done, self.total, self.unit, now - self.start, extra,
                                    self.first)
@@ -108,81 +114,40 @@ class _Reporter:
             self.bar = None
 
 
-def track(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "items") -> Iterator[T]:
+def note(text: str) -> None:
+    """One status line on stderr (a phase starting or done) unless progress is off; the CLI's
+    first line, printed before the multi-second torch / Lightning imports."""
+    if progress_mode() != "off":
+        print(text, file=sys.stderr, flush=True)
+
+
+def track(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "items",
+          sizes: Iterable[int] | None = None, quiet_start: bool = False) -> Iterator[T]:
     """Yield from ``iterable`` while showing progress (see the module docstring).
 
     Args:
         iterable: the work items.
         desc: what is being done, e.g. ``"predict test volumes"``.
-        total: number of items (default ``len(iterable)`` when it has one).
+        total: number of units (default ``len(iterable)`` when it has one, or ``sum(sizes)``).
         unit: plural noun for the count.
+        sizes: units in each item (e.g. images per batch); default 1 each.
+        quiet_start: print only once the loop has run ``POLYCLR_PROGRESS_SECONDS`` (for short
+            loops that run many times).
     """
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)  # type: ignore[arg-type]
-    rep = _Reporter(desc, total, unit)
+    weights = None if sizes is None else list(sizes)
+    if total is None:
+        total = sum(weights) if weights is not None else (
+            len(iterable) if hasattr(iterable, "__len__") else None)  # type: ignore[arg-type]
+    rep = _Reporter(desc, total, unit, quiet_start)
     if rep.mode == "off":
         yield from iterable
         return
     done = 0
     rep.update(0, force=True)
     try:
-        for item in iterable:
+        for k, item in enumerate(iterable):
             yield item
-            done += 1
+            done += 1 if weights is None else weights[k]
             rep.update(done)
     finally:
         rep.close(done)
-
-
-class StepProgress(ProgressBar):
-    """Lightning progress callback over the whole optimiser-step budget (not per epoch).
-
-    Args:
-        desc: label of the stage (``"pretrain GD+LD global"``, ``"finetune 10% seed 0"``).
-        total_steps: the step budget; ``None`` = ``max_epochs x batches per epoch``.
-    """
-
-    def __init__(self, desc: str = "train", total_steps: int | None = None) -> None:
-        super().__init__()
-        self.desc = desc
-        self.total_steps = total_steps
-        self._enabled = True
-        self._rep: _Reporter | None = None
-
-    def disable(self) -> None:
-        self._enabled = False
-
-    def enable(self) -> None:
-        self._enabled = True
-
-    def _total(self, trainer: Any) -> int | None:
-        if self.total_steps and self.total_steps > 0:
-            return int(self.total_steps)
-        per_epoch = trainer.num_training_batches
-        if trainer.max_epochs and trainer.max_epochs > 0 and per_epoch not in (None, float("inf")):
-            return int(trainer.max_epochs * per_epoch)
-        return None
-
-    def _extra(self, trainer: Any) -> str:
-        metrics = trainer.progress_bar_metrics
-        return " ".join(f"{k.split('/')[-1]}={float(v):.4g}" for k, v in metrics.items()
-                        if isinstance(v, float | int) or getattr(v, "numel", lambda: 0)() == 1)
-
-    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        if self._enabled and trainer.is_global_zero:
-            self._rep = _Reporter(self.desc, self._total(trainer), "steps")
-            self._rep.update(trainer.global_step, force=True)
-
-    def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
-        if self._rep is not None:
-            self._rep.update(trainer.global_step, self._extra(trainer))
-
-    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-        if self._rep is not None:
-            self._rep.close(trainer.global_step, self._extra(trainer))
-            self._rep = None
-
-    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        if self._rep is not None and self._rep.bar is not None:
-            self._rep.bar.close()
-        self._rep = None

@@ -2,38 +2,32 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from polyclr.engine.checkpoint import AtomicCheckpointIO
+from polyclr.engine.checkpoint import safe_torch_load, save_torch_atomic
 from polyclr.engine.config import EngineConfig
 from polyclr.engine.options import make_loggers
-from polyclr.engine.progress import StepProgress, progress_mode
+from polyclr.engine.progress import progress_mode
+from polyclr.engine.seed import quiet_lightning, seed_everything  # noqa: F401  (re-exported)
+from polyclr.engine.step_progress import StepProgress
 from polyclr.errors import ConfigError
 
 
-def quiet_lightning() -> None:
-    """Silence Lightning's info banners and well-known harmless warnings on small CPU runs."""
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    for pattern in (
-        ".*does not have many workers.*",
-        ".*The number of training batches.*",
-        ".*LeafSpec.*",
-        ".*is not a ModelCheckpoint.*",
-        ".*Checkpoint directory .* exists and is not empty.*",
-        ".*GPU available but not used.*",
-        ".*treespec.*",
-        ".*validation_step.*but have no.*val_dataloader.*",
-    ):
-        warnings.filterwarnings("ignore", message=pattern)
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint I/O that writes atomically and loads with ``weights_only=True``."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        save_torch_atomic(checkpoint, path)
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: Any = None) -> dict[str, Any]:
+        return safe_torch_load(path, map_location=map_location or "cpu")
 
 
 class StopAtStep(L.Callback):
@@ -57,12 +51,6 @@ class StopAtStep(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         self._check(trainer)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (and data-loader workers) for reproducible runs."""
-    quiet_lightning()
-    L.seed_everything(seed, workers=True, verbose=False)
 
 
 def _devices(value: str) -> Any:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from polyclr.engine.progress import track
 from polyclr.selection.pillow_resize import (  # noqa: F401 - re-exported for callers
     pil_resize_lanczos,
     pillow_lanczos_coefficients,
@@ -150,10 +151,9 @@ def hash_images(images: np.ndarray, method: str = "dhash", batch_size: int = 256
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        if n_threads == 1 or len(batches) == 1:
-            out = [fn(b) for b in batches]
-        else:
-            out = list(_pool(n_threads).map(fn, batches))
+        done = map(fn, batches) if n_threads == 1 or len(batches) == 1 else _pool(n_threads).map(fn, batches)
+        out = list(track(done, f"select {method}: hashing", unit="images",
+                         sizes=[len(b) for b in batches], quiet_start=len(x) < 10 * batch_size))
     finally:
         torch.set_num_threads(before)
     return np.concatenate(out) if out else np.zeros(0, dtype=np.uint64)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from polyclr._lazy import lazy_module
 from polyclr.engine import seed_everything
 from polyclr.errors import DataError
 from polyclr.evaluation import (
@@ -25,11 +26,12 @@ from polyclr.evaluation import (
 )
 from polyclr.modalities.timeseries.encoders import Classifier, TsaiBackbone
 from polyclr.modalities.timeseries.windows import aggregate
-from polyclr.pipelines.timeseries import train as T
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 from polyclr.pipelines.timeseries.data import Prepared
 from polyclr.rundir import StageMarkers
 from polyclr.splits import label_fraction_subset
+
+T = lazy_module("polyclr.pipelines.timeseries.train")  # Lightning loads when training starts
 
 
 def clean(m: dict[str, Any]) -> dict[str, Any]:

@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from polyclr._lazy import lazy_module
 from polyclr.engine import load_encoder, save_encoder, seed_everything
 from polyclr.errors import DataError
 from polyclr.evaluation import mean_std
 from polyclr.modalities.timeseries.encoders import Classifier
 from polyclr.pipelines.base import Data, Pipeline, demo_stats
 from polyclr.pipelines.timeseries import data as D
-from polyclr.pipelines.timeseries import train as T
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 from polyclr.pipelines.timeseries.evaluate import (
     label_efficiency,
@@ -27,6 +27,8 @@ from polyclr.pipelines.timeseries.evaluate import (
 from polyclr.pipelines.timeseries.report import write_timeseries_report
 from polyclr.rundir import StageMarkers, write_json
 from polyclr.splits import label_fraction_subset
+
+T = lazy_module("polyclr.pipelines.timeseries.train")  # Lightning loads when training starts
 
 
 class TimeSeriesPipeline(Pipeline):

@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from polyclr.pipelines.timeseries import train as T
+from polyclr._lazy import lazy_module
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 from polyclr.pipelines.timeseries.data import Prepared
+
+T = lazy_module("polyclr.pipelines.timeseries.train")  # Lightning loads when training starts
 
 
 def write_timeseries_report(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, metrics: dict[str, Any],

@@ -25,6 +25,7 @@ from polyclr.engine import (
     make_loader,
     save_encoder,
 )
+from polyclr.engine.progress import track
 from polyclr.errors import CheckpointError, DataError
 from polyclr.modalities.timeseries.data import TimeSeriesData
 from polyclr.modalities.timeseries.encoders import Classifier, build_encoder, instance_embedding
@@ -245,8 +246,10 @@ def embed(encoder: nn.Module, X: np.ndarray, batch_size: int = 256) -> np.ndarra
     """Instance embeddings (max-pooled). Shape: X ``(n, C, T)`` → ``(n, D)``."""
     encoder.eval()
     device = next(encoder.parameters()).device
+    starts = range(0, len(X), batch_size)
+    sizes = [min(batch_size, len(X) - i) for i in starts]  # progress only if it takes a while
     out = [instance_embedding(encoder, torch.from_numpy(X[i : i + batch_size]).to(device)).cpu()
-           for i in range(0, len(X), batch_size)]
+           for i in track(starts, "embed series", unit="series", sizes=sizes, quiet_start=True)]
     return torch.cat(out).numpy()
 
 

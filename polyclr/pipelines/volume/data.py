@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from polyclr.engine.progress import track
 from polyclr.errors import DataError
 from polyclr.modalities.volume.cache import LoadVolumed, _Deterministic, cached_dataset
 from polyclr.modalities.volume.data import seed_from_torch
@@ -376,7 +377,7 @@ def selection_items(path: Path, axis: int = 2) -> ItemSet:
     root = path if path.is_dir() else path.parent
     items, groups, positions, names = [], [], [], []
     volumes: dict[str, np.ndarray] = {}
-    for f in files:
+    for f in track(files, "select: reading volumes", unit="volumes", quiet_start=True):
         vol = load_volume(f)
         arr = vol.array
         rel = str(f.relative_to(root)) if f != root else f.name

@@ -76,15 +76,21 @@ def _check_devices(cfg: EngineConfig) -> None:
         raise ConfigError(f"engine.num_nodes={cfg.num_nodes}: must be >= 1")
 
 
-def validate_engine(cfg: EngineConfig) -> None:
-    """Refuse unusable engine settings (devices, strategy, precision, logger) by name."""
+def _check_strategy(cfg: EngineConfig) -> None:
+    """Refuse a strategy name Lightning's registry does not know."""
     from lightning.pytorch.strategies import StrategyRegistry
 
-    _check_devices(cfg)
     strategies = {"auto", *StrategyRegistry.available_strategies()}
     if str(cfg.strategy) not in strategies:
         known = ", ".join(s for s in sorted(strategies) if "_" not in s or s.startswith("ddp"))
         raise ConfigError(f"engine.strategy={cfg.strategy!r}: unknown; choose one of {known}")
+
+
+def validate_engine(cfg: EngineConfig) -> None:
+    """Refuse unusable engine settings (devices, strategy, precision, logger) by name."""
+    _check_devices(cfg)
+    if str(cfg.strategy) not in ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true"):
+        _check_strategy(cfg)  # the registry imports Lightning: only for other names
     if str(cfg.precision) not in PRECISIONS:
         raise ConfigError(f"engine.precision={cfg.precision!r}: expected one of {', '.join(PRECISIONS)}")
     if str(cfg.precision).startswith("16") and str(cfg.accelerator).lower() == "cpu":

@@ -112,3 +112,34 @@ def test_volume_run_killed_resumes_to_identical_metrics(tmp_path):
     assert not (killed / "metrics.json").exists()
     _resume(cmd)
     assert _final(killed) == _final(full)
+
+
+AUDIO = ["--set", "engine.max_epochs=12", "--set", "engine.batch_size=8", "--set", "data.clip_seconds=0.5",
+         "--set", "evaluation.long_form_clips=0", "--set", "objective.runs=[clip,cwcl+order]"]
+
+
+def _without_timings(m):
+    """Metrics with wall-clock entries (seconds, rates, memory peaks) removed, recursively."""
+    if isinstance(m, dict):
+        return {k: _without_timings(v) for k, v in m.items()
+                if not any(t in k for t in ("seconds", "per_second", "peak_", "wall"))}
+    if isinstance(m, list):
+        return [_without_timings(v) for v in m]
+    return m
+
+
+def test_audio_run_killed_resumes_to_identical_metrics(tmp_path):
+    from tests.audio.conftest import write_set
+
+    data = write_set(tmp_path / "set", n_per_class=6)
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    rng = random.Random(29)
+    ref = subprocess.run(_cmd("audio", data, full, AUDIO), cwd=ROOT, env=_env(), capture_output=True, text=True)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    cmd = _cmd("audio", data, killed, AUDIO)
+    # during the first objective's pre-training, once its first epoch checkpoint exists
+    _kill_when(cmd, lambda: (killed / "runs" / "clip" / "checkpoints" / "last.ckpt").is_file(), rng)
+    assert not (killed / "metrics.json").exists()
+    _resume(cmd)
+    assert _without_timings(json.loads((killed / "metrics.json").read_text())) == \
+        _without_timings(json.loads((full / "metrics.json").read_text()))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from polyclr._lazy import lazy_module
 from polyclr.errors import DataError
 from polyclr.modalities.audio.io import CAPTIONS_FILE
 from polyclr.modalities.audio.text import TextEmbeddingCache
@@ -17,9 +18,10 @@ from polyclr.pipelines.audio.config import AudioConfig
 from polyclr.pipelines.audio.data import embed_items, embed_waves
 from polyclr.pipelines.audio.evaluate import evaluate_models
 from polyclr.pipelines.audio.report import public, write_audio_report
-from polyclr.pipelines.audio.train import build_models, load_models, save_models, train_objective
 from polyclr.pipelines.base import Data, Pipeline, demo_stats
 from polyclr.rundir import write_json
+
+TR = lazy_module("polyclr.pipelines.audio.train")  # Lightning loads when training starts
 
 SUMMARY_KEYS = ("zero_shot.accuracy", "retrieval.t2a.R@1", "retrieval.a2t.R@1", "order.group_score",
                 "linear_probe.accuracy")
@@ -79,8 +81,8 @@ class AudioPipeline(Pipeline):
     def pretrain(self, cfg: AudioConfig, data: Data, out: Path, resume: bool = False) -> dict[str, Any]:
         prep = self._prepare(cfg, data, out)
         name = cfg.objective.name
-        encoder, text, stats = train_objective(cfg, name, prep.subset("train"), out, self.cache, resume)
-        save_models(Path(out) / "encoder.safetensors", cfg, encoder, text, name)
+        encoder, text, stats = TR.train_objective(cfg, name, prep.subset("train"), out, self.cache, resume)
+        TR.save_models(Path(out) / "encoder.safetensors", cfg, encoder, text, name)
         return {"objective": name, "train": stats, "n_train_files": len(prep.split["train"])}
 
     def finetune(self, cfg: AudioConfig, data: Data, checkpoint: Path | None, out: Path,
@@ -88,9 +90,9 @@ class AudioPipeline(Pipeline):
         """Linear probe on frozen audio features with a stratified fraction of training labels."""
         prep = self._prepare(cfg, data, out)
         if checkpoint is None:
-            encoder, _ = build_models(cfg, self.cache, [])
+            encoder, _ = TR.build_models(cfg, self.cache, [])
         else:
-            encoder, _, _ = load_models(_checkpoint_file(checkpoint), self.cache)
+            encoder, _, _ = TR.load_models(_checkpoint_file(checkpoint), self.cache)
         fraction = label_fraction or 1.0
         res, n = probe_frozen(cfg, encoder, prep, fraction, cfg.engine.seed)
         return {"linear_probe": res, "label_fraction": fraction, "n_labeled": n,
@@ -98,7 +100,7 @@ class AudioPipeline(Pipeline):
 
     def evaluate(self, cfg: AudioConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
         prep = self._prepare(cfg, data, out)
-        encoder, text, meta = load_models(_checkpoint_file(checkpoint), self.cache)
+        encoder, text, meta = TR.load_models(_checkpoint_file(checkpoint), self.cache)
         m = public(evaluate_models(cfg, encoder, text, prep))
         m["objective"] = meta.get("objective")
         return m
@@ -113,7 +115,7 @@ class AudioPipeline(Pipeline):
         from polyclr.modalities.audio.fusion import iter_clips
 
         files = self.opened(cfg, data).files
-        encoder, _, _ = load_models(_checkpoint_file(checkpoint), self.cache)
+        encoder, _, _ = TR.load_models(_checkpoint_file(checkpoint), self.cache)
         sr = encoder.sample_rate
         clip = float(cfg.data.clip_seconds)
         n = int(round(clip * sr))
@@ -143,14 +145,14 @@ class AudioPipeline(Pipeline):
         embeddings: dict[str, Any] = {}
         for name in cfg.objective.runs:
             run_dir = out / "runs" / name.replace("+", "_")
-            encoder, text, stats = train_objective(cfg, name, prep.subset("train"), run_dir, self.cache, resume)
-            save_models(run_dir / "encoder.safetensors", cfg, encoder, text, name)
+            encoder, text, stats = TR.train_objective(cfg, name, prep.subset("train"), run_dir, self.cache, resume)
+            TR.save_models(run_dir / "encoder.safetensors", cfg, encoder, text, name)
             res = evaluate_models(cfg, encoder, text, prep)
             embeddings[name] = (res.pop("_test_embeddings"), res.pop("_test_labels"))
             metrics[name] = {**res, "train": stats}
         if cfg.evaluation.random_init:
             torch.manual_seed(cfg.engine.seed)
-            encoder, text = build_models(cfg, self.cache, [c for it in prep.subset("train") for c in it.captions])
+            encoder, text = TR.build_models(cfg, self.cache, [c for it in prep.subset("train") for c in it.captions])
             encoder.eval()
             res = evaluate_models(cfg, encoder, text, prep)
             embeddings["random_init"] = (res.pop("_test_embeddings"), res.pop("_test_labels"))
@@ -197,10 +199,10 @@ class AudioPipeline(Pipeline):
         cfg.engine.logger = "none"
         data = self.demo_data()
         prep = self._prepare(cfg, data, Path(out))
-        encoder, text, stats = train_objective(cfg, "cwcl+order", prep.subset("train"), None, self.cache)
+        encoder, text, stats = TR.train_objective(cfg, "cwcl+order", prep.subset("train"), None, self.cache)
         trained = evaluate_models(cfg, encoder, text, prep)
         torch.manual_seed(cfg.engine.seed)
-        r_enc, _ = build_models(cfg, self.cache, [])
+        r_enc, _ = TR.build_models(cfg, self.cache, [])
         seeds, fraction = (0, 1, 2), 0.5
         pre = [probe_frozen(cfg, encoder, prep, fraction, s)[0]["accuracy"] for s in seeds]
         rnd = [probe_frozen(cfg, r_enc.eval(), prep, fraction, s)[0]["accuracy"] for s in seeds]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from polyclr._lazy import lazy_module
 from polyclr.engine import load_encoder, save_encoder
 from polyclr.engine.progress import track
 from polyclr.errors import CheckpointError, DataError
@@ -22,28 +23,11 @@ from polyclr.evaluation import mean_std
 from polyclr.pipelines.base import CheckReport, Data, Pipeline, demo_stats
 from polyclr.pipelines.volume import data as D
 from polyclr.pipelines.volume.config import VolumeConfig, build_net, parse_strategy, validate_config
-from polyclr.pipelines.volume.evaluate import (
-    Scan,
-    classification_rows,
-    evaluate_cases,
-    finetune_rows,
-    finetune_table,
-    fully_supervised_rows,
-    inference_device,
-    load_model,
-    predict,
-    scans,
-    volume_features,
-    write_csv,
-)
-from polyclr.pipelines.volume.train import (
-    check_compatible,
-    encoder_meta,
-    finetune_net,
-    load_init,
-    pretrain_net,
-)
 from polyclr.rundir import StageMarkers, write_json
+
+# training and evaluation code (Lightning) loads when first used, after the data is read
+E = lazy_module("polyclr.pipelines.volume.evaluate")
+TR = lazy_module("polyclr.pipelines.volume.train")
 
 
 def _trained_parts(strategy: str) -> list[str]:
@@ -87,9 +71,9 @@ class VolumePipeline(Pipeline):
         cfg, _, cases, split = self._cases(cfg, data, out)
         pre = split["pretrain"]
         keep = D.apply_selection(cfg, pre, out)
-        net, info = pretrain_net(cfg, pre, cfg.pretrain.strategy, out, D.num_classes(cases), resume, keep=keep)
+        net, info = TR.pretrain_net(cfg, pre, cfg.pretrain.strategy, out, D.num_classes(cases), resume, keep=keep)
         save_encoder(out / "encoder.safetensors", net.state_dict(),
-                     encoder_meta(cfg, net, cfg.pretrain.strategy, _trained_parts(cfg.pretrain.strategy)))
+                     TR.encoder_meta(cfg, net, cfg.pretrain.strategy, _trained_parts(cfg.pretrain.strategy)))
         if keep is not None:
             info["selection"] = {"method": cfg.selection.method, "kept_slices": int(sum(k.sum() for k in keep)),
                                  "total_slices": int(sum(len(k) for k in keep))}
@@ -101,9 +85,9 @@ class VolumePipeline(Pipeline):
         out = Path(out)
         cfg, prep, cases, split = self._cases(cfg, data, out)
         n_cls = D.num_classes(cases)
-        init, meta = load_init(checkpoint)
+        init, meta = TR.load_init(checkpoint)
         if init is not None:
-            check_compatible(cfg, meta, n_cls, checkpoint)
+            TR.check_compatible(cfg, meta, n_cls, checkpoint)
         n_train = len(split["train"])
         if labeled_volumes is None and label_fraction is not None:
             labeled_volumes = max(1, round(label_fraction * n_train))
@@ -112,14 +96,14 @@ class VolumePipeline(Pipeline):
             raise DataError(prep.path, f"asked for {k} labelled volumes but the training split has {n_train}")
         method = meta.get("objective", {}).get("strategy", "pretrained") if init else "random_init"
         names = D.class_names(prep.path, n_cls)
-        rows = finetune_rows(cfg, method, init, split, k, n_cls, names, out / "predictions")
+        rows = E.finetune_rows(cfg, method, init, split, k, n_cls, names, out / "predictions")
         # keep one fine-tuned model (first combination, first seed) for `evaluate`
         net = build_net(cfg, n_cls)
         if init is not None:
             net.load_state_dict(init)
         first = D.combinations(split["train"], k, 1, cfg.split.split_seed)[0]
-        net = finetune_net(cfg, net, first, cfg.finetune.seeds[0], pretrained=init is not None)
-        m = encoder_meta(cfg, net, method, ["finetuned"])
+        net = TR.finetune_net(cfg, net, first, cfg.finetune.seeds[0], pretrained=init is not None)
+        m = TR.encoder_meta(cfg, net, method, ["finetuned"])
         m.update(task="segmentation", classes=names)
         save_encoder(out / "model.safetensors", net.state_dict(), m)
         summary = mean_std(rows, ["method", "labeled_volumes"], ["dice_mean"])
@@ -130,14 +114,14 @@ class VolumePipeline(Pipeline):
         out = Path(out)
         cfg, prep, cases, split = self._cases(cfg, data, out)
         n_cls = D.num_classes(cases)
-        state, meta = load_init(checkpoint)
+        state, meta = TR.load_init(checkpoint)
         if meta.get("task") != "segmentation":
             raise CheckpointError(checkpoint, "not a fine-tuned segmentation model (use the finetune run dir)")
-        check_compatible(cfg, meta, n_cls, checkpoint)
+        TR.check_compatible(cfg, meta, n_cls, checkpoint)
         net = build_net(cfg, n_cls)
         net.load_state_dict(state)
         names = D.class_names(prep.path, n_cls)
-        dice, per_class, per_case, hd95 = evaluate_cases(cfg, net, split["test"], n_cls, names, out / "predictions")
+        dice, per_class, per_case, hd95 = E.evaluate_cases(cfg, net, split["test"], n_cls, names, out / "predictions")
         return {"dice_mean": dice, "dice": per_class, "hd95_mm": hd95, "dice_per_test_volume": per_case,
                 "test_volumes": [c.item.case_id for c in split["test"]]}
 
@@ -165,21 +149,21 @@ class VolumePipeline(Pipeline):
                 inits[strategy] = load_encoder(path)[0]
                 pretrain_info.append(done)
                 continue
-            net, info = pretrain_net(cfg, pre, strategy, out / "pretrain" / safe, n_cls, resume, keep=keep)
+            net, info = TR.pretrain_net(cfg, pre, strategy, out / "pretrain" / safe, n_cls, resume, keep=keep)
             inits[strategy] = copy.deepcopy(net.state_dict())
-            save_encoder(path, net.state_dict(), encoder_meta(cfg, net, strategy, _trained_parts(strategy)))
+            save_encoder(path, net.state_dict(), TR.encoder_meta(cfg, net, strategy, _trained_parts(strategy)))
             pretrain_info.append(stages.put(f"pretrain_{safe}", info))
         skipped = [k for k in cfg.finetune.labeled_volumes if k > n_train]
         kept: dict[str, Any] = {}
-        rows = finetune_table(cfg, split, inits, n_cls, names, out / "predictions", stages, keep=kept)
+        rows = E.finetune_table(cfg, split, inits, n_cls, names, out / "predictions", stages, keep=kept)
         if "net" in kept:  # the model `predict` / `embed` take
-            m = encoder_meta(cfg, kept["net"], kept["method"], ["finetuned"])
+            m = TR.encoder_meta(cfg, kept["net"], kept["method"], ["finetuned"])
             m.update(task="segmentation", classes=names, labeled_volumes=kept["labeled_volumes"])
             save_encoder(out / "model.ckpt", kept["net"].state_dict(), m)
         if cfg.finetune.fully_supervised:
-            rows += fully_supervised_rows(cfg, split, n_cls, names, stages)
+            rows += E.fully_supervised_rows(cfg, split, n_cls, names, stages)
         summary = mean_std(rows, ["method", "labeled_volumes"], ["dice_mean"])
-        classification = (stages.run("classification", lambda: classification_rows(cfg, split, inits, n_cls))
+        classification = (stages.run("classification", lambda: E.classification_rows(cfg, split, inits, n_cls))
                           if cfg.finetune.classification else [])
         metrics = {
             "rows": rows, "summary": summary, "classification": classification,
@@ -200,15 +184,15 @@ class VolumePipeline(Pipeline):
         from polyclr.modalities.volume.transforms import invert_label, resample_label_nearest
 
         out = Path(out)
-        net, mcfg, meta = load_model(checkpoint, cfg, task="segmentation")
-        device = inference_device(mcfg)
+        net, mcfg, meta = E.load_model(checkpoint, cfg, task="segmentation")
+        device = E.inference_device(mcfg)
         net.to(device)
         n_cls = int(meta["encoder"]["out_channels"])
         prep = self.opened(cfg, data)
         names = meta.get("classes") or D.class_names(prep.path, n_cls)
         rows = []
-        for it, vol, d, t in track(scans(mcfg, prep, net.divisor), "predict scans", len(prep.items), "scans"):
-            pred = predict(mcfg, net, Scan(d["image"])).numpy()
+        for it, vol, d, t in track(E.scans(mcfg, prep, net.divisor), "predict scans", len(prep.items), "scans"):
+            pred = E.predict(mcfg, net, E.Scan(d["image"])).numpy()
             ras = resample_label_nearest(pred, np.asarray(d["image"].affine), vol.affine, vol.array.shape[:3])
             if ras is None:  # axes not parallel: MONAI's inverse of the preprocessing
                 ras = invert_label(pred, d, t)
@@ -223,7 +207,7 @@ class VolumePipeline(Pipeline):
             ml = float(np.prod(vol.spacing)) / 1000.0
             row.update({f"{n}_ml": round(float(counts[i + 1]) * ml, 4) for i, n in enumerate(names)})
             rows.append(row)
-        write_csv(out / "volumes.csv", rows)
+        E.write_csv(out / "volumes.csv", rows)
         return {"scans": len(rows), "device": str(device), "classes": names, "rows": rows}
 
     def embed(self, cfg: VolumeConfig, data: Data, checkpoint: Path, out: Path) -> dict[str, Any]:
@@ -231,17 +215,17 @@ class VolumePipeline(Pipeline):
         checkpoint's own preprocessing: ``embeddings.npy`` (row order of ``embeddings.csv``:
         case, pseudonymised patient) and ``files.txt``."""
         out = Path(out)
-        net, mcfg, _ = load_model(checkpoint, cfg)
-        device = inference_device(mcfg)
+        net, mcfg, _ = E.load_model(checkpoint, cfg)
+        device = E.inference_device(mcfg)
         net.to(device)
         feats, rows = [], []
         prep = self.opened(cfg, data)
-        for it, _, d, _ in track(scans(mcfg, prep, net.divisor), "embed scans", len(prep.items), "scans"):
-            feats.append(volume_features(mcfg, net, Scan(d["image"]), cfg.classify.pooling))
+        for it, _, d, _ in track(E.scans(mcfg, prep, net.divisor), "embed scans", len(prep.items), "scans"):
+            feats.append(E.volume_features(mcfg, net, E.Scan(d["image"]), cfg.classify.pooling))
             rows.append({"row": len(rows), "case": it.case_id, "patient": it.patient_id})
         emb = np.stack(feats).astype(np.float32)
         np.save(out / "embeddings.npy", emb)
-        write_csv(out / "embeddings.csv", rows)
+        E.write_csv(out / "embeddings.csv", rows)
         (out / "files.txt").write_text("".join(f"{r['case']}\n" for r in rows), encoding="utf-8")
         return {"n_files": len(rows), "dim": int(emb.shape[1]), "pooling": cfg.classify.pooling,
                 "embeddings": "embeddings.npy", "device": str(device)}

@@ -125,7 +125,9 @@ def main() -> None:
     ap.add_argument("--pretrain-only", action="store_true", help="stop after pre-training (with --inits)")
     ap.add_argument("--wait-inits", action="store_true", help="read and split the data, then wait for --inits")
     ap.add_argument("--tag", default="", help="suffix of the CSV names (keeps earlier runs)")
-    ap.add_argument("--strategies", nargs="+", default=None)
+    ap.add_argument("--strategies", nargs="+", default=None,
+                    help="strategies to pre-train; with an existing --inits file, the initialisations "
+                         "of it to fine-tune (names as stored, e.g. GD+LD@x5)")
     ap.add_argument("--variation", default=DATA["variation"],
                     help="reference-subject preset (polyclr.modalities.volume.reference.VARIATIONS)")
     ap.add_argument("--no-full", action="store_true", help="skip the fully supervised row")
@@ -159,13 +161,16 @@ def main() -> None:
         time.sleep(10)
     if args.inits is not None and args.inits.is_file():  # pre-trained earlier, same settings
         saved = torch.load(args.inits, weights_only=True)
-        if saved["settings"] != _settings(cfg):
-            raise SystemExit(f"--inits {args.inits}: made with other settings")
+        if saved["settings"] != _pretrain_settings(cfg):
+            raise SystemExit(f"--inits {args.inits}: made with other pre-training settings")
         if saved["stage"] != args.stage and not (saved["stage"] == "test" and args.stage == "validation"):
             raise SystemExit(f"--inits {args.inits}: made for the {saved['stage']} stage")
         # test-stage inits in the validation stage: pre-trained on every training volume, the
         # validation images included (labels unused), the test volumes never
         inits, info = {"random_init": None, **saved["inits"]}, saved["info"]
+        if args.strategies:  # fine-tune only the named initialisations of the file
+            inits = {k: v for k, v in inits.items() if k == "random_init" or k in args.strategies}
+            info = [i for i in info if i["method"] in args.strategies]
         started["commit"] = f"{started['commit']} (pre-trained at {saved['commit']})"
         started["pretrained_on"] = f"{saved['stage']}-stage training volumes"
     else:
@@ -173,7 +178,7 @@ def main() -> None:
         if args.inits is not None:
             args.inits.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"inits": {k: v for k, v in inits.items() if v is not None}, "info": info,
-                        "settings": _settings(cfg), "stage": args.stage, "commit": started["commit"]},
+                        "settings": _pretrain_settings(cfg), "stage": args.stage, "commit": started["commit"]},
                        args.inits)
     if args.pretrain_only:
         return
@@ -219,10 +224,15 @@ def merge_runs(dirs: list[Path], stage: str, tag: str) -> None:
     write_csvs(rows, cls, parts[0]["classes"], stamp, parts[0]["settings"], tag)
 
 
-def _settings(cfg: VolumeConfig) -> str:
+def _pretrain_settings(cfg: VolumeConfig) -> str:
+    """What the pre-trained initialisations depend on (an --inits file is reused only with these)."""
     return (f"pretrain {cfg.pretrain.global_steps}/{cfg.pretrain.local_steps} steps x scale; "
             f"{cfg.data.spacing[0]:g} mm {cfg.data.slice_size[0]}x{cfg.data.slice_size[1]}; "
-            f"features {cfg.net.features}; S={cfg.pretrain.num_partitions}"
+            f"features {cfg.net.features}; S={cfg.pretrain.num_partitions}")
+
+
+def _settings(cfg: VolumeConfig) -> str:
+    return (_pretrain_settings(cfg)
             + (f"; pre-trained encoder lr x{cfg.finetune.pretrained_encoder_lr_scale:g}"
                if cfg.finetune.pretrained_encoder_lr_scale != 1.0 else ""))
 

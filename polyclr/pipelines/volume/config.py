@@ -87,7 +87,9 @@ class FinetuneConfig:
     Attributes:
         labeled_volumes: the K values ``run`` uses.
         combinations: fixed, different sets of K training volumes per K (drawn with
-            ``split.split_seed``).
+            ``split.split_seed``). 1 by default: a plain ``run`` fine-tunes every initialisation
+            (random init + 4 strategies) at every K once, and each further combination (or seed)
+            repeats all of those fine-tunes; raise it for spreads and paired margins.
         seeds: training seeds per combination.
         steps: optimiser steps per fine-tune.
         batch_size: slices (2D) / patches (3D) per step.
@@ -104,7 +106,7 @@ class FinetuneConfig:
     """
 
     labeled_volumes: list[int] = field(default_factory=lambda: [1, 2, 8])
-    combinations: int = 3
+    combinations: int = 1
     seeds: list[int] = field(default_factory=lambda: [0])
     steps: int = 150
     batch_size: int = 16

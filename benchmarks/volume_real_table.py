@@ -56,8 +56,10 @@ def label_efficiency() -> list[str]:
              + " | ".join(f"HD95 {c} (mm)" for c in classes) + " |",
              "| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in classes * 2) + " |"]
     groups: dict[tuple[str, int], list[dict[str, str]]] = {}
-    for r in rows:
-        groups.setdefault((r["method"], int(r["labeled_volumes"])), []).append(r)
+    steps = next((r["finetune_steps"] for r in rows if r["method"] != "fully_supervised"), r0["finetune_steps"])
+    for r in rows:  # longer fully supervised budgets: in their own table below
+        if r["method"] != "fully_supervised" or r["finetune_steps"] == steps:
+            groups.setdefault((r["method"], int(r["labeled_volumes"])), []).append(r)
     order = {"random_init": 0, "GR": 1, "GD-": 2, "GD": 3, "GD+LD": 4, "fully_supervised": 9}
     for (m, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], order.get(kv[0][0], 5))):
         dm, dse = _mean_se([float(r["dice_mean"]) for r in rs])
@@ -88,6 +90,10 @@ def label_efficiency() -> list[str]:
         lines += ["", "Only seed 0 ran to the end (3 fixed combinations x 1 seed = 3 paired runs per K); "
                   "seeds 1 and 2 were stopped so that the run finished within the session on the shared "
                   "CPU, so the target's >= 9 paired runs are not reached."]
+    if not list(RES.glob(f"volume_validation{TAG}*.csv")):
+        lines += ["", "No validation grid ran for these rows: fine-tuning uses the library defaults and "
+                  "the pre-training budget was fixed in advance, so nothing was tuned, on validation "
+                  "or on test volumes."]
     r1 = next((r for r in rows if r["method"] != "fully_supervised"), r0)
     settings = next((s["settings"] for s in _read(f"volume_label_efficiency_summary{tag}.csv")), "see CSV")
     lines += ["", f"Settings: {settings}; fine-tuning {r1['finetune_steps']} steps "

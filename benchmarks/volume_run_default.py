@@ -86,7 +86,15 @@ def record(run_dir: Path) -> None:
     from polyclr.rundir import machine_description
 
     t = _time_fields(run_dir / "time.txt")
-    metrics = json.loads((run_dir / "out" / "metrics.json").read_text())
+    out = run_dir / "out"
+    if (out / "metrics.json").is_file():
+        metrics = json.loads((out / "metrics.json").read_text())
+    else:  # stopped before the end: the rows of its finished fine-tunes (their done markers)
+        split = json.loads((out / "splits.json").read_text())["splits"]
+        rows = [json.loads(p.read_text()) for p in sorted((out / "stages").glob("finetune_*.json"))]
+        metrics = {"rows": rows, "train_volumes": len(split["train"]), "test_volumes": len(split["test"]),
+                   "pretrain_volumes": len(split["train"]) + len(split.get("pretrain_only", [])),
+                   "classes": list(rows[0]["dice"]) if rows else []}
     rows = metrics["rows"]
     loads = _loads(run_dir / "load.log")
     stamp = {"machine": machine_description(), "commit": (run_dir / "commit").read_text().strip(),
@@ -94,7 +102,8 @@ def record(run_dir: Path) -> None:
              "threads": (run_dir / "threads").read_text().strip()}
     methods = sorted({r["method"] for r in rows})
     ks = sorted({int(r["labeled_volumes"]) for r in rows if r["method"] != "fully_supervised"})
-    status = "finished" if t["exit"] == 0 else f"exit {t['exit']:.0f}"
+    status = ("finished" if t["exit"] == 0 and (out / "metrics.json").is_file()
+              else f"stopped after {len(rows)} fine-tunes")
     RES.mkdir(exist_ok=True)
     with open(RES / f"volume_run{TAG}.csv", "w", newline="") as fh:
         w = csv.writer(fh)

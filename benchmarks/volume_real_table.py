@@ -181,8 +181,8 @@ def run_timing() -> list[str]:
     cpu_min, threads = float(r["cpu_seconds"]) / 60, int(r["threads"])
     # one thread keeps the process on one core at a time, so its CPU time is the wall time it
     # needs on one idle core (an upper bound for two)
-    verdict = ("met" if threads == 1 and cpu_min < 60 else
-               "not shown" if threads == 1 else "see wall time")
+    verdict = ("not shown: the run was stopped" if r["status"] != "finished" else
+               "met" if threads == 1 and cpu_min < 60 else "not shown" if threads == 1 else "see wall time")
     lines = ["### The default run on the hippocampus (`benchmarks/volume_run_default.py`)", "",
              f"`polyclr run volume --data ../shared/data/msd_hippocampus --out OUT` with no settings "
              f"(the data's plan, every default): {r['status']}, {r['rows']} rows ({r['methods']}; "

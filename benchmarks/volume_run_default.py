@@ -82,7 +82,7 @@ def _loads(path: Path) -> list[float]:
     return out
 
 
-def record(run_dir: Path) -> None:
+def record(run_dir: Path, tag: str = "") -> None:
     from polyclr.rundir import machine_description
 
     t = _time_fields(run_dir / "time.txt")
@@ -105,7 +105,7 @@ def record(run_dir: Path) -> None:
     status = ("finished" if t["exit"] == 0 and (out / "metrics.json").is_file()
               else f"stopped after {len(rows)} fine-tunes")
     RES.mkdir(exist_ok=True)
-    with open(RES / f"volume_run{TAG}.csv", "w", newline="") as fh:
+    with open(RES / f"volume_run{TAG}{tag}.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["status", "seconds", "cpu_seconds", "user_seconds", "sys_seconds", "peak_rss_mb",
                     "load_mean", "load_max", "load_samples", "rows", "methods", "labeled_volumes",
@@ -116,7 +116,7 @@ def record(run_dir: Path) -> None:
                     " ".join(map(str, ks)), metrics["train_volumes"], metrics["test_volumes"],
                     metrics["pretrain_volumes"], *stamp.values()])
     classes = metrics["classes"]
-    with open(RES / f"volume_run{TAG}_rows.csv", "w", newline="") as fh:
+    with open(RES / f"volume_run{TAG}{tag}_rows.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["method", "labeled_volumes", "combination", "seed", "dice_mean",
                     *[f"dice_{c}" for c in classes], *[f"hd95_mm_{c}" for c in classes], *stamp])
@@ -125,7 +125,7 @@ def record(run_dir: Path) -> None:
                         *[f"{r['dice'][c]:.4f}" for c in classes],
                         *[f"{r['hd95_mm'][c]:.2f}" for c in classes], *stamp.values()])
     print(f"{status}: wall {t['wall'] / 60:.1f} min, CPU {(t['user'] + t['sys']) / 60:.1f} min, "
-          f"peak RSS {t['rss_mb']:.0f} MB, {len(rows)} rows -> {RES / f'volume_run{TAG}.csv'}")
+          f"peak RSS {t['rss_mb']:.0f} MB, {len(rows)} rows -> {RES / f'volume_run{TAG}{tag}.csv'}")
 
 
 def main() -> None:
@@ -133,11 +133,12 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/msd_hippocampus"))
     ap.add_argument("--dir", type=Path, default=Path("runs/volume_run_default"))
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the run (default: torch's)")
+    ap.add_argument("--tag", default="", help="suffix of the CSV names (e.g. _threads2 beside the 1-thread run)")
     ap.add_argument("--record", type=Path, default=None, help="only write the CSVs of a finished RUN_DIR")
     args = ap.parse_args()
     if args.record is None:
         launch(args.data, args.dir, args.threads)
-    record(args.record or args.dir)
+    record(args.record or args.dir, args.tag)
 
 
 if __name__ == "__main__":

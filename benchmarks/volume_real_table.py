@@ -204,7 +204,9 @@ def run_timing() -> list[str]:
     lines += ["", f"Machine: {r['machine']} (shared with other jobs: the load average is over its 2 cores); "
               f"{r['date']}. On one thread (OMP_NUM_THREADS=1) the process's CPU time is the wall time it "
               "needs on one idle core, so it bounds the time on two; wall times under a high load average "
-              "are inflated by the other jobs.", ""]
+              "are inflated by the other jobs."
+              + (" A stopped run was ended by hand before it finished (the session's time ran out); its "
+                 "times cover only the stages it did." if any(x["status"] != "finished" for x in runs) else ""), ""]
     return lines + run_rows()
 
 

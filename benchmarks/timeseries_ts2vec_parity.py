@@ -11,7 +11,8 @@ on TEST with
 - ``linear_probe``: ``polyclr.evaluation.linear_probe`` on both sides' embeddings.
 
 Recorded per row: pre-training seconds (the training call), iterations, peak RSS of the child
-process and its growth during pre-training, machine, commit, date, threads, load average.
+process and its growth during pre-training, the child's whole-process wall and CPU (user + sys)
+seconds (load, pre-training, embedding, probes), machine, commit, date, threads, load average.
 
     .venv/bin/python benchmarks/timeseries_ts2vec_parity.py --reference /path/to/ts2vec \
         [--datasets ...] [--seeds 0 1 2] [--threads 1] [--out timeseries_ts2vec_parity.csv]
@@ -120,12 +121,20 @@ def _env(threads: int) -> dict[str, str]:
 
 
 def _child(code: str, cwd: Path, threads: int) -> dict:
+    """Run ``code`` in a child process; adds its whole-process wall and CPU (user + sys) seconds."""
+    import resource
+    import time
+
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     res = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
                          timeout=7200, env=_env(threads))
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if res.returncode != 0 or line is None:
         raise RuntimeError(res.stderr[-3000:])
-    return json.loads(line[len("RESULT "):])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {**json.loads(line[len("RESULT "):]), "child_wall_seconds": round(time.perf_counter() - t0, 1),
+            "child_cpu_seconds": round(cpu, 1)}
 
 
 def write_public_inputs(repo: Path, name: str, path: Path) -> dict:

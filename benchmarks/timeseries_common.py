@@ -23,7 +23,7 @@ def write_csv(name: str, rows: list[dict[str, Any]]) -> Path:
 
 
 def pretrain_and_embed(path: Path, seed: int, steps: int | None = None, lr: float | None = None,
-                       prefix: str = "polyclr_ts_") -> tuple[Any, dict[str, Any], Any, Any]:
+                       prefix: str = "polyclr_ts_", normalize: bool = True) -> tuple[Any, dict[str, Any], Any, Any]:
     """Pre-train polyclr's default time-series objective on ``path`` and embed its train and
     test series with the exported encoder file (what a user gets).
 
@@ -39,6 +39,7 @@ def pretrain_and_embed(path: Path, seed: int, steps: int | None = None, lr: floa
 
     cfg = TimeSeriesConfig()
     cfg.engine.seed, cfg.engine.logger = seed, "none"
+    cfg.data.normalize = normalize
     if steps is not None:
         cfg.engine.max_steps = steps
     if lr is not None:

@@ -15,7 +15,14 @@ process and its growth during pre-training, the child's whole-process wall and C
 seconds (load, pre-training, embedding, probes), machine, commit, date, threads, load average.
 
     .venv/bin/python benchmarks/timeseries_ts2vec_parity.py --reference /path/to/ts2vec \
-        [--datasets ...] [--seeds 0 1 2] [--threads 1] [--out timeseries_ts2vec_parity.csv]
+        [--datasets ...] [--seeds 0 1 2] [--threads 1] [--out timeseries_ts2vec_parity.csv] \
+        [--input-scaling own|zscore|raw]
+
+``--input-scaling`` (a diagnostic; the table uses ``own``): ``own`` gives each side its own
+input scaling (polyclr: per-channel z-score fitted on TRAIN; the public code: ``load_UCR``
+z-scores only the sets on its list of non-normalised UCR sets, ``load_UEA`` per channel);
+``zscore`` gives both polyclr's (the public side reads TRAIN-z-scored files); ``raw`` gives both
+the archive's values unscaled (polyclr ``data.normalize=False``).
 
 The public code (github.com/yuezhihan/ts2vec, unmodified) is driven through its ``TS2Vec``
 class: its ``train.py`` asserts CUDA for ``--gpu``. Univariate sets are read by its own
@@ -54,7 +61,8 @@ from polyclr.modalities.timeseries.io import load_dataset
 import polyclr.pipelines.timeseries.train  # noqa: F401  (Lightning etc. imported before the baseline)
 load_dataset(Path({path!r}))
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-prep, pre, tr, te = pretrain_and_embed(Path({path!r}), {seed}, prefix="polyclr_parity_")
+prep, pre, tr, te = pretrain_and_embed(Path({path!r}), {seed}, prefix="polyclr_parity_",
+                                       normalize={normalize})
 d = prep.data
 ytr, yte = d.y[prep.train], d.y[prep.test]
 print("RESULT", json.dumps({{
@@ -77,6 +85,7 @@ else:  # load_UEA's preprocessing (it reads .arff only): per-channel StandardSca
     from sklearn.preprocessing import StandardScaler
     z = np.load({npz!r})
     tr, trl, te, tel = z['tr'], z['trl'], z['te'], z['tel']
+if not {univariate} and {uea_scaler}:
     sc = StandardScaler().fit(tr.reshape(-1, tr.shape[-1]))
     tr = sc.transform(tr.reshape(-1, tr.shape[-1])).reshape(tr.shape)
     te = sc.transform(te.reshape(-1, te.shape[-1])).reshape(te.shape)
@@ -137,13 +146,20 @@ def _child(code: str, cwd: Path, threads: int) -> dict:
             "child_cpu_seconds": round(cpu, 1)}
 
 
-def write_public_inputs(repo: Path, name: str, path: Path) -> dict:
+def write_public_inputs(repo: Path, name: str, path: Path, scaling: str = "own") -> dict:
     """The same TRAIN/TEST arrays for the public code: UCR TSV (label = class index, NaN
-    padding) for univariate sets, an npz of ``(n, T, C)`` arrays for multivariate ones."""
+    padding) for univariate sets, an npz of ``(n, T, C)`` arrays for multivariate ones.
+    ``scaling="zscore"`` writes them z-scored per channel with TRAIN's mean/std; ``zscore`` and
+    ``raw`` write under ``NAME__<scaling>``, a name not on load_UCR's normalisation list."""
     from polyclr.modalities.timeseries.io import load_dataset
 
     d = load_dataset(path)
     tr, te = d.indices("train"), d.indices("test")
+    if scaling == "zscore":
+        mean = np.nanmean(d.X[tr], axis=(0, 2), keepdims=True)
+        d.X = (d.X - mean) / np.nanstd(d.X[tr], axis=(0, 2), keepdims=True)
+    if scaling != "own":
+        name = f"{name}__{scaling}"
     info = {"n_train": len(tr), "n_test": len(te), "channels": int(d.n_channels), "length": int(d.length),
             "equal_length": not d.variable_length, "univariate": d.n_channels == 1}
     ucr = repo / "datasets" / "UCR" / name
@@ -160,7 +176,7 @@ def write_public_inputs(repo: Path, name: str, path: Path) -> dict:
         np.savez(tmp, tr=d.X[tr].transpose(0, 2, 1).astype(np.float64), trl=d.y[tr],
                  te=d.X[te].transpose(0, 2, 1).astype(np.float64), tel=d.y[te])
         tmp.replace(ucr / f"{name}.npz")
-    info["npz"] = str(ucr / f"{name}.npz")
+    info["npz"], info["public_name"] = str(ucr / f"{name}.npz"), name
     return info
 
 
@@ -172,12 +188,14 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="timeseries_ts2vec_parity.csv")
+    ap.add_argument("--input-scaling", choices=("own", "zscore", "raw"), default="own")
+    ap.add_argument("--implementations", nargs="+", choices=("polyclr", PUBLIC), default=["polyclr", PUBLIC])
     ap.add_argument("--resume", action="store_true", help="keep the rows already in --out, run only the rest")
     args = ap.parse_args()
     unknown = set(args.datasets) - set(sets)
     if unknown:
         raise SystemExit(f"not an aeon classification set: {sorted(unknown)} (have: {' '.join(sets)})")
-    infos = {n: write_public_inputs(args.reference, n, sets[n]) for n in args.datasets}
+    infos = {n: write_public_inputs(args.reference, n, sets[n], args.input_scaling) for n in args.datasets}
     rows = []
     done_path = Path(__file__).resolve().parent / "results" / args.out
     if args.resume and done_path.is_file():
@@ -188,16 +206,19 @@ def main() -> None:
     for seed in args.seeds:  # seed-major: a partial run already covers every set
         for i, name in enumerate(args.datasets):
             info = infos[name]
-            ours = _OURS.format(threads=args.threads, path=str(sets[name]), seed=seed)
+            ours = _OURS.format(threads=args.threads, path=str(sets[name]), seed=seed,
+                                normalize=args.input_scaling != "raw")
             public = _PUBLIC.format(threads=args.threads, seed=seed, univariate=info["univariate"],
-                                    name=name, npz=info["npz"], root=str(ROOT))
+                                    name=info["public_name"], npz=info["npz"], root=str(ROOT),
+                                    uea_scaler=args.input_scaling == "own")
             order = [("polyclr", ours, ROOT), (PUBLIC, public, args.reference)]
             for impl, code, cwd in order if (seed + i) % 2 == 0 else order[::-1]:
-                if (name, seed, impl) in done:
+                if (name, seed, impl) in done or impl not in args.implementations:
                     continue
                 r = _child(code, cwd, args.threads)
                 rows.append({"dataset": name, "seed": seed, "implementation": impl, "threads": args.threads,
-                             **{k: v for k, v in info.items() if k != "npz"}, **r,
+                             **{k: v for k, v in info.items() if k not in ("npz", "public_name")},
+                             "input_scaling": args.input_scaling, **r,
                              "load_avg": round(os.getloadavg()[0], 2), **stamp()})
                 print(json.dumps(rows[-1]), flush=True)
                 write_csv(args.out, rows)

@@ -123,8 +123,9 @@ PARITY_RUN_NOTES = {
 # Why a set has no paired row.
 PARITY_MISSING = {
     "ACSF1": "not run to completion: its TRAIN split has more than 100,000 values, so both sides train 600 "
-    "iterations on 1460-step series, more CPU time than the shared 2-core machine gave this benchmark "
-    "(started runs of both sides were stopped; polyclr's was ended by the machine's out-of-memory killer)",
+    "iterations on 1460-step series, and two attempts did not finish in the time this benchmark had on the "
+    "shared 2-core CPU (they were stopped; in the first, polyclr's process, larger than the public code's, was "
+    "ended by the machine's out-of-memory killer)",
 }
 # polyclr's TS2Vec method: rows from commits where these files' code (docstrings and comments aside)
 # equals HEAD's ran the same method.
@@ -199,10 +200,16 @@ def _pre_rebase(df: pd.DataFrame) -> str:
         return ""
     same = [c for c in off if _same_code(c)]
     n = int(df.commit.astype(str).str[:7].isin(off).sum())
+    differ = [c for c in off if c not in same]
     text = (f" {n} rows carry commit(s) {', '.join(off)}, not in the history of this table's commit: this work "
-            "before it was rebased onto main; the code of polyclr's TS2Vec objective, encoder and loss "
-            f"(docstrings aside) is the same at {', '.join(same) if same else 'none of them'} as here")
-    text += f" and differ at {', '.join(c for c in off if c not in same)}." if len(same) < len(off) else "."
+            "before it was rebased onto main.")
+    if same:
+        text += (f" At {', '.join(same)} the code of polyclr's TS2Vec objective, encoder and loss (docstrings "
+                 "aside) is the same as here.")
+    if differ:
+        text += (f" At {', '.join(differ)} the code of polyclr's TS2Vec objective and encoder differs from this "
+                 "commit's (`git diff <commit> HEAD -- "
+                 f"{' '.join(METHOD_FILES)}`): these rows measure that code, not this commit's.")
     if "4903a06" in off:
         text += " At 4903a06 the SVM probe had no libsvm iteration cap (the public grid's is 10^7)."
     return text
@@ -225,6 +232,13 @@ def _diagnostics() -> list[str]:
             out.append(f"{name}, {who} given {what}: SVM accuracy {_ms(g.svm_accuracy)} (seeds "
                        f"{' '.join(str(v) for v in g.seed)}; `{path.name}`), against {_ms(own.svm_accuracy)} "
                        f"with its own scaling and {_ms(other.svm_accuracy)} for {them} on the same seeds.")
+    path = RES / "timeseries_ts2vec_parity_head_check.csv"
+    if path.is_file():  # the same (set, seed) run by the code of the table's rows and by a later commit
+        for (name, seed), g in pd.read_csv(path).groupby(["dataset", "seed"], sort=False):
+            cells = [f"at {str(c)[:7]} SVM {_ms(x.svm_accuracy)}, pre-training {_ms(x.pretrain_seconds, 1)} s wall / "
+                     f"{_ms(x.child_cpu_seconds, 1)} s child CPU ({len(x)} runs)" for c, x in g.groupby("commit", sort=False)]
+            out.append(f"{name} seed {seed}, polyclr alone, the commits alternating (`{path.name}`): "
+                       + "; ".join(cells) + ".")
     path = RES / "timeseries_ts2vec_variable_length.csv"
     if path.is_file():
         labels = {"polyclr": "as is", "pool_padded": "pooled over the padded width",

@@ -190,6 +190,13 @@ def _same_code(commit: str) -> bool:
     return all(code(commit, p) == code("HEAD", p) for p in METHOD_FILES)
 
 
+def _commit_label(c: str) -> str:
+    """``c``, marked when it is not in HEAD's history (a rebase since), with whether the TS2Vec code matches."""
+    if _git_ok("merge-base", "--is-ancestor", c, "HEAD") is not False:
+        return c
+    return f"{c} (before a rebase; TS2Vec objective/encoder code {'as' if _same_code(c) else 'unlike'} here)"
+
+
 def _pre_rebase(df: pd.DataFrame) -> str:
     """Rows whose commit is not in HEAD's history (made before this work was rebased onto main)."""
     commits = list(dict.fromkeys(str(c)[:7] for c in df.commit))
@@ -235,7 +242,7 @@ def _diagnostics() -> list[str]:
     path = RES / "timeseries_ts2vec_parity_head_check.csv"
     if path.is_file():  # the same (set, seed) run by the code of the table's rows and by a later commit
         for (name, seed), g in pd.read_csv(path).groupby(["dataset", "seed"], sort=False):
-            cells = [f"at {str(c)[:7]} SVM {_ms(x.svm_accuracy)}, pre-training {_ms(x.pretrain_seconds, 1)} s wall / "
+            cells = [f"at {_commit_label(str(c)[:7])} SVM {_ms(x.svm_accuracy)}, pre-training {_ms(x.pretrain_seconds, 1)} s wall / "
                      f"{_ms(x.child_cpu_seconds, 1)} s child CPU ({len(x)} runs)" for c, x in g.groupby("commit", sort=False)]
             out.append(f"{name} seed {seed}, polyclr alone, the commits alternating (`{path.name}`): "
                        + "; ".join(cells) + ".")

@@ -8,8 +8,9 @@
   settings, so a changed file or setting never hits a stale entry).
 * ``none``: MONAI ``Dataset``: preprocess on every read (smallest memory, slowest).
 
-The loading step is :class:`LoadVolumed`, a MONAI map transform over polyclr's validating
-readers, so every bad file still becomes a ``DataError`` naming it.
+The loading step is :class:`~polyclr.modalities.volume.load_transform.LoadVolumed`, a MONAI map
+transform over polyclr's validating readers, so every bad file still becomes a ``DataError``
+naming it.
 """
 
 from __future__ import annotations
@@ -24,33 +25,8 @@ from typing import Any
 import numpy as np
 
 from polyclr._optional import require
-from polyclr.modalities.volume.io import load_label, load_volume
-
-try:
-    from monai.transforms import Transform as _Deterministic
-except ImportError:  # volume extra missing: require() raises MissingExtraError when used
-    _Deterministic = object  # type: ignore[assignment,misc]
 
 CACHE_MODES = ("memory", "disk", "none")
-
-
-class LoadVolumed(_Deterministic):
-    """Map transform: ``{"image": path[, "label": path]}`` -> MetaTensors ``(1, X, Y, Z)`` (RAS,
-    with the affine), through :func:`load_volume` / :func:`load_label`.
-
-    A MONAI ``Transform`` and not random: MONAI's cache datasets cache everything up to the first
-    random transform *or the first callable that is not a MONAI Transform*, so both matter.
-    """
-
-    def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
-        mdata = require("monai.data", "volume")
-        out = dict(d)
-        vol = load_volume(d["image"], series=d.get("series"), channels=tuple(d.get("channels") or ()))
-        out["image"] = mdata.MetaTensor(np.ascontiguousarray(vol.channels_first()), affine=vol.affine)
-        if d.get("label"):
-            lab = load_label(d["label"], vol)
-            out["label"] = mdata.MetaTensor(lab[None].astype(np.float32), affine=vol.affine)
-        return out
 
 
 def _file_key(path: str | Path) -> list[Any]:
@@ -80,7 +56,7 @@ def cached_dataset(items: list[dict[str, Any]], transform: Any, mode: str = "mem
     """A MONAI dataset over ``items`` (``{"image": path, "label": path or None}``).
 
     Args:
-        transform: ``Compose`` starting with :class:`LoadVolumed`.
+        transform: starts with ``load_transform.LoadVolumed``.
         mode: ``memory`` (CacheDataset within ``max_gb``), ``disk`` (PersistentDataset in
             ``cache_dir``) or ``none`` (Dataset).
         settings: preprocessing settings, part of the disk-cache key.

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from polyclr.engine.progress import track
+from polyclr.engine.progress import note, track
 from polyclr.errors import DataError
-from polyclr.modalities.volume.cache import LoadVolumed, _Deterministic, cached_dataset
+from polyclr.modalities.volume.cache import cached_dataset
 from polyclr.modalities.volume.data import seed_from_torch
 from polyclr.modalities.volume.datasets import VolumeItem, discover
 from polyclr.modalities.volume.io import VolumeData, load_label, load_volume
-from polyclr.modalities.volume.transforms import build_preprocess, monai_safe_tensors
+from polyclr.modalities.volume.transforms import build_preprocess
 from polyclr.pipelines.base import Prepared
 from polyclr.pipelines.volume.config import VolumeConfig
 from polyclr.rundir import is_rank_zero
@@ -85,21 +85,6 @@ class CaseField(Sequence):
         return getattr(self.cases[i], self.name)
 
 
-class _Preprocess(_Deterministic):
-    """Load (validating readers) then the preprocessing ``Compose`` for labelled / unlabelled
-    (a deterministic MONAI ``Transform``, so the cache datasets cache its output)."""
-
-    def __init__(self, with_label: Any, without_label: Any) -> None:
-        self.with_label, self.without_label = with_label, without_label
-        self.load = LoadVolumed()
-
-    def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
-        with monai_safe_tensors():
-            d = self.load(d)
-            t = self.with_label if d.get("label") is not None else self.without_label
-            return t({k: v for k, v in d.items() if k in ("image", "label")})
-
-
 def validate(items: list[VolumeItem]) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
     """Load every image and label (raising DataError naming the file), summarise them and take
     the dataset's fingerprint (:mod:`polyclr.modalities.volume.plan`); one volume in memory at a
@@ -108,7 +93,7 @@ def validate(items: list[VolumeItem]) -> tuple[dict[str, Any], list[str], dict[s
 
     shapes, spacings, values = [], [], set()
     fpr, channels = Fingerprinter(), None
-    for it in items:
+    for it in track(items, "reading volumes", unit="volumes", quiet_start=True):
         vol = load_volume(it.image, series=it.series, channels=it.channels)
         if channels is not None and vol.channels != channels:
             raise DataError(it.image, f"has {vol.channels} channel(s), the other volumes {channels}")
@@ -193,13 +178,17 @@ def load_cases(cfg: Any, prep: VolumePrepared, divisor: int) -> list[Case]:
     if prep.cases is not None:
         return prep.cases
     items = prep.items
+    note(f"preprocessing {len(items)} volumes (cache: {cfg.data.cache})")
+    from polyclr.modalities.volume.load_transform import LoadPreprocessd  # imports MONAI (seconds)
+
     dims = cfg.net.spatial_dims
     t_lab = build_preprocess(dims, cfg.data, True, divisor)
     t_img = build_preprocess(dims, cfg.data, False, divisor)
     records = [it.record() for it in items]
     settings = {"data": to_dict(cfg.data), "spatial_dims": dims, "divisor": divisor, "version": 1}
-    source = cached_dataset(records, _Preprocess(t_lab, t_img), cfg.data.cache, cfg.data.cache_max_gb,
-                            cfg.data.cache_dir or None, settings, list(cfg.data.spacing))
+    source = cached_dataset(records, LoadPreprocessd(t_lab, t_img), cfg.data.cache,
+                            cfg.data.cache_max_gb, cfg.data.cache_dir or None, settings,
+                            list(cfg.data.spacing))
     cases = [Case(it, source, i, t_lab if it.label is not None else t_img) for i, it in enumerate(items)]
     if dims == 3:
         for c in cases:

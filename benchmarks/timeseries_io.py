@@ -70,7 +70,8 @@ def make_wfdb(folder: Path, name: str, hours: float, fs: int, channels: int, chu
 def time_read(path: Path, rounds: int) -> list[dict]:
     import torch
 
-    from polyclr.modalities.timeseries.recordings import read_edf, read_wfdb
+    from polyclr.modalities.timeseries.recordings import read_edf
+    from polyclr.modalities.timeseries.wfdb_records import read_wfdb
     from polyclr.modalities.timeseries.windows import WindowSpec, recording_windows
 
     torch.set_num_threads(1)
@@ -102,7 +103,7 @@ torch.set_num_threads(1)
 from pathlib import Path
 import numpy as np
 from polyclr.modalities.timeseries.data import TimeSeriesData
-from polyclr.modalities.timeseries.recordings import read_wfdb
+from polyclr.modalities.timeseries.wfdb_records import read_wfdb
 from polyclr.modalities.timeseries.windows import StreamedWindows, WindowSpec
 from polyclr.pipelines.timeseries import train as T
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig

@@ -7,13 +7,9 @@ import numpy as np
 import pytest
 
 from polyclr.errors import DataError
-from polyclr.modalities.timeseries.folder import RecordingOptions, load_recordings
-from polyclr.modalities.timeseries.recordings import (
-    read_annotations,
-    read_edf,
-    read_wfdb,
-    scan_folder,
-)
+from polyclr.modalities.timeseries.folder import RecordingOptions, load_recordings, scan_folder
+from polyclr.modalities.timeseries.recordings import read_edf
+from polyclr.modalities.timeseries.wfdb_records import read_annotations, read_wfdb
 from polyclr.modalities.timeseries.windows import WindowSpec
 
 wfdb = pytest.importorskip("wfdb")
@@ -294,13 +290,11 @@ def test_multi_segment_record(tmp_path):
     write_wfdb(tmp_path, "seg1", n=1000, seed=1)
     write_wfdb(tmp_path, "seg2", n=500, seed=2)
     (tmp_path / "multi.hea").write_text("multi/2 2 100 1500\nseg1 1000\nseg2 500\n")
-    from polyclr.modalities.timeseries.recordings import read_wfdb as rw
-
-    rec = rw(tmp_path / "multi.hea")
+    rec = read_wfdb(tmp_path / "multi.hea")
     assert rec.n_samples == 1500 and rec.channels == ["I", "II"]
     x = rec.read(900, 1100)
-    np.testing.assert_allclose(x[:, :100], rw(tmp_path / "seg1.hea").read(900, 1000), atol=1e-6)
-    np.testing.assert_allclose(x[:, 100:], rw(tmp_path / "seg2.hea").read(0, 100), atol=1e-6)
+    np.testing.assert_allclose(x[:, :100], read_wfdb(tmp_path / "seg1.hea").read(900, 1000), atol=1e-6)
+    np.testing.assert_allclose(x[:, 100:], read_wfdb(tmp_path / "seg2.hea").read(0, 100), atol=1e-6)
     assert [r.record for r in scan_folder(tmp_path).recordings] == ["multi"]  # segments not read twice
 
 

@@ -15,17 +15,64 @@ from polyclr.errors import DataError
 from polyclr.modalities.timeseries.data import TimeSeriesData
 from polyclr.modalities.timeseries.labels import RecordLabels, record_labels
 from polyclr.modalities.timeseries.recordings import (
-    FolderScan,
     Recording,
-    read_annotations,
+    is_signal_table,
+    peek_table,
     read_edf,
     read_table_recording,
-    read_wfdb,
-    scan_folder,
 )
+from polyclr.modalities.timeseries.wfdb_records import read_annotations, read_wfdb, segment_headers
 from polyclr.modalities.timeseries.windows import WindowSpec, recording_windows
 
 RECORDING_SUFFIXES = (".hea", ".edf", ".bdf")
+# files WFDB records and PhysioNet folders carry beside the headers (read through the header)
+_COMPANION_SUFFIXES = (".dat", ".mat", ".atr", ".qrs", ".ecg", ".apn", ".st", ".pu", ".pu0", ".pu1")
+
+
+@dataclass
+class FolderScan:
+    """What :func:`scan_folder` found: recordings, label-table candidates, unused files."""
+
+    recordings: list[Recording]
+    tables: list[Path]
+    ignored: list[str]
+
+
+def scan_folder(root: Path, sampling_rate: float | None = None) -> FolderScan:
+    """Read every supported recording under ``root`` (recursively, sorted); metadata tables are
+    returned for the labels step; every other file is listed in ``ignored`` (to be warned about)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    heads = {p.with_suffix("") for p in files if p.suffix.lower() == ".hea"}
+    segments = {seg for p in files if p.suffix.lower() == ".hea" for seg in segment_headers(p)}
+    recs: list[Recording] = []
+    tables: list[Path] = []
+    ignored: list[str] = []
+    for p in files:
+        suf = p.suffix.lower()
+        rel = str(p.relative_to(root))
+        if suf == ".hea":
+            if p.with_suffix("") not in segments:  # a segment is read through its multi-segment record
+                recs.append(read_wfdb(p))
+        elif suf in (".edf", ".bdf"):
+            recs.append(read_edf(p))
+        elif suf in (".csv", ".parquet"):
+            peek = peek_table(p)
+            if peek is not None and is_signal_table(*peek):
+                recs.append(read_table_recording(p, sampling_rate))
+            else:
+                tables.append(p)
+        elif suf in _COMPANION_SUFFIXES and p.with_suffix("") in heads:
+            continue
+        elif p.name == "RECORDS" or p.name.upper() == "RECORDS":
+            continue  # PhysioNet's list of record names; the headers themselves are read
+        else:
+            ignored.append(rel)
+    seen: dict[str, Path] = {}
+    for r in recs:
+        if r.record in seen:
+            raise DataError(r.path, f"record id '{r.record}' also used by {seen[r.record]}")
+        seen[r.record] = r.path
+    return FolderScan(recs, tables, ignored)
 
 
 @dataclass

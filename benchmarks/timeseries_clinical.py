@@ -119,6 +119,7 @@ def main() -> None:
                       "peak_rss_mb": m["peak_rss_mb"], "n_pretrain": m["n_pretrain"], "n_train": m["n_train"],
                       "n_test": m["n_test"], "run_wall_seconds": round(wall, 1),
                       "run_cpu_seconds": round(ru.ru_utime + ru.ru_stime, 1),
+                      "run_peak_rss_mb": round(ru.ru_maxrss / 1024.0, 1),
                       "load_avg_start": round(load0, 1), "load_avg_end": round(load1, 1)}
     rows = [base | r for r in m["rows"]]
     out = write_csv(f"timeseries_clinical_{a.task}{'_' + a.tag if a.tag else ''}.csv", rows)

@@ -231,3 +231,43 @@ def test_lp_ft_head_reproduces_probe(n_classes):
     proba = predict_proba(model, X)
     assert proba.shape == (30, n_classes + 1) and proba[:, n_classes].max() < 1e-6  # unseen class
     np.testing.assert_allclose(proba[:, :n_classes], ref.predict_proba((emb - mu) / sd), atol=1e-4)
+
+
+def test_finetune_steps_follow_epochs_up_to_the_cap():
+    from polyclr.pipelines.timeseries.config import TimeSeriesConfig
+    from polyclr.pipelines.timeseries.train import finetune_steps
+
+    cfg = TimeSeriesConfig()
+    cfg.downstream.finetune_batch_size, cfg.downstream.finetune_steps, cfg.downstream.finetune_epochs = 16, 100, 10
+    assert finetune_steps(cfg, 10) == 10  # one batch of 10 per epoch
+    assert finetune_steps(cfg, 97) == 70  # ceil(97 / 16) = 7 batches per epoch
+    assert finetune_steps(cfg, 981) == 100  # capped
+    cfg.downstream.finetune_epochs = 0
+    assert finetune_steps(cfg, 10) == 100  # 0 epochs: always the step budget
+
+
+def test_balanced_class_weights_closed_form():
+    from polyclr.pipelines.timeseries.train import class_weights
+
+    w = class_weights(np.array([0, 0, 0, 1]), 3)  # 4 samples, 2 present classes: n / (2 n_c)
+    np.testing.assert_allclose(w.numpy(), [4 / 6, 4 / 2, 1.0])
+
+
+def test_finetune_without_dropout_starts_at_the_probe_loss():
+    from polyclr.pipelines.timeseries.train import _dropout_off, init_head_from_probe
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(24, 1, 16)).astype(np.float32)
+    y = np.arange(24) % 2
+    X[:, 0, :4] += y[:, None] * 2.0
+    model = Classifier(TS2VecEncoder(1, output_dims=8, hidden_dims=4, depth=2), 2)
+    init_head_from_probe(model, X, y, seed=0)
+    xb, yb = torch.from_numpy(X), torch.from_numpy(y)
+    with torch.no_grad():
+        model.eval()
+        probe_loss = torch.nn.functional.cross_entropy(model(xb), yb)
+        model.train()
+        _dropout_off(model)
+        assert model.training and not model.encoder.dropout.training
+        torch.testing.assert_close(torch.nn.functional.cross_entropy(model(xb), yb), probe_loss)

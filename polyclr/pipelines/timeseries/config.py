@@ -135,8 +135,19 @@ class DownstreamConfig:
         seeds: seeds of the label subsets and fine-tuning runs (mean ± std over them).
         methods: ``linear_probe`` (frozen), ``pretrained`` (fine-tune the pre-trained encoder),
             ``random_init`` (same encoder, random weights), ``supervised`` (a tsai baseline).
-        finetune_steps: optimiser steps per fine-tuning run.
-        finetune_lr: learning rate of fine-tuning.
+        finetune_steps: most optimiser steps of one fine-tuning run.
+        finetune_epochs: passes over the labelled subset per fine-tuning run, capped by
+            ``finetune_steps`` (0 = always ``finetune_steps``): 1 % of the labels needs far fewer
+            steps than 100 %.
+        finetune_lr: learning rate of fine-tuning (of the head, and of random-init and
+            supervised encoders).
+        encoder_lr_scale: learning-rate multiplier of a pre-trained encoder during fine-tuning
+            (smaller steps keep the pre-trained features the head was fitted on).
+        finetune_dropout: keep the encoders' dropout active while fine-tuning (off: the head
+            initialised by the probe starts at the features it was fitted on; dropout before the
+            max-pool shifts them).
+        class_weight: ``balanced`` (classes weighted by inverse frequency in the labelled subset,
+            in the head's probe and the loss: the scores are macro averages) or ``none``.
         finetune_batch_size: batch size of fine-tuning.
         supervised_arch: tsai architecture of the supervised baseline.
         head_init: ``linear_probe`` (LP-FT: head starts at a probe on the frozen features, for
@@ -148,7 +159,11 @@ class DownstreamConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     methods: list[str] = field(default_factory=lambda: ["linear_probe", "pretrained", "random_init", "supervised"])
     finetune_steps: int = 150
+    finetune_epochs: int = 0
     finetune_lr: float = 1e-3
+    encoder_lr_scale: float = 1.0
+    class_weight: str = "none"
+    finetune_dropout: bool = True
     finetune_batch_size: int = 16
     supervised_arch: str = "InceptionTimePlus"
     head_init: str = "linear_probe"

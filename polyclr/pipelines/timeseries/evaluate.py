@@ -83,36 +83,51 @@ def metric_keys(rows: list[dict[str, Any]]) -> list[str]:
     return [k for k in keys if rows and k in rows[0]]
 
 
-def probe(encoder: nn.Module, prep: Prepared, seed: int, subset: np.ndarray | None = None) -> dict[str, float]:
+def _embeddings(encoder: nn.Module, prep: Prepared, tr: np.ndarray,
+                emb_all: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of the samples ``tr`` and of the test split (rows of ``emb_all`` when given)."""
+    if emb_all is not None:
+        return emb_all[tr], emb_all[prep.test]
+    return T.embed(encoder, prep.data.X[tr]), T.embed(encoder, prep.data.X[prep.test])
+
+
+def probe(encoder: nn.Module, prep: Prepared, seed: int, subset: np.ndarray | None = None,
+          emb_all: np.ndarray | None = None) -> dict[str, float]:
     """Logistic-regression probe on frozen embeddings (one per label for multi-label data):
-    ``subset`` (default the labelled training samples) against the test split."""
+    ``subset`` (default the labelled training samples) against the test split (``emb_all``:
+    the encoder's embeddings of every sample, when already computed)."""
     d = prep.data
     tr = prep.train_labelled if subset is None else subset
-    emb_tr, emb_te = T.embed(encoder, d.X[tr]), T.embed(encoder, d.X[prep.test])
+    emb_tr, emb_te = _embeddings(encoder, prep, tr, emb_all)
     return probe_embeddings(d, emb_tr, tr, emb_te, prep.test, seed)
 
 
-def svm(encoder: nn.Module, prep: Prepared) -> dict[str, float] | None:
+def svm(encoder: nn.Module, prep: Prepared, emb_all: np.ndarray | None = None) -> dict[str, float] | None:
     """RBF-SVM probe (TS2Vec's evaluation protocol) fitted on the labelled training samples,
     scored on the test split; None for multi-label data."""
     d = prep.data
     if d.multilabel:
         return None
     tr = prep.train_labelled
-    emb_tr, emb_te = T.embed(encoder, d.X[tr]), T.embed(encoder, d.X[prep.test])
+    emb_tr, emb_te = _embeddings(encoder, prep, tr, emb_all)
     return clean(svm_probe(emb_tr, d.y[tr], emb_te, d.y[prep.test]))
 
 
 def label_efficiency(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, spec: dict[str, Any],
-                     stages: StageMarkers | None = None) -> list[dict[str, Any]]:
+                     stages: StageMarkers | None = None, emb_all: np.ndarray | None = None) -> list[dict[str, Any]]:
     """One row per (method, label fraction, seed), scored on the test patients; each row is a
-    resumable stage of ``stages`` (its done marker holds the row)."""
+    resumable stage of ``stages`` (its done marker holds the row). ``emb_all`` (the pre-trained
+    encoder's embeddings of every sample, computed here when not given) serves the linear probe
+    and the pre-trained head's initial probe of every label subset."""
     stages = stages or StageMarkers(None)
     d, ds = prep.data, cfg.downstream
     unknown = set(ds.methods) - {"linear_probe", "pretrained", "random_init", "supervised"}
     if unknown:
         raise DataError(None, f"unknown downstream methods {sorted(unknown)}")
-    emb_all = T.embed(encoder, d.X) if "linear_probe" in ds.methods else None
+    if ds.class_weight not in ("balanced", "none"):
+        raise DataError(None, f"downstream.class_weight must be 'balanced' or 'none', got '{ds.class_weight}'")
+    if emb_all is None and ({"linear_probe", "pretrained"} & set(ds.methods)):
+        emb_all = T.embed(encoder, d.X)
     X_te = d.X[prep.test]
     rows = []
     for frac in ds.label_fractions:
@@ -125,18 +140,30 @@ def label_efficiency(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, 
                     if method == "linear_probe":
                         m = probe_embeddings(d, emb_all[subset], subset, emb_all[prep.test], prep.test, seed)
                     else:
-                        if method == "pretrained":
-                            enc = copy.deepcopy(encoder)
-                        elif method == "random_init":
-                            enc = T.make_encoder(spec)
-                        else:
-                            enc = TsaiBackbone(ds.supervised_arch, d.n_channels, d.length)
-                        model = T.finetune_model(cfg, Classifier(enc, d.n_classes), d.X[subset], targets(d, subset),
-                                                 seed, desc=f"finetune {method} {frac:g} seed {seed}",
-                                                 log_dir=stages.log_dir(f"finetune_{method}_f{frac:g}_s{seed}"))
+                        model = _finetuned(cfg, prep, method, encoder, spec, subset, seed, emb_all,
+                                           stages.log_dir(f"finetune_{method}_f{frac:g}_s{seed}"),
+                                           f"finetune {method} {frac:g} seed {seed}")
                         m = score(d, prep.test, T.predict_proba(model, X_te, multilabel=d.multilabel))
                     return {"method": method, "label_fraction": frac, "seed": seed,
                             "n_labelled": int(len(subset)), **m}
 
                 rows.append(stages.run(f"finetune_{method}_f{frac:g}_s{seed}", one_row))
     return rows
+
+
+def _finetuned(cfg: TimeSeriesConfig, prep: Prepared, method: str, encoder: nn.Module, spec: dict[str, Any],
+               subset: np.ndarray, seed: int, emb_all: np.ndarray | None, log_dir: Any, desc: str) -> nn.Module:
+    """A classifier fine-tuned by ``method`` on the labelled ``subset`` (the pre-trained
+    encoder at ``downstream.encoder_lr_scale`` of the learning rate; random-init and supervised
+    encoders at the full rate)."""
+    d, ds = prep.data, cfg.downstream
+    scale, emb = 1.0, None
+    if method == "pretrained":
+        enc, scale = copy.deepcopy(encoder), ds.encoder_lr_scale
+        emb = emb_all[subset] if emb_all is not None else None
+    elif method == "random_init":
+        enc = T.make_encoder(spec)
+    else:
+        enc = TsaiBackbone(ds.supervised_arch, d.n_channels, d.length)
+    return T.finetune_model(cfg, Classifier(enc, d.n_classes), d.X[subset], targets(d, subset), seed,
+                            desc=desc, log_dir=log_dir, encoder_lr_scale=scale, emb=emb)

@@ -75,7 +75,8 @@ class TimeSeriesPipeline(Pipeline):
         d = prep.data
         subset = label_fraction_subset(prep.train_labelled, d.y, frac, cfg.engine.seed)
         model = Classifier(encoder, d.n_classes)
-        T.finetune_model(cfg, model, d.X[subset], targets(d, subset), cfg.engine.seed)
+        scale = cfg.downstream.encoder_lr_scale if checkpoint is not None else 1.0
+        T.finetune_model(cfg, model, d.X[subset], targets(d, subset), cfg.engine.seed, encoder_lr_scale=scale)
         meta = T.encoder_meta(cfg, spec, prep)
         meta.update({"n_classes": d.n_classes, "label_fraction": frac, "multilabel": d.multilabel,
                      "init": "pretrained" if checkpoint is not None else "random_init"})
@@ -134,20 +135,21 @@ class TimeSeriesPipeline(Pipeline):
         spec = T.encoder_spec(cfg, prep.data)
         encoder = T.make_encoder(spec)
         encoder.load_state_dict(load_encoder(out / "encoder.safetensors")[0])
-        rows = label_efficiency(cfg, prep, encoder, spec, stages)
-        probe_full = probe(encoder, prep, cfg.engine.seed)
+        emb_all = T.embed(encoder, prep.data.X)  # once: probes, head inits and the report share it
+        rows = label_efficiency(cfg, prep, encoder, spec, stages, emb_all)
+        probe_full = probe(encoder, prep, cfg.engine.seed, emb_all=emb_all)
         metrics: dict[str, Any] = {
             "dataset": str(prep.path), "objective": cfg.objective.name, "encoder": spec["name"],
             "n_train": int(len(prep.train_labelled)), "n_test": int(len(prep.test)),
             "n_pretrain": int(len(prep.train)), "multilabel": prep.data.multilabel,
             "pretrain_seconds": pre["pretrain_seconds"], "pretrain_steps": pre["pretrain_steps"],
             "peak_rss_mb": pre["peak_rss_mb"], "peak_gpu_mb": pre["peak_gpu_mb"], "linear_probe": probe_full,
-            "svm_probe": svm(encoder, prep),
+            "svm_probe": svm(encoder, prep, emb_all),
             "rows": rows,
             "summary": mean_std(rows, ["method", "label_fraction"], metric_keys(rows)),
         }
         if cfg.downstream.plots:
-            metrics["figures"] = write_timeseries_report(cfg, prep, encoder, metrics, out)
+            metrics["figures"] = write_timeseries_report(cfg, prep, emb_all[prep.test], metrics, out)
         return metrics
 
     def label_efficiency(self, cfg: TimeSeriesConfig, prep: D.Prepared, encoder: Any,

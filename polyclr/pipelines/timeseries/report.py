@@ -6,18 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import nn
 
-from polyclr._lazy import lazy_module
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 from polyclr.pipelines.timeseries.data import Prepared
 
-T = lazy_module("polyclr.pipelines.timeseries.train")  # Lightning loads when training starts
 
-
-def write_timeseries_report(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.Module, metrics: dict[str, Any],
+def write_timeseries_report(cfg: TimeSeriesConfig, prep: Prepared, emb: np.ndarray, metrics: dict[str, Any],
                             out: Path) -> list[str]:
-    """Test-set embedding plot, label-efficiency plot and ``report.md``; returns the figure names
+    """Test-set embedding plot (``emb``: the pre-trained encoder's embeddings of the test
+    split, ``(n_test, D)``), label-efficiency plot and ``report.md``; returns the figure names
     (none when the plotting extra is missing)."""
     try:
         from polyclr.evaluation import plots
@@ -26,7 +23,6 @@ def write_timeseries_report(cfg: TimeSeriesConfig, prep: Prepared, encoder: nn.M
         return []
     d = prep.data
     figs = []
-    emb = T.embed(encoder, d.X[prep.test])
     plots.plot_embedding(emb, np.array(d.classes)[d.y[prep.test]], out / "embedding_test.png",
                          groups=d.patient_id[prep.test], title="test embeddings (pre-trained)")
     figs.append(("Test-set embeddings of the pre-trained encoder, coloured by class", out / "embedding_test.png"))

@@ -265,21 +265,25 @@ def predict_proba(model: nn.Module, X: np.ndarray, batch_size: int = 256, multil
 
 
 @torch.no_grad()
-def init_head_from_probe(model: Classifier, X: np.ndarray, y: np.ndarray, seed: int) -> None:
+def init_head_from_probe(model: Classifier, X: np.ndarray, y: np.ndarray, seed: int,
+                         emb: np.ndarray | None = None, balanced: bool = False) -> None:
     """Linear-probe-then-fine-tune (Kumar et al., ICLR 2022): start the head at a logistic
     regression fitted on the frozen embeddings of the labelled subset (scaler folded into the
     weights), so fine-tuning does not begin by back-propagating a random head into the encoder.
+    ``emb`` (the encoder's embeddings of ``X``, when already computed) saves embedding ``X``;
+    ``balanced`` weights the classes by inverse frequency, as the fine-tuning loss does.
 
     Shape:
-        X: ``(n, C, T)``; y: ``(n,)``.
+        X: ``(n, C, T)``; y: ``(n,)``; emb: ``(n, D)``.
     """
     from sklearn.linear_model import LogisticRegression
 
     if len(np.unique(y)) < 2:
         return
-    emb = embed(model.encoder, X).astype(np.float64)
+    emb = (embed(model.encoder, X) if emb is None else emb).astype(np.float64)
     mu, sd = emb.mean(0), emb.std(0) + 1e-6
-    lr = LogisticRegression(max_iter=1000, random_state=seed).fit((emb - mu) / sd, y)
+    lr = LogisticRegression(max_iter=1000, random_state=seed,
+                            class_weight="balanced" if balanced else None).fit((emb - mu) / sd, y)
     coef, bias = lr.coef_ / sd, lr.intercept_ - (lr.coef_ / sd) @ mu
     w = torch.zeros_like(model.head.weight, dtype=torch.float64)
     b = torch.zeros_like(model.head.bias, dtype=torch.float64)
@@ -293,27 +297,73 @@ def init_head_from_probe(model: Classifier, X: np.ndarray, y: np.ndarray, seed: 
     model.head.bias.copy_(b.to(model.head.bias.dtype))
 
 
+def _dropout_off(model: nn.Module) -> None:
+    """Dropout layers to eval mode: inverted dropout before the max-pool scales and perturbs
+    the pooled features, so a head fitted on the deterministic features (the probe) would start
+    fine-tuning far from its fitted loss."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.eval()
+
+
+def finetune_steps(cfg: TimeSeriesConfig, n: int) -> int:
+    """Optimiser steps of one fine-tuning run on ``n`` labelled samples:
+    ``downstream.finetune_epochs`` passes over them, at most ``downstream.finetune_steps``
+    (a few labels need few steps; more would only fit the same handful of windows again)."""
+    ds = cfg.downstream
+    bs = max(1, min(ds.finetune_batch_size, n))
+    per_epoch = -(-max(1, n) // bs)
+    return max(1, min(ds.finetune_steps, ds.finetune_epochs * per_epoch)) if ds.finetune_epochs > 0 \
+        else max(1, ds.finetune_steps)
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency ("balanced") class weights of the labels ``y``, 1 for absent classes,
+    so the rare classes count as much as the common ones in the loss (macro metrics).
+
+    Shape:
+        y: ``(n,)`` class indices; returns ``(n_classes,)``.
+    """
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    w = np.ones(n_classes)
+    w[present] = counts[present].sum() / (present.sum() * counts[present])
+    return torch.as_tensor(w, dtype=torch.float32)
+
+
 def finetune_model(cfg: TimeSeriesConfig, model: nn.Module, X: np.ndarray, y: np.ndarray, seed: int,
-                   desc: str = "finetune", log_dir: Path | None = None) -> nn.Module:
-    """Train encoder + head with cross-entropy for ``finetune_steps`` steps on ``(X, y)``
-    (head first initialised by a linear probe when ``downstream.head_init == "linear_probe"``);
-    ``desc`` labels the progress, ``log_dir`` receives the loss curve (``engine.logger``).
-    A 2-D ``y`` is multi-hot (multi-label): binary cross-entropy per label, random head."""
+                   desc: str = "finetune", log_dir: Path | None = None, encoder_lr_scale: float = 1.0,
+                   emb: np.ndarray | None = None) -> nn.Module:
+    """Train encoder + head with cross-entropy for :func:`finetune_steps` steps on ``(X, y)``
+    (head first initialised by a linear probe when ``downstream.head_init == "linear_probe"``,
+    on the embeddings ``emb`` of ``X`` when given, else computed); the encoder's learning rate
+    is ``encoder_lr_scale`` times the head's; ``downstream.class_weight == "balanced"`` weights
+    the classes by inverse frequency; ``downstream.finetune_dropout`` keeps dropout on. ``desc`` labels the progress, ``log_dir`` receives the
+    loss curve (``engine.logger``). A 2-D ``y`` is multi-hot (multi-label): binary
+    cross-entropy per label, random head."""
     multilabel = np.ndim(y) == 2
-    if cfg.downstream.head_init == "linear_probe" and not multilabel:
-        init_head_from_probe(model, X, y, seed)
+    ds_cfg = cfg.downstream
+    if ds_cfg.head_init == "linear_probe" and not multilabel:
+        init_head_from_probe(model, X, y, seed, emb, ds_cfg.class_weight == "balanced")
     if multilabel:
         ds = [{"x": torch.from_numpy(X[i]), "y": torch.from_numpy(np.asarray(y[i], dtype=np.float32))}
               for i in range(len(X))]
     else:
         ds = [{"x": torch.from_numpy(X[i]), "y": torch.tensor(int(y[i]))} for i in range(len(X))]
-    bs = max(1, min(cfg.downstream.finetune_batch_size, len(ds)))
+    bs = max(1, min(ds_cfg.finetune_batch_size, len(ds)))
     loader = make_loader(ds, bs, seed, shuffle=True, collate_fn=collate_batch)  # type: ignore[arg-type]
     model.train()  # Lightning keeps the modes it finds; embeddings leave encoders in eval mode
-    loss = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
-    module = FinetuneModule(model, loss, lr=cfg.downstream.finetune_lr,
-                            weight_decay=cfg.engine.weight_decay)
+    if not ds_cfg.finetune_dropout:
+        _dropout_off(model)
+    if multilabel:
+        loss: nn.Module = nn.BCEWithLogitsLoss()
+    else:
+        weight = class_weights(y, int(model.head.out_features)) if ds_cfg.class_weight == "balanced" else None
+        loss = nn.CrossEntropyLoss(weight=weight)
+    scales = [(list(model.encoder.parameters()), encoder_lr_scale)] if encoder_lr_scale != 1.0 else None
+    module = FinetuneModule(model, loss, lr=ds_cfg.finetune_lr, weight_decay=cfg.engine.weight_decay,
+                            lr_scales=scales)
     warnings.filterwarnings("ignore", message=".*validation_step.*but have no.*val_dataloader.*")
     fit(module, loader, cfg.engine, None, max_epochs=-1, checkpoints=False,
-        max_steps=cfg.downstream.finetune_steps, desc=desc, log_dir=log_dir)
+        max_steps=finetune_steps(cfg, len(ds)), desc=desc, log_dir=log_dir)
     return model

@@ -20,6 +20,9 @@ TASKS = {
     "cinc2021": "CinC 2021 12-lead ECG, multi-label SNOMED-CT (macro over codes present in the test split)",
 }
 
+# runs at these commits fine-tuned with dropout on and 150 (or the stated) steps at every label fraction
+EARLIER_PROCEDURE = {"aa03379842", "db1b842776"}
+
 
 def _ms(s: pd.Series) -> str:
     s = s.dropna().astype(float)
@@ -40,7 +43,8 @@ def _paired(df: pd.DataFrame, frac: float, key: str) -> str:
 
 def task_section(name: str, df: pd.DataFrame) -> list[str]:
     r0 = df.iloc[0]
-    out = [f"#### {TASKS.get(r0.task, r0.task)} (`{name}`)", "",
+    earlier = " — earlier fine-tuning procedure" if str(r0.commit)[:10] in EARLIER_PROCEDURE else ""
+    out = [f"#### {TASKS.get(r0.task, r0.task)} (`{name}`{earlier})", "",
            "| method | label fraction | labelled windows | recording macro-F1 | recording AUROC | window macro-F1 "
            "| window AUROC |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for (method, frac), g in df.groupby(["method", "label_fraction"], sort=False):
@@ -51,12 +55,38 @@ def task_section(name: str, df: pd.DataFrame) -> list[str]:
         out += ["", "Pre-trained minus random-init fine-tuning, paired over seeds (points, mean ± s.e.): "
                 + "; ".join(f"{f:g} labels: macro-F1 {_paired(df, f, 'recording_macro_f1')}, "
                             f"AUROC {_paired(df, f, 'recording_auroc')}" for f in fracs) + "."]
+    if str(r0.settings) == "pipeline defaults":
+        rss = f", peak RSS {float(r0.run_peak_rss_mb):.0f} MB" if "run_peak_rss_mb" in df else ""
+        out += ["", f"This is `polyclr run timeseries --data ../shared/data/{r0.dataset}` with no settings: "
+                f"{float(r0.run_wall_seconds) / 60:.1f} min wall (target: under 30 min on 2 cores), "
+                f"{float(r0.run_cpu_seconds) / 60:.1f} min CPU (user + sys){rss}."]
     out += ["", f"{df.seed.nunique()} seeds; {int(r0.n_pretrain)} pre-training windows, {int(r0.n_train)} labelled "
             f"training and {int(r0.n_test)} test windows (patient-disjoint); settings: {r0.settings}; "
             f"pre-training {float(r0.pretrain_seconds):.0f} s ({int(r0.pretrain_steps)} steps), peak RSS "
             f"{float(r0.peak_rss_mb):.0f} MB; whole run {float(r0.run_wall_seconds) / 60:.1f} min wall, "
             f"{float(r0.run_cpu_seconds) / 60:.1f} min CPU, load average {r0.load_avg_start}–{r0.load_avg_end} on "
             f"{r0.machine} ({int(r0.threads)} threads); commit `{str(r0.commit)[:10]}`, {r0.date}.", ""]
+    return out
+
+
+def validation_section(name: str, df: pd.DataFrame) -> list[str]:
+    """Fine-tuning variants scored on the validation patients (the settings were chosen here)."""
+    r0 = df.iloc[0]
+    out = [f"#### Fine-tuning settings on the validation split (`{name}`)", "",
+           "| variant | label fraction | method | recording macro-F1 | recording AUROC | pre-trained − random init, "
+           "macro-F1 (paired) |", "| --- | --- | --- | --- | --- | --- |"]
+    for (variant, frac), g in df.groupby(["variant", "label_fraction"], sort=False):
+        for method, gm in g.groupby("method", sort=False):
+            diff = _paired(g, frac, "recording_macro_f1") if method == "pretrained" else ""
+            out.append(f"| {variant} | {frac:g} | {method} | {_ms(gm.recording_macro_f1)} | "
+                       f"{_ms(gm.recording_auroc)} | {diff} |")
+    out += ["", f"Scored on {int(r0.n_val_windows)} validation windows of patients held out of training "
+            f"and pre-training (the test patients take no part); {int(r0.n_train_windows)} training windows, "
+            f"{int(r0.pretrain_steps)} pre-training steps; variants fine-tune the same pre-trained encoder "
+            f"(random init: the variant's settings but the encoder's learning-rate scale, which applies to "
+            f"pre-trained encoders only; rows of a variant without random init reuse another's). "
+            f"Settings: {r0.settings}; {r0.machine} ({int(r0.threads)} threads); commit `{str(r0.commit)[:10]}`, "
+            f"{r0.date}. Produced by `benchmarks/timeseries_clinical_validation.py`.", ""]
     return out
 
 
@@ -88,12 +118,16 @@ def main() -> None:
              "pre-training on every training-split and every unlabelled recording; each recording's prediction "
              "is the mean of its windows' probabilities. Produced by `benchmarks/timeseries_clinical.py`; "
              "settings are the pipeline defaults unless the settings column says otherwise (no test-split "
-             "tuning). The label-efficiency runs below use reduced budgets (a small encoder, 60-100 pre-training "
-             "and 20-40 fine-tuning steps, one thread) because the CPU was shared with other jobs (load average "
-             "~20 on 2 cores); they are not the default settings' results. A commit id written before the branch "
+             "tuning). Runs whose settings are not the pipeline defaults use reduced budgets (a small encoder, fewer "
+             "pre-training and fine-tuning steps, one thread) because the CPU was shared with other jobs; they are "
+             "not the default settings' results. Runs marked *earlier fine-tuning procedure* predate the fine-tuning "
+             "defaults chosen on the validation split (below). A commit id written before the branch "
              "was rebased onto main names the pre-rebase commit of the same time-series code.", ""]
-    for p in sorted(RES.glob("timeseries_clinical_*.csv")):
+    runs = [p for p in sorted(RES.glob("timeseries_clinical_*.csv")) if "_validation_" not in p.name]
+    for p in runs:
         parts += task_section(p.stem.removeprefix("timeseries_clinical_"), pd.read_csv(p))
+    for p in sorted(RES.glob("timeseries_clinical_validation_*.csv")):
+        parts += validation_section(p.stem.removeprefix("timeseries_clinical_validation_"), pd.read_csv(p))
     io, stream = RES / "timeseries_io.csv", RES / "timeseries_io_stream.csv"
     if io.is_file():
         parts += io_section(pd.read_csv(io), pd.read_csv(stream) if stream.is_file() else None)

@@ -271,3 +271,10 @@ def test_finetune_without_dropout_starts_at_the_probe_loss():
         _dropout_off(model)
         assert model.training and not model.encoder.dropout.training
         torch.testing.assert_close(torch.nn.functional.cross_entropy(model(xb), yb), probe_loss)
+
+
+def test_finetune_defaults_fit_the_default_run_budget():
+    from polyclr.pipelines.timeseries.config import TimeSeriesConfig
+
+    ds = TimeSeriesConfig().downstream
+    assert ds.finetune_dropout is False and ds.finetune_epochs == 10 and ds.finetune_steps == 150

@@ -159,11 +159,11 @@ class DownstreamConfig:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     methods: list[str] = field(default_factory=lambda: ["linear_probe", "pretrained", "random_init", "supervised"])
     finetune_steps: int = 150
-    finetune_epochs: int = 0
+    finetune_epochs: int = 10
     finetune_lr: float = 1e-3
     encoder_lr_scale: float = 1.0
     class_weight: str = "none"
-    finetune_dropout: bool = True
+    finetune_dropout: bool = False
     finetune_batch_size: int = 16
     supervised_arch: str = "InceptionTimePlus"
     head_init: str = "linear_probe"

@@ -72,7 +72,11 @@ def task_section(name: str, df: pd.DataFrame) -> list[str]:
 def validation_section(name: str, df: pd.DataFrame) -> list[str]:
     """Fine-tuning variants scored on the validation patients (the settings were chosen here)."""
     r0 = df.iloc[0]
+    items = {v: str(g.settings.iloc[0]).split(";") for v, g in df.groupby("variant", sort=False)}
+    common = set.intersection(*(set(i) for i in items.values()))
     out = [f"#### Fine-tuning settings on the validation split (`{name}`)", "",
+           "Variants: " + "; ".join(f"`{v}` = {', '.join(k for k in i if k not in common) or 'the common settings'}"
+                                    for v, i in items.items()) + ".", "",
            "| variant | label fraction | method | recording macro-F1 | recording AUROC | pre-trained − random init, "
            "macro-F1 (paired) |", "| --- | --- | --- | --- | --- | --- |"]
     for (variant, frac), g in df.groupby(["variant", "label_fraction"], sort=False):
@@ -84,8 +88,10 @@ def validation_section(name: str, df: pd.DataFrame) -> list[str]:
             f"and pre-training (the test patients take no part); {int(r0.n_train_windows)} training windows, "
             f"{int(r0.pretrain_steps)} pre-training steps; variants fine-tune the same pre-trained encoder "
             f"(random init: the variant's settings but the encoder's learning-rate scale, which applies to "
-            f"pre-trained encoders only; rows of a variant without random init reuse another's). "
-            f"Settings: {r0.settings}; {r0.machine} ({int(r0.threads)} threads); commit `{str(r0.commit)[:10]}`, "
+            f"pre-trained encoders only; rows of a variant without random init reuse another's; the common "
+            f"settings are the defaults at the run's commit: LP-FT head, dropout on, encoder lr x1, no class "
+            f"weights). "
+            f"Common settings: {';'.join(k for k in items[r0.variant] if k in common)}; {r0.machine} ({int(r0.threads)} threads); commit `{str(r0.commit)[:10]}`, "
             f"{r0.date}. Produced by `benchmarks/timeseries_clinical_validation.py`.", ""]
     return out
 

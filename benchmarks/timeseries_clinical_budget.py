@@ -106,8 +106,8 @@ def main() -> None:
                 else (lambda: T.make_encoder(spec))
             step = cpu(step_fn(Classifier(make(), d.n_classes), x, y), 3)
             emb_sub = emb[sub] if method == "pretrained" else None  # run() reuses the pre-trained embeddings
-            run_fixed = once(lambda m=make, e=emb_sub, s=sub: T.finetune_model(
-                fixed, Classifier(m(), d.n_classes), d.X[s], d.y[s], 0, emb=e)) - step
+            run_fixed = once(lambda m=make, e=emb_sub, s=sub, p=method != "supervised": T.finetune_model(
+                fixed, Classifier(m(), d.n_classes), d.X[s], d.y[s], 0, emb=e, probe_head=p)) - step
             ft[method] += len(ds.seeds) * (n_steps * step + run_fixed + per_window * len(prep.test))
             steps_total += len(ds.seeds) * n_steps
     parts.update({f"finetune_{k}": v for k, v in ft.items()})

@@ -96,6 +96,22 @@ def validation_section(name: str, df: pd.DataFrame) -> list[str]:
     return out
 
 
+def budget_section(df: pd.DataFrame) -> list[str]:
+    """CPU seconds of the default CinC 2017 run, projected from its parts."""
+    r = df.iloc[-1]
+    parts = {k.removeprefix("cpu_s_"): float(v) for k, v in r.items()
+             if str(k).startswith("cpu_s_") and k != "cpu_s_total_projected"}
+    total = float(r.cpu_s_total_projected)
+    return ["#### Budget of the default run (`benchmarks/timeseries_clinical_budget.py`)", "",
+            f"`polyclr run timeseries --data ../shared/data/cinc2017_af_ecg` with no settings needs "
+            f"{total:.0f} CPU seconds ({total / 60:.1f} min of one core; target: under 30 min wall on 2 cores), "
+            f"projected from its parts measured in CPU time at one thread: " + ", ".join(
+                f"{k.replace('_', ' ')} {v:.0f} s" for k, v in parts.items()) + f" ({int(r.pretrain_steps)} "
+            f"pre-training steps; {int(r.finetune_runs)} fine-tuning runs, {int(r.finetune_steps_total)} steps in "
+            f"all). A projection, not a timed run: the shared CPU's load average was {r.load_avg} on "
+            f"{r.machine}; commit `{str(r.commit)[:10]}`, {r.date}.", ""]
+
+
 def io_section(df: pd.DataFrame, stream: pd.DataFrame | None) -> list[str]:
     out = ["#### Reading recordings (`benchmarks/timeseries_io.py`)", "",
            "| test | file | MB | raw bytes s | read + window s | ratio (target ≤ 3) | × real time |",
@@ -129,11 +145,14 @@ def main() -> None:
              "not the default settings' results. Runs marked *earlier fine-tuning procedure* predate the fine-tuning "
              "defaults chosen on the validation split (below). A commit id written before the branch "
              "was rebased onto main names the pre-rebase commit of the same time-series code.", ""]
-    runs = [p for p in sorted(RES.glob("timeseries_clinical_*.csv")) if "_validation_" not in p.name]
+    runs = [p for p in sorted(RES.glob("timeseries_clinical_*.csv"))
+            if "_validation_" not in p.name and p.name != "timeseries_clinical_budget.csv"]
     for p in runs:
         parts += task_section(p.stem.removeprefix("timeseries_clinical_"), pd.read_csv(p))
     for p in sorted(RES.glob("timeseries_clinical_validation_*.csv")):
         parts += validation_section(p.stem.removeprefix("timeseries_clinical_validation_"), pd.read_csv(p))
+    if (RES / "timeseries_clinical_budget.csv").is_file():
+        parts += budget_section(pd.read_csv(RES / "timeseries_clinical_budget.csv"))
     io, stream = RES / "timeseries_io.csv", RES / "timeseries_io_stream.csv"
     if io.is_file():
         parts += io_section(pd.read_csv(io), pd.read_csv(stream) if stream.is_file() else None)

@@ -151,7 +151,8 @@ class DownstreamConfig:
         finetune_batch_size: batch size of fine-tuning.
         supervised_arch: tsai architecture of the supervised baseline.
         head_init: ``linear_probe`` (LP-FT: head starts at a probe on the frozen features, for
-            every fine-tuned method alike) or ``random``.
+            the pre-trained and random-init encoders alike; the supervised baseline always
+            starts from a random head) or ``random``.
         plots: write figures and report.md in ``run``.
     """
 

@@ -155,7 +155,9 @@ def _finetuned(cfg: TimeSeriesConfig, prep: Prepared, method: str, encoder: nn.M
                subset: np.ndarray, seed: int, emb_all: np.ndarray | None, log_dir: Any, desc: str) -> nn.Module:
     """A classifier fine-tuned by ``method`` on the labelled ``subset`` (the pre-trained
     encoder at ``downstream.encoder_lr_scale`` of the learning rate; random-init and supervised
-    encoders at the full rate)."""
+    encoders at the full rate). The supervised baseline trains as a plain supervised model, with a
+    random head: a probe on a random network's eval-mode features (batch norm on running
+    statistics) would not match its batch-statistics features in training."""
     d, ds = prep.data, cfg.downstream
     scale, emb = 1.0, None
     if method == "pretrained":
@@ -166,4 +168,5 @@ def _finetuned(cfg: TimeSeriesConfig, prep: Prepared, method: str, encoder: nn.M
     else:
         enc = TsaiBackbone(ds.supervised_arch, d.n_channels, d.length)
     return T.finetune_model(cfg, Classifier(enc, d.n_classes), d.X[subset], targets(d, subset), seed,
-                            desc=desc, log_dir=log_dir, encoder_lr_scale=scale, emb=emb)
+                            desc=desc, log_dir=log_dir, encoder_lr_scale=scale, emb=emb,
+                            probe_head=method != "supervised")

@@ -333,17 +333,18 @@ def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
 
 def finetune_model(cfg: TimeSeriesConfig, model: nn.Module, X: np.ndarray, y: np.ndarray, seed: int,
                    desc: str = "finetune", log_dir: Path | None = None, encoder_lr_scale: float = 1.0,
-                   emb: np.ndarray | None = None) -> nn.Module:
+                   emb: np.ndarray | None = None, probe_head: bool = True) -> nn.Module:
     """Train encoder + head with cross-entropy for :func:`finetune_steps` steps on ``(X, y)``
     (head first initialised by a linear probe when ``downstream.head_init == "linear_probe"``,
-    on the embeddings ``emb`` of ``X`` when given, else computed); the encoder's learning rate
-    is ``encoder_lr_scale`` times the head's; ``downstream.class_weight == "balanced"`` weights
-    the classes by inverse frequency; ``downstream.finetune_dropout`` keeps dropout on. ``desc`` labels the progress, ``log_dir`` receives the
-    loss curve (``engine.logger``). A 2-D ``y`` is multi-hot (multi-label): binary
+    on the embeddings ``emb`` of ``X`` when given, else computed; ``probe_head=False`` keeps the
+    random head); the encoder's learning rate is ``encoder_lr_scale`` times the head's;
+    ``downstream.class_weight == "balanced"`` weights the classes by inverse frequency;
+    ``downstream.finetune_dropout`` keeps dropout on. ``desc`` labels the progress, ``log_dir``
+    receives the loss curve (``engine.logger``). A 2-D ``y`` is multi-hot (multi-label): binary
     cross-entropy per label, random head."""
     multilabel = np.ndim(y) == 2
     ds_cfg = cfg.downstream
-    if ds_cfg.head_init == "linear_probe" and not multilabel:
+    if ds_cfg.head_init == "linear_probe" and probe_head and not multilabel:
         init_head_from_probe(model, X, y, seed, emb, ds_cfg.class_weight == "balanced")
     if multilabel:
         ds = [{"x": torch.from_numpy(X[i]), "y": torch.from_numpy(np.asarray(y[i], dtype=np.float32))}

@@ -15,6 +15,7 @@ fraction, methods x fractions x seeds. Not counted: figures and report (seconds)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import sys
@@ -102,8 +103,9 @@ def main() -> None:
         n_steps, bs = T.finetune_steps(cfg, len(sub)), min(ds.finetune_batch_size, len(sub))
         x, y = torch.from_numpy(d.X[sub[:bs]]), torch.from_numpy(d.y[sub[:bs]]).long()
         for method in ft:
-            make = (lambda: TsaiBackbone(ds.supervised_arch, d.n_channels, d.length)) if method == "supervised" \
-                else (lambda: T.make_encoder(spec))
+            make = {"supervised": lambda: TsaiBackbone(ds.supervised_arch, d.n_channels, d.length),
+                    "random_init": lambda: T.make_encoder(spec),
+                    "pretrained": lambda: copy.deepcopy(enc)}[method]  # emb holds enc's embeddings
             step = cpu(step_fn(Classifier(make(), d.n_classes), x, y), 3)
             emb_sub = emb[sub] if method == "pretrained" else None  # run() reuses the pre-trained embeddings
             run_fixed = once(lambda m=make, e=emb_sub, s=sub, p=method != "supervised": T.finetune_model(

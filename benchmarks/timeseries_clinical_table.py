@@ -144,7 +144,8 @@ def main() -> None:
              "pre-training and fine-tuning steps, one thread) because the CPU was shared with other jobs; they are "
              "not the default settings' results. Runs marked *earlier fine-tuning procedure* predate the fine-tuning "
              "defaults chosen on the validation split (below). A commit id written before the branch "
-             "was rebased onto main names the pre-rebase commit of the same time-series code.", ""]
+             "was rebased onto main names the pre-rebase commit (changes merged from main since then, e.g. "
+             "pre-training augmentations drawn per sample, change random draws, not the method).", ""]
     runs = [p for p in sorted(RES.glob("timeseries_clinical_*.csv"))
             if "_validation_" not in p.name and p.name != "timeseries_clinical_budget.csv"]
     for p in runs:

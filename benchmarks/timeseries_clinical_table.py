@@ -112,6 +112,29 @@ def budget_section(df: pd.DataFrame) -> list[str]:
             f"{r.machine}; commit `{str(r.commit)[:10]}`, {r.date}.", ""]
 
 
+def default_run_section(df: pd.DataFrame) -> list[str]:
+    """The timed default CinC 2017 run (``benchmarks/timeseries_run_default.py``)."""
+    r = df.iloc[-1]
+    wall, cpu, target = float(r.seconds) / 60, float(r.cpu_seconds) / 60, float(r.target_minutes)
+    one_thread = str(r.threads) == "1"
+    if str(r.status) != "finished":
+        verdict = "not shown: the run did not finish"
+    elif wall < target or (one_thread and cpu < target):
+        verdict = "met" + ("" if wall < target else " on CPU time (one thread)")
+    else:
+        verdict = "not met"
+    return ["#### The default run, timed (`benchmarks/timeseries_run_default.py`)", "",
+            "| threads | status | wall (min) | CPU user+sys (min) | peak RSS (MB) | load average (mean / max) | "
+            f"target < {target:.0f} min on 2 cores | commit |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | --- | --- |",
+            f"| {r.threads} | {r.status} | {wall:.1f} | {cpu:.1f} | {float(r.peak_rss_mb):.0f} | "
+            f"{r.load_mean} / {r.load_max} | {verdict} | `{str(r.commit)[:10]}` |", "",
+            f"`polyclr run timeseries --data ../shared/data/cinc2017_af_ecg` with no settings, under "
+            f"`/usr/bin/time -v`, on {r.machine}, {r.date}. With one thread (OMP_NUM_THREADS=1) the process's "
+            "CPU time is the time it needs on one idle core, so it bounds the time on two; the wall time "
+            "under a load average above 2 is inflated by the other jobs on the machine.", ""]
+
+
 def io_section(df: pd.DataFrame, stream: pd.DataFrame | None) -> list[str]:
     out = ["#### Reading recordings (`benchmarks/timeseries_io.py`)", "",
            "| test | file | MB | raw bytes s | read + window s | ratio (target ≤ 3) | × real time |",
@@ -154,6 +177,8 @@ def main() -> None:
         parts += validation_section(p.stem.removeprefix("timeseries_clinical_validation_"), pd.read_csv(p))
     if (RES / "timeseries_clinical_budget.csv").is_file():
         parts += budget_section(pd.read_csv(RES / "timeseries_clinical_budget.csv"))
+    if (RES / "timeseries_run_cinc2017.csv").is_file():
+        parts += default_run_section(pd.read_csv(RES / "timeseries_run_cinc2017.csv"))
     io, stream = RES / "timeseries_io.csv", RES / "timeseries_io_stream.csv"
     if io.is_file():
         parts += io_section(pd.read_csv(io), pd.read_csv(stream) if stream.is_file() else None)

@@ -1,0 +1,104 @@
+"""`polyclr run timeseries --data ../shared/data/cinc2017_af_ecg` with no settings: wall time, CPU
+time (user + sys), peak RSS and the load average while it ran.
+
+The command runs under ``/usr/bin/time -v`` while the load average is sampled once a minute (the
+launcher of :mod:`volume_run_default`), so a time measured on a shared CPU can be read against the
+load it ran under. Writes ``results/timeseries_run_cinc2017.csv`` (one row: status, wall, CPU, RSS,
+load, the run's 10 %-label margin when it finished, machine, commit, date, threads).
+
+Usage:
+    python benchmarks/timeseries_run_default.py [--data DIR] [--dir RUN_DIR] [--threads N]
+    python benchmarks/timeseries_run_default.py --record RUN_DIR   # a finished run
+RUN_DIR holds ``time.txt`` (``/usr/bin/time -v``), ``load.log`` (lines ending in
+``load average: a, b, c``), ``commit``, ``threads`` and the run's ``out/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from volume_run_default import _loads, _time_fields
+
+RES = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def launch(data: Path, run_dir: Path, threads: int | None) -> None:
+    """Run the default command in ``run_dir/out`` under ``/usr/bin/time -v``, sampling the load."""
+    from polyclr.rundir import git_commit
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "commit").write_text(git_commit() + "\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    (run_dir / "threads").write_text(f"{threads or os.cpu_count()}\n")
+    cmd = ["/usr/bin/time", "-v", "-o", str(run_dir / "time.txt"), sys.executable, "-m", "polyclr.cli",
+           "run", "timeseries", "--data", str(data), "--out", str(run_dir / "out"), "--quiet"]
+    proc = subprocess.Popen(cmd, env=env)
+    with open(run_dir / "load.log", "a") as log:
+        while proc.poll() is None:
+            log.write(f"{datetime.now(UTC):%H:%M:%S} load average: "
+                      + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + "\n")
+            log.flush()
+            time.sleep(60)
+    if proc.returncode:
+        raise SystemExit(f"polyclr run exited with {proc.returncode}")
+
+
+def _rows(out: Path) -> list[dict]:
+    """The run's result rows (``metrics.json``), or none when it did not finish."""
+    path = out / "metrics.json"
+    if not path.is_file():
+        return []
+    m = json.loads(path.read_text())
+    return m.get("rows", m) if isinstance(m, dict) else m
+
+
+def record(run_dir: Path, target_min: float = 30.0) -> None:
+    from polyclr.rundir import machine_description
+
+    t = _time_fields(run_dir / "time.txt")
+    loads = _loads(run_dir / "load.log")
+    finished = t["exit"] == 0 and (run_dir / "out" / "metrics.json").is_file()
+    cpu = t["user"] + t["sys"]
+    threads = (run_dir / "threads").read_text().strip()
+    stamp = {"machine": machine_description(), "commit": (run_dir / "commit").read_text().strip(),
+             "date": datetime.fromtimestamp((run_dir / "time.txt").stat().st_mtime, UTC).strftime("%Y-%m-%d"),
+             "threads": threads}
+    RES.mkdir(exist_ok=True)
+    dest = RES / "timeseries_run_cinc2017.csv"
+    with open(dest, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["status", "seconds", "cpu_seconds", "user_seconds", "sys_seconds", "peak_rss_mb",
+                    "load_mean", "load_max", "load_samples", "target_minutes", *stamp])
+        w.writerow(["finished" if finished else f"exit {int(t['exit'])}", f"{t['wall']:.1f}", f"{cpu:.1f}",
+                    f"{t['user']:.1f}", f"{t['sys']:.1f}", f"{t['rss_mb']:.0f}",
+                    f"{sum(loads) / len(loads):.2f}" if loads else "", f"{max(loads):.2f}" if loads else "",
+                    len(loads), target_min, *stamp.values()])
+    print(f"{'finished' if finished else 'not finished'}: wall {t['wall'] / 60:.1f} min, CPU {cpu / 60:.1f} min, "
+          f"peak RSS {t['rss_mb']:.0f} MB -> {dest}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017_af_ecg"))
+    ap.add_argument("--dir", type=Path, default=Path("runs/timeseries_run_default"))
+    ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the run (default: torch's)")
+    ap.add_argument("--record", type=Path, default=None, help="only write the CSV of a finished RUN_DIR")
+    args = ap.parse_args()
+    if args.record is None:
+        launch(args.data, args.dir, args.threads)
+    record(args.record or args.dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -25,6 +25,7 @@ from polyclr.engine import (
     make_loader,
     save_encoder,
 )
+from polyclr.engine.memory import pin_mmap_threshold
 from polyclr.engine.progress import track
 from polyclr.errors import CheckpointError, DataError
 from polyclr.modalities.timeseries.data import TimeSeriesData
@@ -160,6 +161,7 @@ def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: b
                                     max_steps=engine.max_steps)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
+    pin_mmap_threshold()  # random crop lengths: stop glibc's heap from growing step after step
     t0 = time.perf_counter()
     if cfg.objective.checkpoint_every_n_steps > 0:
         every = max(1, round(cfg.objective.checkpoint_every_n_steps / max(1, len(loader))))

@@ -43,7 +43,7 @@ _CHILD = textwrap.dedent("""
 """)
 
 
-def _run(mode: str) -> str:
+def _run(mode: str) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")}
     res = subprocess.run([sys.executable, "-c", _CHILD, mode], capture_output=True, text=True, env=env,
                          timeout=300)

@@ -4,7 +4,7 @@ time (user + sys), peak RSS and the load average while it ran.
 The command runs under ``/usr/bin/time -v`` while the load average is sampled once a minute (the
 launcher of :mod:`volume_run_default`), so a time measured on a shared CPU can be read against the
 load it ran under. Writes ``results/timeseries_run_cinc2017.csv`` (one row: status, wall, CPU, RSS,
-load, the run's 10 %-label margin when it finished, machine, commit, date, threads).
+load, machine, commit, date, threads).
 
 Usage:
     python benchmarks/timeseries_run_default.py [--data DIR] [--dir RUN_DIR] [--threads N]
@@ -17,50 +17,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import os
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from volume_run_default import _loads, _time_fields
+from volume_run_default import _loads, _time_fields, launch
 
 RES = Path(__file__).resolve().parent / "results"
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def launch(data: Path, run_dir: Path, threads: int | None) -> None:
-    """Run the default command in ``run_dir/out`` under ``/usr/bin/time -v``, sampling the load."""
-    from polyclr.rundir import git_commit
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "commit").write_text(git_commit() + "\n")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-    (run_dir / "threads").write_text(f"{threads or os.cpu_count()}\n")
-    cmd = ["/usr/bin/time", "-v", "-o", str(run_dir / "time.txt"), sys.executable, "-m", "polyclr.cli",
-           "run", "timeseries", "--data", str(data), "--out", str(run_dir / "out"), "--quiet"]
-    proc = subprocess.Popen(cmd, env=env)
-    with open(run_dir / "load.log", "a") as log:
-        while proc.poll() is None:
-            log.write(f"{datetime.now(UTC):%H:%M:%S} load average: "
-                      + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + "\n")
-            log.flush()
-            time.sleep(60)
-    if proc.returncode:
-        raise SystemExit(f"polyclr run exited with {proc.returncode}")
-
-
-def _rows(out: Path) -> list[dict]:
-    """The run's result rows (``metrics.json``), or none when it did not finish."""
-    path = out / "metrics.json"
-    if not path.is_file():
-        return []
-    m = json.loads(path.read_text())
-    return m.get("rows", m) if isinstance(m, dict) else m
 
 
 def record(run_dir: Path, target_min: float = 30.0) -> None:
@@ -96,7 +58,7 @@ def main() -> None:
     ap.add_argument("--record", type=Path, default=None, help="only write the CSV of a finished RUN_DIR")
     args = ap.parse_args()
     if args.record is None:
-        launch(args.data, args.dir, args.threads)
+        launch(args.data, args.dir, args.threads, modality="timeseries")
     record(args.record or args.dir)
 
 

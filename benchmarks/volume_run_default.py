@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TAG = "_hippocampus"
 
 
-def launch(data: Path, run_dir: Path, threads: int | None) -> None:
-    """Run the default command in ``run_dir/out`` under ``/usr/bin/time -v``, sampling the load."""
+def launch(data: Path, run_dir: Path, threads: int | None, modality: str = "volume") -> None:
+    """Run ``polyclr run MODALITY`` with no settings in ``run_dir/out`` under ``/usr/bin/time -v``,
+    sampling the load."""
     from polyclr.rundir import git_commit
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -43,7 +44,7 @@ def launch(data: Path, run_dir: Path, threads: int | None) -> None:
         env["OMP_NUM_THREADS"] = str(threads)
     (run_dir / "threads").write_text(f"{threads or os.cpu_count()}\n")
     cmd = ["/usr/bin/time", "-v", "-o", str(run_dir / "time.txt"), sys.executable, "-m", "polyclr.cli",
-           "run", "volume", "--data", str(data), "--out", str(run_dir / "out"), "--quiet"]
+           "run", modality, "--data", str(data), "--out", str(run_dir / "out"), "--quiet"]
     proc = subprocess.Popen(cmd, env=env)
     with open(run_dir / "load.log", "a") as log:
         while proc.poll() is None:

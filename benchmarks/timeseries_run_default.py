@@ -15,27 +15,20 @@ RUN_DIR holds ``time.txt`` (``/usr/bin/time -v``), ``load.log`` (lines ending in
 
 from __future__ import annotations
 
-import argparse
 import csv
-from datetime import UTC, datetime
 from pathlib import Path
 
-from volume_run_default import _loads, _time_fields, launch
+from volume_run_default import _loads, _time_fields, launch, run_args, run_stamp
 
 RES = Path(__file__).resolve().parent / "results"
 
 
 def record(run_dir: Path, target_min: float = 30.0) -> None:
-    from polyclr.rundir import machine_description
-
     t = _time_fields(run_dir / "time.txt")
     loads = _loads(run_dir / "load.log")
     finished = t["exit"] == 0 and (run_dir / "out" / "metrics.json").is_file()
     cpu = t["user"] + t["sys"]
-    threads = (run_dir / "threads").read_text().strip()
-    stamp = {"machine": machine_description(), "commit": (run_dir / "commit").read_text().strip(),
-             "date": datetime.fromtimestamp((run_dir / "time.txt").stat().st_mtime, UTC).strftime("%Y-%m-%d"),
-             "threads": threads}
+    stamp = run_stamp(run_dir)
     RES.mkdir(exist_ok=True)
     dest = RES / "timeseries_run_cinc2017.csv"
     with open(dest, "w", newline="") as fh:
@@ -51,12 +44,7 @@ def record(run_dir: Path, target_min: float = 30.0) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/cinc2017_af_ecg"))
-    ap.add_argument("--dir", type=Path, default=Path("runs/timeseries_run_default"))
-    ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the run (default: torch's)")
-    ap.add_argument("--record", type=Path, default=None, help="only write the CSV of a finished RUN_DIR")
-    args = ap.parse_args()
+    args = run_args(__doc__, "../shared/data/cinc2017_af_ecg", "runs/timeseries_run_default", tag=False)
     if args.record is None:
         launch(args.data, args.dir, args.threads, modality="timeseries")
     record(args.record or args.dir)

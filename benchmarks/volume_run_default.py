@@ -83,9 +83,28 @@ def _loads(path: Path) -> list[float]:
     return out
 
 
-def record(run_dir: Path, tag: str = "") -> None:
+def run_stamp(run_dir: Path) -> dict[str, str]:
+    """Machine, commit, date (when ``time.txt`` was written) and threads of a launched run."""
     from polyclr.rundir import machine_description
 
+    return {"machine": machine_description(), "commit": (run_dir / "commit").read_text().strip(),
+            "date": datetime.fromtimestamp((run_dir / "time.txt").stat().st_mtime, UTC).strftime("%Y-%m-%d"),
+            "threads": (run_dir / "threads").read_text().strip()}
+
+
+def run_args(description: str, data: str, run_dir: str, tag: bool = True) -> argparse.Namespace:
+    """The launcher's command line: --data, --dir, --threads, --record (and --tag)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=Path(data))
+    ap.add_argument("--dir", type=Path, default=Path(run_dir))
+    ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the run (default: torch's)")
+    if tag:
+        ap.add_argument("--tag", default="", help="suffix of the CSV names (e.g. _threads2 beside the 1-thread run)")
+    ap.add_argument("--record", type=Path, default=None, help="only write the CSVs of a finished RUN_DIR")
+    return ap.parse_args()
+
+
+def record(run_dir: Path, tag: str = "") -> None:
     t = _time_fields(run_dir / "time.txt")
     out = run_dir / "out"
     if (out / "metrics.json").is_file():
@@ -98,9 +117,7 @@ def record(run_dir: Path, tag: str = "") -> None:
                    "classes": list(rows[0]["dice"]) if rows else []}
     rows = metrics["rows"]
     loads = _loads(run_dir / "load.log")
-    stamp = {"machine": machine_description(), "commit": (run_dir / "commit").read_text().strip(),
-             "date": datetime.fromtimestamp((run_dir / "time.txt").stat().st_mtime, UTC).strftime("%Y-%m-%d"),
-             "threads": (run_dir / "threads").read_text().strip()}
+    stamp = run_stamp(run_dir)
     methods = sorted({r["method"] for r in rows})
     ks = sorted({int(r["labeled_volumes"]) for r in rows if r["method"] != "fully_supervised"})
     status = ("finished" if t["exit"] == 0 and (out / "metrics.json").is_file()
@@ -130,13 +147,7 @@ def record(run_dir: Path, tag: str = "") -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/msd_hippocampus"))
-    ap.add_argument("--dir", type=Path, default=Path("runs/volume_run_default"))
-    ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the run (default: torch's)")
-    ap.add_argument("--tag", default="", help="suffix of the CSV names (e.g. _threads2 beside the 1-thread run)")
-    ap.add_argument("--record", type=Path, default=None, help="only write the CSVs of a finished RUN_DIR")
-    args = ap.parse_args()
+    args = run_args(__doc__, "../shared/data/msd_hippocampus", "runs/volume_run_default")
     if args.record is None:
         launch(args.data, args.dir, args.threads)
     record(args.record or args.dir, args.tag)

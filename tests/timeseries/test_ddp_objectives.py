@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from tests.ddp_steps import assert_ranks_match, save_rank, two_steps
+
 pytestmark = pytest.mark.slow  # two spawned processes, each importing torch
 WORLD = 2
 SPLIT = (slice(0, 5), slice(5, 8))
@@ -44,14 +46,7 @@ def _worker(rank: int, tmp: str, kind: str) -> None:
         obj = _objective(kind)
         ddp = torch.nn.parallel.DistributedDataParallel(obj)
         batch = {k: v[SPLIT[rank]] for k, v in _batch().items()}
-        losses = []
-        for _ in range(2):  # two steps: the step counter keys the second step's views
-            ddp.zero_grad(set_to_none=True)
-            loss = ddp(batch)["loss"]
-            loss.backward()
-            losses.append(float(loss.detach()))
-        grads = [p.grad.detach().clone() for p in obj.encoder.parameters()]
-        torch.save({"losses": losses, "grads": grads}, f"{tmp}/rank{rank}.pt")
+        save_rank(tmp, rank, two_steps(ddp, batch), obj.encoder.parameters())
         dist.barrier()
     except BaseException:
         dist.destroy_process_group()
@@ -64,15 +59,4 @@ def test_two_uneven_ranks_give_the_one_process_loss_and_gradient(tmp_path: Path,
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     mp.spawn(_worker, args=(str(tmp_path), kind), nprocs=WORLD, join=True)
     obj = _objective(kind)
-    batch = _batch()
-    losses = []
-    for _ in range(2):
-        obj.zero_grad(set_to_none=True)
-        loss = obj(batch)["loss"]
-        loss.backward()
-        losses.append(float(loss.detach()))
-    for r in range(WORLD):
-        res = torch.load(tmp_path / f"rank{r}.pt", weights_only=True)
-        assert res["losses"] == pytest.approx(losses, rel=1e-5), (r, res["losses"], losses)
-        for g, ref in zip(res["grads"], obj.encoder.parameters(), strict=True):
-            torch.testing.assert_close(g, ref.grad, rtol=1e-4, atol=1e-6)
+    assert_ranks_match(tmp_path, WORLD, two_steps(obj, _batch()), lambda: obj.encoder.parameters())

@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from tests.ddp_steps import assert_ranks_match, save_rank, two_steps
+
 pytestmark = pytest.mark.slow  # two spawned processes, each importing torch
 WORLD = 2
 SPLIT = (slice(0, 2), slice(2, 3))
@@ -39,14 +41,7 @@ def _worker(rank: int, tmp: str) -> None:
         obj = _objective()
         ddp = torch.nn.parallel.DistributedDataParallel(obj, find_unused_parameters=True)
         batch = {k: v[SPLIT[rank]] for k, v in _batch().items()}
-        losses = []
-        for _ in range(2):
-            ddp.zero_grad(set_to_none=True)
-            loss = ddp(batch)["loss"]
-            loss.backward()
-            losses.append(float(loss.detach()))
-        grads = [p.grad.detach().clone() for p in obj.encoder.encoder_parameters()]
-        torch.save({"losses": losses, "grads": grads}, f"{tmp}/rank{rank}.pt")
+        save_rank(tmp, rank, two_steps(ddp, batch), obj.encoder.encoder_parameters())
         dist.barrier()
     except BaseException:
         dist.destroy_process_group()
@@ -58,14 +53,4 @@ def test_two_uneven_ranks_give_the_one_process_loss_and_gradient(tmp_path: Path)
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     mp.spawn(_worker, args=(str(tmp_path),), nprocs=WORLD, join=True)
     obj = _objective()
-    losses = []
-    for _ in range(2):
-        obj.zero_grad(set_to_none=True)
-        loss = obj(_batch())["loss"]
-        loss.backward()
-        losses.append(float(loss.detach()))
-    for r in range(WORLD):
-        res = torch.load(tmp_path / f"rank{r}.pt", weights_only=True)
-        assert res["losses"] == pytest.approx(losses, rel=1e-5), (r, res["losses"], losses)
-        for g, ref in zip(res["grads"], obj.encoder.encoder_parameters(), strict=True):
-            torch.testing.assert_close(g, ref.grad, rtol=1e-4, atol=1e-6)
+    assert_ranks_match(tmp_path, WORLD, two_steps(obj, _batch()), lambda: obj.encoder.encoder_parameters())

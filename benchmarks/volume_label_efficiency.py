@@ -54,13 +54,11 @@ BENCH_SETTINGS = {
     "finetune": {"labeled_volumes": [1, 2], "combinations": 3, "seeds": [0, 1, 2], "steps": 150,
                  "batch_size": 16},
 }
-#: real MRI (``--data ../shared/data/msd_hippocampus``): 1 mm as stored, slices padded to 48x64
-#: (multiples of 16 over its ~35x50 in-plane extent), the library's default network width;
-#: the pre-training budget is what a shared 2-core CPU affords within the session.
+#: real data (``--data ../shared/data/msd_hippocampus``): the data's own plan (spacing, slice
+#: size, normalisation, S; as ``polyclr run`` uses it) and the library's default network and
+#: pre-training budget; only the runs per K are raised for paired margins.
 REAL_SETTINGS = {
-    "data": {"spacing": [1.0, 1.0, 1.0], "slice_size": [48, 64], "normalisation": "percentile"},
-    "pretrain": {"strategies": ["GD+LD"], "global_steps": 200, "local_steps": 100,
-                 "volumes_per_batch": 4, "num_partitions": 4},
+    "pretrain": {"strategies": ["GD+LD"]},
     "finetune": {"labeled_volumes": [1, 2], "combinations": 3, "seeds": [0, 1, 2], "steps": 150,
                  "batch_size": 16},
 }
@@ -227,7 +225,7 @@ def merge_runs(dirs: list[Path], stage: str, tag: str) -> None:
 def _pretrain_settings(cfg: VolumeConfig) -> str:
     """What the pre-trained initialisations depend on (an --inits file is reused only with these)."""
     return (f"pretrain {cfg.pretrain.global_steps}/{cfg.pretrain.local_steps} steps x scale; "
-            f"{cfg.data.spacing[0]:g} mm {cfg.data.slice_size[0]}x{cfg.data.slice_size[1]}; "
+            f"{cfg.data.spacing[0]:g} mm {cfg.data.slice_size[0]}x{cfg.data.slice_size[1]} {cfg.data.normalisation}; "
             f"features {cfg.net.features}; S={cfg.pretrain.num_partitions}")
 
 

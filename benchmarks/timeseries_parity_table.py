@@ -1,0 +1,281 @@
+"""The parity section of docs/results_timeseries.md: polyclr vs the public TS2Vec code on every
+aeon classification set (benchmarks/results/timeseries_ts2vec_parity*.csv), with its notes and
+diagnostics. Called by ``benchmarks/timeseries_table.py``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+RES = ROOT / "benchmarks" / "results"
+
+def _ms(s: pd.Series, digits: int = 3) -> str:
+    s = s.dropna().astype(float)
+    if s.empty:
+        return "–"
+    return f"{s.mean():.{digits}f} ± {s.std(ddof=0):.{digits}f}" if len(s) > 1 else f"{s.mean():.{digits}f}"
+
+
+def _ours_public(g: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """polyclr's rows and the public TS2Vec code's rows of one dataset."""
+    return g[g.implementation == "polyclr"], g[g.implementation != "polyclr"]
+
+
+def _same_threads(ours: pd.DataFrame, ref: pd.DataFrame) -> bool:
+    """Both sides recorded the same single thread count (older rows have no ``threads``)."""
+    if "threads" not in ours or "threads" not in ref:
+        return False
+    t = pd.to_numeric(pd.concat([ours.threads, ref.threads]), errors="coerce")  # "not recorded" -> NaN
+    return bool(t.notna().all() and t.nunique() == 1)
+
+
+def _paired(g: pd.DataFrame) -> pd.DataFrame:
+    """One row per seed run by both implementations: ``<column>_ours`` / ``<column>_pub``."""
+    ours, pub = _ours_public(g)
+    return ours.merge(pub, on="seed", suffixes=("_ours", "_pub"))
+
+
+# What was found on sets that miss the accuracy target (the numbers are in the diagnostics below).
+PARITY_NOTES = {
+    "Covid3Month_disc": "cause, mostly: input scaling. polyclr z-scores every set with TRAIN's mean/std; the "
+    "public code's load_UCR z-scores only the sets on its hard-coded list of non-normalised UCR sets and reads "
+    "this one (not on the list) unscaled. Its daily counts are heavy-tailed, so after z-scoring most series are "
+    "nearly constant and their embeddings nearly coincide, and the RBF SVM falls towards the majority class. "
+    "Each code loses about the same when given the other's scaling, and with the same scaling on both sides a "
+    "smaller gap remains, not explained (diagnostics below; the linear probe shows none). No single default reproduces a per-name list, so polyclr keeps z-scoring every set",
+    "JapaneseVowels": "no method difference found: the public code's treatment of unequal lengths (series "
+    "centred in the padded width for training, embeddings max-pooled over the whole padded width) does not "
+    "raise polyclr's accuracy on this set (diagnostics below), and the equal-length version meets the target",
+    "PickupGestureWiimoteZ": "unequal lengths: the public code centres variable-length series in the padded "
+    "width before training and max-pools the embedding over the whole padded width (padding included), "
+    "polyclr end-pads and pools over the real timestamps only (see the diagnostics below)",
+}
+
+
+# How a set's rows were run where it differs from the rule above.
+PARITY_RUN_NOTES = {
+    "PickupGestureWiimoteZ_eq": "seed 1's two sides ran at the same time in two processes (not one after the "
+    "other), at the same thread count",
+}
+# Why a set has no paired row.
+PARITY_MISSING = {
+    "ACSF1": "not run to completion: its TRAIN split has more than 100,000 values, so both sides train 600 "
+    "iterations on 1460-step series, and two attempts did not finish in the time this benchmark had on the "
+    "shared 2-core CPU (they were stopped; in the first, polyclr's process, larger than the public code's, was "
+    "ended by the machine's out-of-memory killer)",
+}
+# polyclr's TS2Vec method: rows from commits where these files' code (docstrings and comments aside)
+# equals HEAD's ran the same method.
+METHOD_FILES = ("polyclr/modalities/timeseries/objectives.py", "polyclr/modalities/timeseries/encoders.py",
+                "polyclr/modalities/timeseries/losses.py")
+
+
+def _git_ok(*args: str) -> bool | None:
+    """Whether ``git args`` succeeds in this checkout (None without git or a repository)."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _wall_over_cpu(df: pd.DataFrame) -> str:
+    """The spread of wall / CPU seconds of the child processes (how much the shared CPU stretched a row)."""
+    if "child_cpu_seconds" not in df or df.child_cpu_seconds.isna().all():
+        return ""
+    r = (df.child_wall_seconds / df.child_cpu_seconds).dropna()
+    return (f" (a child's wall time was {r.min():.1f}–{r.max():.1f}x its CPU time), and a time ratio whose rows "
+            "ran under different load measures the load as much as the code: the child CPU column is the "
+            "steadier comparison, though it also counts loading, embedding and the probes")
+
+
+def _first_date(df: pd.DataFrame) -> str:
+    """Since when rows carry child CPU seconds (older rows have none)."""
+    rows = df[df.child_cpu_seconds.notna()] if "child_cpu_seconds" in df else df.iloc[:0]
+    return f", recorded in rows from {rows.date.min()} on" if len(rows) else ", not recorded in these rows"
+
+
+def _unpaired(df: pd.DataFrame) -> str:
+    """Seeds one side ran that the other did not (left out of the paired table)."""
+    out = []
+    for name, g in df.groupby("dataset", sort=False):
+        ours, pub = _ours_public(g)
+        extra = ours[~ours.seed.isin(pub.seed)]
+        if len(extra):
+            out.append(f" {name}: polyclr also ran seed(s) {' '.join(str(int(v)) for v in extra.seed)} "
+                       f"without a public run (SVM {_ms(extra.svm_accuracy)}, linear probe "
+                       f"{_ms(extra.linear_probe_accuracy)}; all polyclr seeds: SVM {_ms(ours.svm_accuracy)}).")
+    return "".join(out)
+
+
+def _same_code(commit: str) -> bool:
+    """Whether :data:`METHOD_FILES` at ``commit`` and at HEAD parse to the same code, docstrings aside."""
+    import ast
+    import subprocess
+
+    def code(rev: str, path: str) -> str:
+        src = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True).stdout
+        tree = ast.parse(src)
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        return ast.dump(tree)
+
+    return all(code(commit, p) == code("HEAD", p) for p in METHOD_FILES)
+
+
+def _commit_label(c: str) -> str:
+    """``c``, marked when it is not in HEAD's history (a rebase since), with whether the TS2Vec code matches."""
+    if _git_ok("merge-base", "--is-ancestor", c, "HEAD") is not False:
+        return c
+    return f"{c} (before a rebase; TS2Vec objective/encoder code {'as' if _same_code(c) else 'unlike'} here)"
+
+
+def _pre_rebase(df: pd.DataFrame) -> str:
+    """Rows whose commit is not in HEAD's history (made before this work was rebased onto main)."""
+    commits = list(dict.fromkeys(str(c)[:7] for c in df.commit))
+    if _git_ok("rev-parse", "HEAD") is not True:
+        return ""
+    off = [c for c in commits if not _git_ok("merge-base", "--is-ancestor", c, "HEAD")]
+    if not off:
+        return ""
+    same = [c for c in off if _same_code(c)]
+    n = int(df.commit.astype(str).str[:7].isin(off).sum())
+    differ = [c for c in off if c not in same]
+    text = (f" {n} rows carry commit(s) {', '.join(off)}, not in the history of this table's commit: this work "
+            "before it was rebased onto main.")
+    if same:
+        text += (f" At {', '.join(same)} the code of polyclr's TS2Vec objective, encoder and loss (docstrings "
+                 "aside) is the same as here.")
+    if differ:
+        text += (f" At {', '.join(differ)} the code of polyclr's TS2Vec objective and encoder differs from this "
+                 "commit's (`git diff <commit> HEAD -- "
+                 f"{' '.join(METHOD_FILES)}`): these rows measure that code, not this commit's.")
+    if "4903a06" in off:
+        text += " At 4903a06 the SVM probe had no libsvm iteration cap (the public grid's is 10^7)."
+    return text
+
+
+def _diagnostics() -> list[str]:
+    """Sentences from the diagnostic CSVs (input scaling, variable-length treatment), if present."""
+    out = []
+    main = pd.read_csv(RES / "timeseries_ts2vec_parity.csv")
+    given = {"raw": "the archive's unscaled values (what the public code reads for this set)",
+             "zscore": "TRAIN-z-scored values (what polyclr reads for every set)"}
+    for scaling, what in given.items():
+        path = RES / f"timeseries_ts2vec_parity_scaling_{scaling}.csv"
+        if not path.is_file():
+            continue
+        for (name, impl), g in pd.read_csv(path).groupby(["dataset", "implementation"], sort=False):
+            same = main[(main.dataset == name) & main.seed.isin(g.seed)]
+            own, other = same[same.implementation == impl], same[same.implementation != impl]
+            who, them = ("polyclr", "the public code") if impl == "polyclr" else ("the public code", "polyclr")
+            out.append(f"{name}, {who} given {what}: SVM accuracy {_ms(g.svm_accuracy)} (seeds "
+                       f"{' '.join(str(v) for v in g.seed)}; `{path.name}`), against {_ms(own.svm_accuracy)} "
+                       f"with its own scaling and {_ms(other.svm_accuracy)} for {them} on the same seeds.")
+    path = RES / "timeseries_ts2vec_parity_head_check.csv"
+    if path.is_file():  # the same (set, seed) run by the code of the table's rows and by a later commit
+        for (name, seed), g in pd.read_csv(path).groupby(["dataset", "seed"], sort=False):
+            cells = [f"at {_commit_label(str(c)[:7])} SVM {_ms(x.svm_accuracy)}, pre-training {_ms(x.pretrain_seconds, 1)} s wall / "
+                     f"{_ms(x.child_cpu_seconds, 1)} s child CPU ({len(x)} runs)" for c, x in g.groupby("commit", sort=False)]
+            out.append(f"{name} seed {seed}, polyclr alone, the commits alternating (`{path.name}`): "
+                       + "; ".join(cells) + ".")
+    path = RES / "timeseries_ts2vec_variable_length.csv"
+    if path.is_file():
+        labels = {"polyclr": "as is", "pool_padded": "pooled over the padded width",
+                  "centred_pool_padded": "trained on centred series and pooled over the padded width"}
+        for name, g in pd.read_csv(path).groupby("dataset", sort=False):
+            cells = [f"{labels.get(v, v)} {_ms(x.svm_accuracy)} (linear probe {_ms(x.linear_probe_accuracy)})"
+                     for v, x in g.groupby("variant", sort=False)]
+            out.append(f"{name}, polyclr's TS2Vec (seeds {' '.join(str(v) for v in sorted(g.seed.unique()))}; "
+                       f"`{path.name}`), SVM accuracy: " + "; ".join(cells) + ".")
+    return ["", "Diagnostics: " + " ".join(out)] if out else []
+
+
+def _aeon_sets() -> list[str]:
+    """Names of the classification sets in aeon's wheel (as the parity benchmark finds them)."""
+    try:
+        from benchmarks.timeseries_ts2vec_parity import aeon_classification_sets
+    except ImportError:
+        from timeseries_ts2vec_parity import aeon_classification_sets
+    return list(aeon_classification_sets())
+
+
+def parity_section(df: pd.DataFrame) -> list[str]:
+    """polyclr vs the public TS2Vec code on every aeon classification set (paired over seeds)."""
+    out = ["### polyclr vs the public TS2Vec code on every classification set in aeon (same run, same seeds, "
+           "same threads)", "",
+           "| dataset | kind | train n × length × ch | iterations | polyclr SVM acc | public SVM acc "
+           "| SVM diff ± s.e. (paired) | acc target | polyclr linear probe | public linear probe "
+           "| polyclr pre-train s | public pre-train s | time ratio | child CPU s polyclr / public "
+           "| peak RSS MB polyclr / public (growth) | seeds |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    miss_acc, miss_time, n_sets, n_paired, gaps = [], [], 0, 0, {}
+    for name, g in df.groupby("dataset", sort=False):
+        p = _paired(g)
+        if p.empty:
+            continue
+        n_sets += 1
+        r = p.iloc[0]
+        kind = ("univariate" if r.channels_ours == 1 else "multivariate") + (
+            ", equal" if str(r.equal_length_ours) == "True" else ", unequal")
+        diff = p.svm_accuracy_ours.astype(float) - p.svm_accuracy_pub.astype(float)
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+        met = bool(diff.mean() >= -se - 1e-9) if len(diff) > 1 else None  # equality (to rounding) meets it
+        n_paired += met is not None
+        ratio = p.pretrain_seconds_ours.astype(float).mean() / p.pretrain_seconds_pub.astype(float).mean()
+        if met is False:  # the mean gap in TEST series, to show its size
+            miss_acc.append(name)
+            gaps[name] = f"{-diff.mean() * int(r.n_test_ours):.1f} of {int(r.n_test_ours)} TEST series"
+        if ratio > 0.5:
+            miss_time.append(f"{name} ({ratio:.2f})")
+        its = f"{int(r.iterations_ours)} / {int(r.iterations_pub)}"
+        cpu = "–"
+        if "child_cpu_seconds_ours" in p and p.child_cpu_seconds_ours.notna().any():
+            cpu = f"{_ms(p.child_cpu_seconds_ours, 0)} / {_ms(p.child_cpu_seconds_pub, 0)}"
+        mem = (f"{p.peak_rss_mb_ours.max():.0f} / {p.peak_rss_mb_pub.max():.0f} "
+               f"(+{p.train_rss_mb_ours.max():.0f} / +{p.train_rss_mb_pub.max():.0f})")
+        out.append(f"| {name} | {kind} | {int(r.n_train_ours)} × {int(r.length_ours)} × {int(r.channels_ours)} | "
+                   f"{its} | {_ms(p.svm_accuracy_ours)} | {_ms(p.svm_accuracy_pub)} | {diff.mean():+.3f} ± {se:.3f} | "
+                   f"{'–' if met is None else ('met' if met else '**not met**')} | "
+                   f"{_ms(p.linear_probe_accuracy_ours)} | {_ms(p.linear_probe_accuracy_pub)} | "
+                   f"{_ms(p.pretrain_seconds_ours, 1)} | {_ms(p.pretrain_seconds_pub, 1)} | {ratio:.2f} | {cpu} | {mem} | "
+                   f"{' '.join(str(int(s)) for s in p.seed)} |")
+    missing = [n for n in _aeon_sets() if n not in set(df.dataset[df.implementation == "polyclr"])
+               or n not in set(df.dataset[df.implementation != "polyclr"])]
+    for name in missing:
+        out.append(f"| {name} | not run to completion{' (see below)' if name in PARITY_MISSING else ''} |"
+                   + " – |" * 14)
+    threads = ", ".join(str(t) for t in sorted(df.threads.unique()))
+    out += ["", f"Accuracy target (polyclr's mean SVM accuracy >= the public code's mean minus one standard error "
+            f"of the paired per-seed difference) met on {n_paired - len(miss_acc)} of the {n_paired} sets with >= 2 "
+            "seeds"
+            + (f"; not met on {', '.join(f'{n} (mean gap {gaps[n]})' for n in miss_acc)}." if miss_acc else ".")
+            + "".join(f" {n}: {PARITY_NOTES[n]}." for n in miss_acc if n in PARITY_NOTES)
+            + "".join(f" {n}: {PARITY_MISSING[n]}." for n in missing if n in PARITY_MISSING)
+            + f" Pre-training time target (<= 0.5x the public code's, both at {threads} thread(s)) met on "
+            f"{n_sets - len(miss_time)} of {n_sets}" + (f"; not met on {', '.join(miss_time)}." if miss_time else "."),
+            "", "Both run with their own defaults from one configuration for all sets: TS2Vec's budget rule (200 "
+            "iterations, 600 when TRAIN has more than 100,000 values), batch 8, lr 1e-3, 320-d, max_train_length "
+            "3000; pre-trained on TRAIN, scored on TEST. SVM: RBF, C by 5-fold CV on TRAIN (the public code's own "
+            "`fit_svm`; polyclr's `svm_probe`); linear probe: polyclr's logistic-regression probe on each side's "
+            "embeddings. Mean ± std over the paired seeds listed. Pre-training seconds: wall time of the training "
+            "call (polyclr's includes Lightning setup and its resumable checkpoints); child CPU s: user + sys "
+            f"seconds of the whole child process (loading, pre-training, embedding, probes){_first_date(df)}. "
+            "Peak RSS: the child process (libraries included); growth: "
+            f"during pre-training. Threads: {threads} on both sides (torch.set_num_threads / the public code's "
+            "init_dl_program, OMP/MKL/OpenBLAS_NUM_THREADS). Each (seed, set) runs both sides one after the "
+            "other in alternating order, one child process each; several such runs went on at once, beside "
+            "other jobs, on a shared 2-core CPU (1-minute load average when the rows finished: "
+            f"{df.load_avg.min():.0f}–{df.load_avg.max():.0f}), so wall seconds are inflated and vary between rows"
+            + _wall_over_cpu(df) + "."
+            + "".join(f" {n}: {PARITY_RUN_NOTES[n]}." for n in PARITY_RUN_NOTES if n in set(df.dataset))
+            + _unpaired(df) + _pre_rebase(df)
+            + " `benchmarks/timeseries_ts2vec_parity.py --reference <ts2vec checkout>`."] + _diagnostics() + [""]
+    return out

@@ -36,6 +36,24 @@ def _f(v: float, d: int = 3) -> str:
     return "–" if math.isnan(v) else f"{v:.{d}f}"
 
 
+def _order(method: str) -> tuple[int, str]:
+    """Table order: random init, the strategies from weakest to full, then fully supervised
+    (``GD+LD@x8``: GD+LD pre-trained at 8x the base budget, beside GD+LD)."""
+    base = method.split("@")[0]
+    return {"random_init": 0, "GR": 1, "GD-": 2, "GD": 3, "GD+LD": 4, "fully_supervised": 9}.get(base, 5), method
+
+
+def _budget_note(methods: set[str], settings: str) -> str:
+    """What ``@xN`` in a method name means, from the settings' base budget."""
+    scales = sorted({m.split("@x")[1] for m in methods if "@x" in m}, key=float)
+    if not scales or not settings.startswith("pretrain "):
+        return ""
+    g, loc = (int(x) for x in settings.split()[1].split("/"))
+    return " " + "; ".join(f"`@x{s}`: pre-trained {s}x the base budget ({int(g * float(s))} global + "
+                           f"{int(loc * float(s))} local steps for GD+LD, the global steps alone for GR, GD-, GD)"
+                           for s in scales) + "."
+
+
 def label_efficiency() -> list[str]:
     rows, tag = _read(f"volume_label_efficiency{TAG}.csv"), TAG
     if not rows:  # only the seed-0 part of volume_hippocampus.sh finished
@@ -60,8 +78,7 @@ def label_efficiency() -> list[str]:
     for r in rows:  # longer fully supervised budgets: in their own table below
         if r["method"] != "fully_supervised" or r["finetune_steps"] == steps:
             groups.setdefault((r["method"], int(r["labeled_volumes"])), []).append(r)
-    order = {"random_init": 0, "GR": 1, "GD-": 2, "GD": 3, "GD+LD": 4, "fully_supervised": 9}
-    for (m, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], order.get(kv[0][0], 5))):
+    for (m, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], _order(kv[0][0]))):
         dm, dse = _mean_se([float(r["dice_mean"]) for r in rs])
         cells = [f"{_f(dm)} ± {_f(dse)}"]
         cells += [_f(_mean_se([float(r[f"dice_{c}"]) for r in rs])[0]) for c in classes]
@@ -77,7 +94,7 @@ def label_efficiency() -> list[str]:
                   "| --- | ---: | ---: | ---: | ---: | --- |"]
     base = {(r["labeled_volumes"], r["combination"], r["seed"]): float(r["dice_mean"])
             for r in rows if r["method"] == "random_init"}
-    for (m, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], order.get(kv[0][0], 5))):
+    for (m, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], _order(kv[0][0]))):
         if m in ("random_init", "fully_supervised"):
             continue
         d = [float(r["dice_mean"]) - base[key] for r in rs
@@ -99,7 +116,8 @@ def label_efficiency() -> list[str]:
     lines += ["", f"Settings: {settings}; fine-tuning {r1['finetune_steps']} steps "
               f"at lr {float(r1['finetune_lr']):g}, batch 16 slices. Machine: {r0['machine']}; "
               f"{r0['threads']} thread(s) per process; commit `{r0['commit']}`; {r0['date']}; wall "
-              f"{float(r0['wall_seconds']) / 60:.0f} min (longest process).", ""]
+              f"{float(r0['wall_seconds']) / 60:.0f} min (longest process)."
+              + _budget_note({m for m, _ in groups}, settings), ""]
     return lines + validation()
 
 
@@ -179,8 +197,8 @@ def predict_speed() -> list[str]:
 
 def run_timing() -> list[str]:
     """The default `polyclr run volume` on the hippocampus: time, CPU, memory, load, and its rows."""
-    runs = [r for p in sorted(RES.glob(f"volume_run{TAG}*.csv")) if not p.stem.endswith("_rows")
-            for r in _read(p.name)]
+    runs = [dict(r, csv=p.name) for p in sorted(RES.glob(f"volume_run{TAG}*.csv"))
+            if not p.stem.endswith("_rows") for r in _read(p.name)]
     if not runs:
         return []
     runs.sort(key=lambda r: int(r["threads"]))
@@ -207,25 +225,27 @@ def run_timing() -> list[str]:
               "are inflated by the other jobs."
               + (" A stopped run was ended by hand before it finished (the session's time ran out); its "
                  "times cover only the stages it did." if any(x["status"] != "finished" for x in runs) else ""), ""]
-    return lines + run_rows()
+    newest = max((x for x in runs if x["status"] == "finished"), key=lambda x: x["date"], default=None)
+    return lines + (run_rows(newest["csv"].replace(".csv", "_rows.csv")) if newest else [])
 
 
-def run_rows() -> list[str]:
-    """The default run's own Dice / HD95 rows (one combination and seed per method and K)."""
-    rows = _read(f"volume_run{TAG}_rows.csv")
+def run_rows(name: str) -> list[str]:
+    """The default run's own Dice / HD95 rows (one combination and seed per method and K) from
+    ``results/NAME``."""
+    rows = _read(name)
     if not rows:
         return []
     classes = [k[5:] for k in rows[0] if k.startswith("dice_") and k != "dice_mean"]
-    order = {"random_init": 0, "GR": 1, "GD-": 2, "GD": 3, "GD+LD": 4, "fully_supervised": 9}
     groups: dict[tuple[str, int], list[dict[str, str]]] = {}
     for r in rows:
         groups.setdefault((r["method"], int(r["labeled_volumes"])), []).append(r)
-    lines = [f"Its rows (`results/volume_run{TAG}_rows.csv`; mean ± SE over the combinations x seeds "
+    lines = [f"Rows of the newest finished run (`results/{name}`, commit `{rows[0]['commit'][:10]}`, "
+             f"{rows[0]['threads']} thread(s); mean ± SE over the combinations x seeds "
              "the defaults fine-tune):", "",
              "| method | K | runs | Dice mean | " + " | ".join(f"Dice {c}" for c in classes) + " | "
              + " | ".join(f"HD95 {c} (mm)" for c in classes) + " |",
              "| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in classes * 2) + " |"]
-    for (m, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], order.get(kv[0][0], 5))):
+    for (m, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], _order(kv[0][0]))):
         dm, dse = _mean_se([float(x["dice_mean"]) for x in rs])
         cells = [f"{_f(dm)} ± {_f(dse)}"]
         cells += [_f(_mean_se([float(x[f"dice_{c}"]) for x in rs])[0]) for c in classes]

@@ -129,6 +129,10 @@ def main() -> None:
     ap.add_argument("--variation", default=DATA["variation"],
                     help="reference-subject preset (polyclr.modalities.volume.reference.VARIATIONS)")
     ap.add_argument("--no-full", action="store_true", help="skip the fully supervised row")
+    ap.add_argument("--random-only", action="store_true",
+                    help="fine-tune random init only (no pre-training; its rows pair with another process's)")
+    ap.add_argument("--no-random", action="store_true",
+                    help="fine-tune only the pre-trained initialisations (random init runs in another process)")
     ap.add_argument("--no-classification", action="store_true", help="test stage: skip the volume probe")
     ap.add_argument("--merge", type=Path, nargs="+", default=None,
                     help="write the CSVs from the metrics_<stage>.json of these --out folders (runs "
@@ -157,7 +161,9 @@ def main() -> None:
           f"{len(split['pretrain'])} pre-training volumes", flush=True)
     while args.wait_inits and not args.inits.is_file():  # another process is pre-training
         time.sleep(10)
-    if args.inits is not None and args.inits.is_file():  # pre-trained earlier, same settings
+    if args.random_only:
+        inits, info = {"random_init": None}, []
+    elif args.inits is not None and args.inits.is_file():  # pre-trained earlier, same settings
         saved = torch.load(args.inits, weights_only=True)
         if saved["settings"] != _pretrain_settings(cfg):
             raise SystemExit(f"--inits {args.inits}: made with other pre-training settings")
@@ -180,6 +186,8 @@ def main() -> None:
                        args.inits)
     if args.pretrain_only:
         return
+    if args.no_random:
+        inits.pop("random_init")
     rows = []
     for steps in args.finetune_steps or [cfg.finetune.steps]:
         for lr in args.finetune_lrs or [cfg.finetune.lr]:
@@ -215,8 +223,11 @@ def merge_runs(dirs: list[Path], stage: str, tag: str) -> None:
     if len({p["settings"] for p in parts}) != 1:
         raise SystemExit("--merge: the runs were made with different settings")
     stamp = {**parts[0]["stamp"], "wall_seconds": max(p["stamp"]["wall_seconds"] for p in parts)}
-    if len({p["stamp"]["commit"] for p in parts}) != 1:
+    if len({p["stamp"]["commit"].split()[0] for p in parts}) != 1:
         raise SystemExit("--merge: the runs were made at different commits")
+    # the pre-training note "(pre-trained at ...)" of whichever part fine-tuned pre-trained inits
+    stamp.update({k: v for p in parts for k, v in p["stamp"].items() if k in ("commit", "pretrained_on")
+                  and "pre-trained" in str(p["stamp"]["commit"])})
     rows = [r for p in parts for r in p["rows"]]
     cls = [r for p in parts for r in p["classification"]]
     write_csvs(rows, cls, parts[0]["classes"], stamp, parts[0]["settings"], tag)

@@ -31,6 +31,7 @@ def pretrain_and_embed(path: Path, seed: int, steps: int | None = None, lr: floa
         ``(prep, pretrain_info, train_embeddings, test_embeddings)``.
     """
     import tempfile
+    import time
 
     from polyclr.engine import load_encoder, seed_everything
     from polyclr.pipelines.timeseries import data as D
@@ -47,7 +48,9 @@ def pretrain_and_embed(path: Path, seed: int, steps: int | None = None, lr: floa
     seed_everything(seed)
     out = Path(tempfile.mkdtemp(prefix=prefix))
     prep = D.prepare(cfg, path, out)
+    cpu = time.process_time()
     pre = T.pretrain_encoder(cfg, prep, out)
+    pre["pretrain_cpu_seconds"] = round(time.process_time() - cpu, 3)  # user + sys, every thread
     pre.pop("objective_object", None)
     enc = T.make_encoder(T.encoder_spec(cfg, prep.data))
     enc.load_state_dict(load_encoder(out / "encoder.safetensors")[0])

@@ -10,7 +10,8 @@ on TEST with
   ``tasks/_eval_protocols.fit_svm``, polyclr ``polyclr.evaluation.svm_probe``);
 - ``linear_probe``: ``polyclr.evaluation.linear_probe`` on both sides' embeddings.
 
-Recorded per row: pre-training seconds (the training call), iterations, peak RSS of the child
+Recorded per row: pre-training seconds (the training call: wall, and CPU user + sys of every
+thread, which a shared CPU does not inflate), iterations, peak RSS of the child
 process and its growth during pre-training, the child's whole-process wall and CPU (user + sys)
 seconds (load, pre-training, embedding, probes), machine, commit, date, threads, load average.
 
@@ -66,7 +67,8 @@ prep, pre, tr, te = pretrain_and_embed(Path({path!r}), {seed}, prefix="polyclr_p
 d = prep.data
 ytr, yte = d.y[prep.train], d.y[prep.test]
 print("RESULT", json.dumps({{
-    "pretrain_seconds": pre["pretrain_seconds"], "iterations": pre["pretrain_steps"],
+    "pretrain_seconds": pre["pretrain_seconds"], "pretrain_cpu_seconds": pre["pretrain_cpu_seconds"],
+    "iterations": pre["pretrain_steps"],
     "peak_rss_mb": pre["peak_rss_mb"], "train_rss_mb": round(pre["peak_rss_mb"] - base, 1),
     "svm_accuracy": svm_probe(tr, ytr, te, yte)["accuracy"],
     "linear_probe_accuracy": linear_probe(tr, ytr, te, yte, seed={seed})["accuracy"]}}))
@@ -92,7 +94,8 @@ if not {univariate} and {uea_scaler}:
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 m = TS2Vec(input_dims=tr.shape[-1], device='cpu', batch_size=8, lr=0.001, output_dims=320,
            max_train_length=3000)
-t = time.time(); m.fit(tr, verbose=False); t = time.time() - t
+t, c = time.time(), time.process_time(); m.fit(tr, verbose=False)
+t, c = time.time() - t, time.process_time() - c
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 spec = importlib.util.spec_from_file_location('ts2vec_eval_protocols', 'tasks/_eval_protocols.py')
 ep = importlib.util.module_from_spec(spec); spec.loader.exec_module(ep)
@@ -101,7 +104,8 @@ svm = ep.fit_svm(rtr, trl).score(rte, tel)  # = tasks.eval_classification(..., '
 sys.path.insert(0, {root!r})
 from polyclr.evaluation import linear_probe
 lp = linear_probe(rtr, trl.astype(int), rte, tel.astype(int), seed={seed})['accuracy']
-print("RESULT", json.dumps({{"pretrain_seconds": round(t, 3), "iterations": int(m.n_iters),
+print("RESULT", json.dumps({{"pretrain_seconds": round(t, 3), "pretrain_cpu_seconds": round(c, 3),
+    "iterations": int(m.n_iters),
     "peak_rss_mb": round(peak, 1), "train_rss_mb": round(peak - base, 1),
     "svm_accuracy": float(svm), "linear_probe_accuracy": float(lp)}}))
 """

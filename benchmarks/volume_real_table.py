@@ -160,10 +160,12 @@ def validation() -> list[str]:
     rows = [dict(r, csv=p.name) for p in files for r in _read(p.name)]
     if not rows:
         return []
-    lines = ["Fine-tuning settings were chosen on validation volumes: a third of the training volumes "
-             "(patient-disjoint, seed 1), scored after fine-tuning on K volumes of the other two thirds; "
-             "the pre-trained initialisation is the test stage's (its pre-training saw the validation "
-             "images, never their labels nor any test volume). "
+    own = not any(r.get("pretrained_on") for r in rows)  # pre-trained in the validation stage itself
+    seen = ("pre-training used the other two thirds only, so it saw neither validation nor test volumes"
+            if own else "the pre-trained initialisation is the test stage's (its pre-training saw the "
+            "validation images, never their labels nor any test volume)")
+    lines = ["Settings were chosen on validation volumes: a third of the training volumes (patient-disjoint, "
+             f"seed 1), scored after fine-tuning on K volumes of the other two thirds; {seen}. "
              + ", ".join(f"`results/{p.name}`" for p in files) + ":", "",
              "| method | K | fine-tune steps | lr | encoder lr | runs | Dice | margin vs random init (± SE) |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -177,7 +179,23 @@ def validation() -> list[str]:
             marg = f"{float(r['margin_vs_random']):+.3f} ± {_f(se)}"
         lines.append(f"| {r['method']} | {r['labeled_volumes']} | {r['finetune_steps']} | "
                      f"{float(r['finetune_lr']):g} | {enc} | {n} | {float(r['dice_mean']):.3f} | {marg} |")
-    return lines + [""]
+    return lines + ["", _choice(rows), ""]
+
+
+def _choice(rows: list[dict[str, str]]) -> str:
+    """The rule the test stage follows: the pre-trained initialisation (and encoder lr) with the
+    largest validation margin over random init, averaged over K."""
+    by: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        if r["margin_vs_random"]:
+            by.setdefault((r["method"], r["settings"]), []).append(float(r["margin_vs_random"]))
+    if not by:
+        return ""
+    (m, st), v = max(by.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))
+    enc = st.split("pre-trained encoder lr ")[1] if "encoder lr" in st else "x1"
+    return (f"Rule: the test stage fine-tunes the initialisation with the largest validation margin over "
+            f"random init, averaged over K: {m} (encoder lr {enc}; mean margin {sum(v) / len(v):+.3f}); the "
+            "test stage pre-trains every strategy at that budget." + _budget_note({r["method"] for r in rows}, st))
 
 
 def predict_speed() -> list[str]:

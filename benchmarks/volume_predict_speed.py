@@ -4,7 +4,8 @@
 Each case builds a segmentation checkpoint the way ``run`` does (the config resolved by the plan
 of its own data; weights at random init, which costs the same to run) and times the whole CLI
 command (validation, preprocessing, inference, inverse resampling, NIfTI / CSV writing) in a
-fresh process that reports its own peak RSS. Writes ``results/volume_predict_speed.csv``.
+fresh process that reports its own peak RSS and CPU seconds (user + sys; the load average
+beside them says how busy the shared CPU was). Writes ``results/volume_predict_speed.csv``.
 
 Usage: python benchmarks/volume_predict_speed.py [--hippocampus-scans 20]
 """
@@ -27,13 +28,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT / "benchmarks" / "results"
 HIPPO = ROOT / ".." / "shared" / "data" / "msd_hippocampus"
+THREADS = 2  # OMP_NUM_THREADS of the predict process
 
 CHILD = """
 import resource, sys, time
 from polyclr.cli import main
 t0 = time.perf_counter()
 code = main(sys.argv[1:])
-print("RESULT", code, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+u = resource.getrusage(resource.RUSAGE_SELF)
+print("RESULT", code, time.perf_counter() - t0, u.ru_maxrss / 1024, u.ru_utime + u.ru_stime)
 """
 
 
@@ -82,8 +85,9 @@ def run_predict(ckpt: Path, data: Path, out: Path, threads: int) -> dict:
     line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")]
     if res.returncode != 0 or not line or line[-1].split()[1] != "0":
         raise SystemExit(f"predict failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
-    _, _, seconds, rss_mb = line[-1].split()
-    return {"seconds": float(seconds), "process_seconds": wall, "peak_rss_mb": float(rss_mb)}
+    _, _, seconds, rss_mb, cpu = line[-1].split()
+    return {"seconds": float(seconds), "process_seconds": wall, "peak_rss_mb": float(rss_mb),
+            "cpu_seconds": float(cpu), "load_avg": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
@@ -96,7 +100,7 @@ def main() -> None:
     from polyclr.rundir import git_commit, machine_description
 
     stamp = {"machine": machine_description(), "commit": git_commit(),
-             "date": datetime.now(UTC).strftime("%Y-%m-%d"), "threads": os.cpu_count()}
+             "date": datetime.now(UTC).strftime("%Y-%m-%d"), "threads": THREADS}
     rows = []
     with tempfile.TemporaryDirectory(prefix="polyclr_predict_") as tmp:
         t = Path(tmp)
@@ -106,21 +110,22 @@ def main() -> None:
             sub.mkdir(parents=True)
             for f in sorted((hippo / "imagesTr").glob("*.nii.gz"))[: args.hippocampus_scans]:
                 (sub / f.name).symlink_to(f.resolve())
-            r = run_predict(ckpt, t / "hippo", t / "out_hippo", 2)
+            r = run_predict(ckpt, t / "hippo", t / "out_hippo", THREADS)
             rows.append({"case": "hippocampus MRI (MSD, ~35x50x35 at 1 mm)", "scans": args.hippocampus_scans, **r})
         (t / "ct").mkdir()
         for i in range(args.ct_scans):
             ct_volume(t / "ct" / f"ct_{i:02d}.nii.gz")
         ckpt = make_checkpoint(t / "ct", t / "ct.ckpt", 2)
-        r = run_predict(ckpt, t / "ct", t / "out_ct", 2)
+        r = run_predict(ckpt, t / "ct", t / "out_ct", THREADS)
         rows.append({"case": "generated CT 512x512x200 int16 (0.8x0.8x1.5 mm)", "scans": args.ct_scans, **r})
     RES.mkdir(exist_ok=True)
     with open(RES / "volume_predict_speed.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["case", "scans", "seconds", "scans_per_minute", "peak_rss_mb", *stamp])
+        w.writerow(["case", "scans", "seconds", "scans_per_minute", "peak_rss_mb", "cpu_seconds", "load_avg",
+                    *stamp])
         for r in rows:
             w.writerow([r["case"], r["scans"], f"{r['seconds']:.1f}", f"{60 * r['scans'] / r['seconds']:.2f}",
-                        f"{r['peak_rss_mb']:.0f}", *stamp.values()])
+                        f"{r['peak_rss_mb']:.0f}", f"{r['cpu_seconds']:.1f}", r["load_avg"], *stamp.values()])
             print(f"{r['case']}: {60 * r['scans'] / r['seconds']:.2f} scans/min, peak RSS {r['peak_rss_mb']:.0f} MB")
 
 

@@ -5,7 +5,9 @@ Each case builds a segmentation checkpoint the way ``run`` does (the config reso
 of its own data; weights at random init, which costs the same to run) and times the whole CLI
 command (validation, preprocessing, inference, inverse resampling, NIfTI / CSV writing) in a
 fresh process that reports its own peak RSS and CPU seconds (user + sys; the load average
-beside them says how busy the shared CPU was). Writes ``results/volume_predict_speed.csv``.
+beside them says how busy the shared CPU was). The hippocampus case also runs its first scan
+alone: the difference is the marginal rate once the command has started (imports, model load).
+Writes ``results/volume_predict_speed.csv``.
 
 Usage: python benchmarks/volume_predict_speed.py [--hippocampus-scans 20]
 """
@@ -110,7 +112,14 @@ def main() -> None:
             sub.mkdir(parents=True)
             for f in sorted((hippo / "imagesTr").glob("*.nii.gz"))[: args.hippocampus_scans]:
                 (sub / f.name).symlink_to(f.resolve())
+            one = t / "hippo1" / "imagesTr"  # the first scan alone: the command's fixed cost
+            one.mkdir(parents=True)
+            first = sorted(sub.iterdir())[0]
+            (one / first.name).symlink_to(first.resolve())
+            r1 = run_predict(ckpt, t / "hippo1", t / "out_hippo1", THREADS)
             r = run_predict(ckpt, t / "hippo", t / "out_hippo", THREADS)
+            r["marginal_scans_per_minute"] = 60 * (args.hippocampus_scans - 1) / max(r["seconds"] - r1["seconds"], 1e-9)
+            rows.append({"case": "hippocampus MRI (MSD, ~35x50x35 at 1 mm)", "scans": 1, **r1})
             rows.append({"case": "hippocampus MRI (MSD, ~35x50x35 at 1 mm)", "scans": args.hippocampus_scans, **r})
         (t / "ct").mkdir()
         for i in range(args.ct_scans):
@@ -121,11 +130,12 @@ def main() -> None:
     RES.mkdir(exist_ok=True)
     with open(RES / "volume_predict_speed.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["case", "scans", "seconds", "scans_per_minute", "peak_rss_mb", "cpu_seconds", "load_avg",
-                    *stamp])
+        w.writerow(["case", "scans", "seconds", "scans_per_minute", "marginal_scans_per_minute", "peak_rss_mb",
+                    "cpu_seconds", "load_avg", *stamp])
         for r in rows:
+            marginal = r.get("marginal_scans_per_minute")
             w.writerow([r["case"], r["scans"], f"{r['seconds']:.1f}", f"{60 * r['scans'] / r['seconds']:.2f}",
-                        f"{r['peak_rss_mb']:.0f}", f"{r['cpu_seconds']:.1f}", r["load_avg"], *stamp.values()])
+                        "" if marginal is None else f"{marginal:.1f}", f"{r['peak_rss_mb']:.0f}", f"{r['cpu_seconds']:.1f}", r["load_avg"], *stamp.values()])
             print(f"{r['case']}: {60 * r['scans'] / r['seconds']:.2f} scans/min, peak RSS {r['peak_rss_mb']:.0f} MB")
 
 

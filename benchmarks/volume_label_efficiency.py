@@ -223,14 +223,27 @@ def merge_runs(dirs: list[Path], stage: str, tag: str) -> None:
     if len({p["settings"] for p in parts}) != 1:
         raise SystemExit("--merge: the runs were made with different settings")
     stamp = {**parts[0]["stamp"], "wall_seconds": max(p["stamp"]["wall_seconds"] for p in parts)}
-    if len({p["stamp"]["commit"].split()[0] for p in parts}) != 1:
-        raise SystemExit("--merge: the runs were made at different commits")
+    commits = sorted({p["stamp"]["commit"].split()[0] for p in parts})
+    if len(commits) != 1 and not _same_library(commits):
+        raise SystemExit(f"--merge: the runs were made at commits whose polyclr/ differs: {commits}")
     # the pre-training note "(pre-trained at ...)" of whichever part fine-tuned pre-trained inits
     stamp.update({k: v for p in parts for k, v in p["stamp"].items() if k in ("commit", "pretrained_on")
                   and "pre-trained" in str(p["stamp"]["commit"])})
+    if len(commits) != 1:
+        stamp["commit"] = " + ".join(commits) + " (polyclr/ identical)" + stamp["commit"][len(stamp["commit"].split()[0]):]
     rows = [r for p in parts for r in p["rows"]]
     cls = [r for p in parts for r in p["classification"]]
     write_csvs(rows, cls, parts[0]["classes"], stamp, parts[0]["settings"], tag)
+
+
+def _same_library(commits: list[str]) -> bool:
+    """Whether ``polyclr/`` is the same at every commit (``-dirty`` stripped: a run stamped dirty had
+    uncommitted changes somewhere in the tree, which ``git`` cannot recover afterwards)."""
+    import subprocess
+
+    revs = [c.removesuffix("-dirty") for c in commits]
+    return all(subprocess.run(["git", "diff", "--quiet", revs[0], r, "--", "polyclr"], cwd=RES.parent.parent,
+                              capture_output=True).returncode == 0 for r in revs[1:])
 
 
 def _pretrain_settings(cfg: VolumeConfig) -> str:

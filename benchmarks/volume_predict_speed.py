@@ -9,7 +9,7 @@ beside them says how busy the shared CPU was). The hippocampus case also runs it
 alone: the difference is the marginal rate once the command has started (imports, model load).
 Writes ``results/volume_predict_speed.csv``.
 
-Usage: python benchmarks/volume_predict_speed.py [--hippocampus-scans 20]
+Usage: python benchmarks/volume_predict_speed.py [--hippocampus-scans 100]
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def run_predict(ckpt: Path, data: Path, out: Path, threads: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--hippocampus-scans", type=int, default=20)
+    ap.add_argument("--hippocampus-scans", type=int, default=100)
     ap.add_argument("--ct-scans", type=int, default=1)
     ap.add_argument("--hippocampus", type=Path, default=HIPPO, help="the MSD Hippocampus folder")
     args = ap.parse_args()

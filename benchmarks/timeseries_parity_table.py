@@ -137,6 +137,18 @@ def _commit_label(c: str) -> str:
     return f"{c} (before a rebase; TS2Vec objective/encoder code {'as' if _same_code(c) else 'unlike'} here)"
 
 
+def _dirty(df: pd.DataFrame) -> str:
+    """Rows stamped ``-dirty``, and whether polyclr's TS2Vec code at their commit is HEAD's."""
+    dirty = df[df.commit.astype(str).str.endswith("-dirty")]
+    if dirty.empty:
+        return ""
+    commits = list(dict.fromkeys(str(c)[:7] for c in dirty.commit))
+    same = _git_ok("rev-parse", "HEAD") is True and all(_same_code(c) for c in commits)
+    return (f" {len(dirty)} rows are stamped `-dirty` ({', '.join(commits)}): tracked files outside "
+            "benchmarks/results differed from that commit while they ran"
+            + (" (the TS2Vec objective, encoder and loss at those commits are HEAD's)." if same else "."))
+
+
 def _pre_rebase(df: pd.DataFrame) -> str:
     """Rows whose commit is not in HEAD's history (made before this work was rebased onto main)."""
     commits = list(dict.fromkeys(str(c)[:7] for c in df.commit))
@@ -298,6 +310,6 @@ def parity_section(df: pd.DataFrame) -> list[str]:
             "therefore taken on the training call's CPU seconds (user + sys) where both sides recorded them "
             "(marked `(wall)` where not): at one thread each they are the time on an idle core."
             + "".join(f" {n}: {PARITY_RUN_NOTES[n]}." for n in PARITY_RUN_NOTES if n in set(df.dataset))
-            + _unpaired(df) + _pre_rebase(df)
+            + _unpaired(df) + _pre_rebase(df) + _dirty(df)
             + " `benchmarks/timeseries_ts2vec_parity.py --reference <ts2vec checkout>`."] + _diagnostics() + [""]
     return out

@@ -118,7 +118,7 @@ def label_efficiency() -> list[str]:
               f"{r0['threads']} thread(s) per process; commit `{r0['commit']}`; {r0['date']}; wall "
               f"{float(r0['wall_seconds']) / 60:.0f} min (longest process)."
               + _budget_note({m for m, _ in groups}, settings), ""]
-    return lines + validation()
+    return lines + validation(r1["finetune_steps"])
 
 
 def fully_supervised(rows: list[dict[str, str]], tag: str) -> list[str]:
@@ -157,9 +157,10 @@ def fully_supervised(rows: list[dict[str, str]], tag: str) -> list[str]:
                     "single 2D slices describe poorly."]
 
 
-def validation() -> list[str]:
+def validation(test_steps: str) -> list[str]:
     """Every validation grid run (``results/volume_validation_hippocampus*.csv``), one line per
-    method x K x fine-tuning setting, with the paired margin's standard error."""
+    method x K x fine-tuning setting, with the paired margin's standard error; the choice among
+    the runs at the test stage's fine-tuning steps ``test_steps``."""
     files = sorted(RES.glob(f"volume_validation{TAG}*.csv"))
     rows = [dict(r, csv=p.name) for p in files for r in _read(p.name)]
     if not rows:
@@ -183,7 +184,10 @@ def validation() -> list[str]:
             marg = f"{float(r['margin_vs_random']):+.3f} ± {_f(se)}"
         lines.append(f"| {r['method']} | {r['labeled_volumes']} | {r['finetune_steps']} | "
                      f"{float(r['finetune_lr']):g} | {enc} | {n} | {float(r['dice_mean']):.3f} | {marg} |")
-    return lines + ["", _choice(rows), ""]
+    other = sorted({int(r["finetune_steps"]) for r in rows if r["finetune_steps"] != test_steps})
+    diag = (f" Rows at {', '.join(map(str, other))} fine-tuning steps are a diagnostic of the fine-tuning budget "
+            f"(the test stage fine-tunes {test_steps} steps); they chose nothing." if other else "")
+    return lines + ["", _choice([r for r in rows if r["finetune_steps"] == test_steps]) + diag, ""]
 
 
 def _choice(rows: list[dict[str, str]]) -> str:

@@ -220,10 +220,11 @@ def main() -> None:
                 if (name, seed, impl) in done or impl not in args.implementations:
                     continue
                 r = _child(code, cwd, args.threads)
-                rows.append({"dataset": name, "seed": seed, "implementation": impl, "threads": args.threads,
+                # threads: the children's (args.threads), not this process's from stamp()
+                rows.append({"dataset": name, "seed": seed, "implementation": impl,
                              **{k: v for k, v in info.items() if k not in ("npz", "public_name")},
                              "input_scaling": args.input_scaling, **r,
-                             "load_avg": round(os.getloadavg()[0], 2), **stamp()})
+                             "load_avg": round(os.getloadavg()[0], 2), **stamp(), "threads": args.threads})
                 print(json.dumps(rows[-1]), flush=True)
                 write_csv(args.out, rows)
 

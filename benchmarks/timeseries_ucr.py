@@ -142,7 +142,7 @@ def main() -> None:
                 runs.append(reference(args.reference, name, path, seed, args.threads))
             for r in runs:
                 rows.append({"dataset": name, "seed": seed, "paper_accuracy": PAPER.get(name, ""), **r,
-                             "threads": args.threads, **stamp()})
+                             **stamp(), "threads": args.threads})  # the run's threads, not stamp()'s
                 print(rows[-1], flush=True)
             write_csv(args.out, rows)
 

@@ -17,6 +17,9 @@ functions are the ones ``polyclr run volume`` calls (``pretrain_net``, ``finetun
 Usage:
     .venv/bin/python benchmarks/volume_label_efficiency.py --stage validation
     .venv/bin/python benchmarks/volume_label_efficiency.py --stage test [--set k=v ...]
+    real data over several processes (one K each, random init apart), then one table:
+    ... --data DIR --inits I.pt --pretrain-only; ... --random-only; ... --no-random --inits I.pt
+    --set 'finetune.labeled_volumes=[K]'; ... --merge OUT1 OUT2 ... --tag _hippocampus
     (GPU: add --set engine.precision=16-mixed)
 """
 

@@ -43,6 +43,20 @@ def _order(method: str) -> tuple[int, str]:
     return {"random_init": 0, "GR": 1, "GD-": 2, "GD": 3, "GD+LD": 4, "fully_supervised": 9}.get(base, 5), method
 
 
+def _dice_table(groups: dict[tuple[str, int], list[dict[str, str]]], classes: list[str]) -> list[str]:
+    """One Markdown row per (method, K): runs, mean Dice ± SE, per-class Dice and HD95 means."""
+    lines = ["| method | K | runs | Dice mean | " + " | ".join(f"Dice {c}" for c in classes) + " | "
+             + " | ".join(f"HD95 {c} (mm)" for c in classes) + " |",
+             "| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in classes * 2) + " |"]
+    for (m, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], _order(kv[0][0]))):
+        dm, dse = _mean_se([float(r["dice_mean"]) for r in rs])
+        cells = [f"{_f(dm)} ± {_f(dse)}"]
+        cells += [_f(_mean_se([float(r[f"dice_{c}"]) for r in rs])[0]) for c in classes]
+        cells += [_f(_mean_se([float(r[f"hd95_mm_{c}"]) for r in rs])[0], 2) for c in classes]
+        lines.append(f"| {m} | {k} | {len(rs)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _budget_note(methods: set[str], settings: str) -> str:
     """What ``@xN`` in a method name means, from the settings' base budget."""
     scales = sorted({m.split("@x")[1] for m in methods if "@x" in m}, key=float)
@@ -69,25 +83,13 @@ def label_efficiency() -> list[str]:
              "volumes with their labels unused; fine-tuning on K labelled training volumes, fixed "
              "combinations x seeds, each paired with random init on the same volumes and seed. "
              "Mean ± standard error over runs; HD95 = MONAI 95 % Hausdorff distance in mm (mean over "
-             "test volumes where the class is present in both maps).", "",
-             "| method | K | runs | Dice mean | " + " | ".join(f"Dice {c}" for c in classes) + " | "
-             + " | ".join(f"HD95 {c} (mm)" for c in classes) + " |",
-             "| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in classes * 2) + " |"]
+             "test volumes where the class is present in both maps).", ""]
     groups: dict[tuple[str, int], list[dict[str, str]]] = {}
     steps = next((r["finetune_steps"] for r in rows if r["method"] != "fully_supervised"), r0["finetune_steps"])
     for r in rows:  # longer fully supervised budgets: in their own table below
         if r["method"] != "fully_supervised" or r["finetune_steps"] == steps:
             groups.setdefault((r["method"], int(r["labeled_volumes"])), []).append(r)
-    for (m, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], _order(kv[0][0]))):
-        dm, dse = _mean_se([float(r["dice_mean"]) for r in rs])
-        cells = [f"{_f(dm)} ± {_f(dse)}"]
-        cells += [_f(_mean_se([float(r[f"dice_{c}"]) for r in rs])[0]) for c in classes]
-        cells += [_f(_mean_se([float(r[f"hd95_mm_{c}"]) for r in rs])[0], 2) for c in classes]
-        lines.append(f"| {m} | {k} | {len(rs)} | " + " | ".join(cells) + " |")
-    if all(m == "fully_supervised" for m, _ in groups):
-        lines += ["", "Only the fully supervised reference finished: the K = 1 and 2 fine-tunes (random init "
-                  "and GD+LD, 3 combinations x 3 seeds) were still running on the shared CPU when the "
-                  "session ended, so no pre-training margin is measured here."]
+    lines += _dice_table(groups, classes)
     if any(m not in ("random_init", "fully_supervised") for m, _ in groups):
         lines += ["", "Paired margin over random init (same labelled volumes, same seed):", "",
                   "| method | K | runs | Dice margin (mean ± SE) | wins | target ≥ 0.05 |",
@@ -275,17 +277,8 @@ def run_rows(name: str) -> list[str]:
         groups.setdefault((r["method"], int(r["labeled_volumes"])), []).append(r)
     lines = [f"Rows of the newest finished run (`results/{name}`, commit `{rows[0]['commit'][:10]}`, "
              f"{rows[0]['threads']} thread(s); mean ± SE over the combinations x seeds "
-             "the defaults fine-tune):", "",
-             "| method | K | runs | Dice mean | " + " | ".join(f"Dice {c}" for c in classes) + " | "
-             + " | ".join(f"HD95 {c} (mm)" for c in classes) + " |",
-             "| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in classes * 2) + " |"]
-    for (m, k), rs in sorted(groups.items(), key=lambda kv: (kv[0][1], _order(kv[0][0]))):
-        dm, dse = _mean_se([float(x["dice_mean"]) for x in rs])
-        cells = [f"{_f(dm)} ± {_f(dse)}"]
-        cells += [_f(_mean_se([float(x[f"dice_{c}"]) for x in rs])[0]) for c in classes]
-        cells += [_f(_mean_se([float(x[f"hd95_mm_{c}"]) for x in rs])[0], 2) for c in classes]
-        lines.append(f"| {m} | {k} | {len(rs)} | " + " | ".join(cells) + " |")
-    return lines + [""]
+             "the defaults fine-tune):", ""]
+    return lines + _dice_table(groups, classes) + [""]
 
 
 def section() -> list[str]:

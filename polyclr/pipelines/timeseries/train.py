@@ -326,10 +326,12 @@ def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
     Shape:
         y: ``(n,)`` class indices; returns ``(n_classes,)``.
     """
-    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).astype(np.float64)
-    present = counts > 0
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.asarray(y, dtype=np.int64)
+    present = np.unique(y)
     w = np.ones(n_classes)
-    w[present] = counts[present].sum() / (present.sum() * counts[present])
+    w[present] = compute_class_weight("balanced", classes=present, y=y)  # n / (k * count)
     return torch.as_tensor(w, dtype=torch.float32)
 
 

@@ -13,6 +13,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from polyclr.engine.checkpoint import safe_torch_load, save_torch_atomic
 from polyclr.engine.config import EngineConfig
+from polyclr.engine.memory import HeapTrim
 from polyclr.engine.options import make_loggers
 from polyclr.engine.progress import progress_mode
 from polyclr.engine.seed import quiet_lightning, seed_everything  # noqa: F401  (re-exported)
@@ -51,6 +52,17 @@ class StopAtStep(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         self._check(trainer)
+
+
+class TrimHeapCallback(L.Callback):
+    """:class:`polyclr.engine.memory.HeapTrim` after every training batch (bounded RSS growth
+    when tensor sizes change from step to step)."""
+
+    def __init__(self, budget_mb: float = 256) -> None:
+        self.heap = HeapTrim(budget_mb)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self.heap.step_end()
 
 
 def _devices(value: str) -> Any:

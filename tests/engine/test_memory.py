@@ -1,4 +1,5 @@
-"""pin_mmap_threshold: large tensors freed in one step go back to the OS instead of glibc's heap."""
+"""glibc heap policies: pin_mmap_threshold (large tensors freed in one step go back to the OS)
+and HeapTrim (freed heap pages go back when the resident set outgrows a budget)."""
 
 from __future__ import annotations
 
@@ -69,3 +70,49 @@ def test_environment_setting_is_respected(monkeypatch):
 def test_rejects_non_positive_size():
     with pytest.raises(ValueError, match="nbytes"):
         memory.pin_mmap_threshold(0)
+
+
+def test_heap_trim_policy_closed_form():
+    mib = 2**20
+    seq = iter([10 * mib, 10.5 * mib, 9 * mib, 10.5 * mib, 12 * mib, 12.5 * mib, 13.5 * mib])
+    trims = []
+    heap = memory.HeapTrim(1, resident=lambda: int(next(seq)), trim=lambda: trims.append(1))
+    got = [heap.step_end() for _ in range(7)]
+    # floor 10 → 10.5 within budget → floor 9 → 10.5 is 1.5 over: trim → new floor 12 → 12.5 → 13.5
+    assert got == [False, False, False, True, False, False, True]
+    assert heap.trims == len(trims) == 2
+
+
+def test_heap_trim_without_a_resident_reading_never_trims():
+    heap = memory.HeapTrim(1, resident=lambda: None, trim=lambda: pytest.fail("trimmed"))
+    assert not any(heap.step_end() for _ in range(3))
+
+
+def test_heap_trim_rejects_non_positive_budget():
+    with pytest.raises(ValueError, match="budget_mb"):
+        memory.HeapTrim(0)
+
+
+# In a child process: 1 MiB tensors on the heap (the dynamic threshold raised by a freed 16 MiB
+# block), freed behind a live small block so the heap top cannot shrink: they stay resident until
+# malloc_trim returns the free pages.
+_TRIM_CHILD = textwrap.dedent("""
+    import torch
+    from polyclr.engine.memory import malloc_trim, resident_bytes
+    a = torch.ones(4 << 20); del a
+    blocks = [(torch.ones(1 << 18), torch.ones(16)) for _ in range(200)]
+    keep = blocks[-1][1]
+    del blocks
+    before = resident_bytes()
+    malloc_trim()
+    print((before - resident_bytes()) // 2**20)
+""")
+
+
+@pytest.mark.skipif(not _glibc(), reason="glibc's malloc (malloc_trim / mallinfo2) is not in use")
+def test_malloc_trim_returns_freed_heap_pages():
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")}
+    res = subprocess.run([sys.executable, "-c", _TRIM_CHILD], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert int(res.stdout.split()[-1]) >= 100  # of the 200 MiB freed

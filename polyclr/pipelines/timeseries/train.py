@@ -25,8 +25,8 @@ from polyclr.engine import (
     make_loader,
     save_encoder,
 )
-from polyclr.engine.memory import pin_mmap_threshold
 from polyclr.engine.progress import track
+from polyclr.engine.trainer import TrimHeapCallback
 from polyclr.errors import CheckpointError, DataError
 from polyclr.modalities.timeseries.data import TimeSeriesData
 from polyclr.modalities.timeseries.encoders import Classifier, build_encoder, instance_embedding
@@ -41,6 +41,8 @@ from polyclr.modalities.timeseries.objectives import (
 from polyclr.modalities.timeseries.sampler import HierarchicalBatchSampler, collate_batch
 from polyclr.pipelines.timeseries.config import TimeSeriesConfig
 from polyclr.pipelines.timeseries.data import Prepared, PretrainItems, select_windows
+
+HEAP_TRIM_MB = 256  # RSS growth above its smallest step-end value before glibc's heap is trimmed
 
 
 def encoder_spec(cfg: TimeSeriesConfig, data: TimeSeriesData) -> dict[str, Any]:
@@ -161,12 +163,14 @@ def pretrain_encoder(cfg: TimeSeriesConfig, prep: Prepared, out: Path, resume: b
                                     max_steps=engine.max_steps)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    pin_mmap_threshold()  # random crop lengths: stop glibc's heap from growing step after step
     t0 = time.perf_counter()
     if cfg.objective.checkpoint_every_n_steps > 0:
         every = max(1, round(cfg.objective.checkpoint_every_n_steps / max(1, len(loader))))
         engine = dataclasses.replace(engine, checkpoint_every_n_epochs=every)
-    trainer = fit(module, loader, engine, out, resume=resume, desc=f"pretrain {cfg.objective.name}")
+    # random crop lengths fragment glibc's heap: trim it when RSS grows (polyclr.engine.memory)
+    trims = [TrimHeapCallback(HEAP_TRIM_MB)] if HEAP_TRIM_MB > 0 else []
+    trainer = fit(module, loader, engine, out, resume=resume, desc=f"pretrain {cfg.objective.name}",
+                  extra_callbacks=trims)
     seconds = time.perf_counter() - t0
     enc = objective.export_encoder()
     save_encoder(out / "encoder.safetensors", enc.state_dict(), encoder_meta(cfg, spec, prep))

@@ -72,6 +72,9 @@ PARITY_MISSING = {
 }
 # polyclr's TS2Vec method: rows from commits where these files' code (docstrings and comments aside)
 # equals HEAD's ran the same method.
+# From this commit on, time-series pre-training trims glibc's heap instead of pinning its mmap
+# threshold (polyclr.engine.memory): same arithmetic, less kernel time on long series.
+HEAP_TRIM_COMMIT = "0d430b8"
 METHOD_FILES = ("polyclr/modalities/timeseries/objectives.py", "polyclr/modalities/timeseries/encoders.py",
                 "polyclr/modalities/timeseries/losses.py")
 
@@ -174,6 +177,66 @@ def _pre_rebase(df: pd.DataFrame) -> str:
     if "4903a06" in off:
         text += " At 4903a06 the SVM probe had no libsvm iteration cap (the public grid's is 10^7)."
     return text
+
+
+def _heap_trim(commit: str) -> bool:
+    """Whether ``commit`` (``-dirty`` aside) ran time-series pre-training with the heap trim."""
+    return _git_ok("merge-base", "--is-ancestor", HEAP_TRIM_COMMIT, str(commit).removesuffix("-dirty")) is True
+
+
+def _heap_note(df: pd.DataFrame) -> str:
+    """Which sets' polyclr rows ran with the heap trim and which with the pinned mmap threshold, and
+    whether re-running a seed with the trim changed its accuracy (``..._parity_pinned.csv``)."""
+    ours = df[df.implementation == "polyclr"]
+    trim = ours.commit.map(_heap_trim)
+    if not trim.any():
+        return ""
+    sets_trim = list(dict.fromkeys(ours.dataset[trim]))
+    sets_pin = list(dict.fromkeys(ours.dataset[~trim]))
+    text = (f" polyclr's rows of {', '.join(sets_trim)} ran with glibc's heap trimmed when the resident set "
+            f"outgrows a budget (from {HEAP_TRIM_COMMIT} on)")
+    if sets_pin:
+        text += (f"; those of {', '.join(sets_pin)} with glibc's mmap threshold pinned at 1 MiB, which spends "
+                 "more kernel time faulting in fresh pages, so their polyclr CPU seconds and time ratios are "
+                 "those of the slower setting (heap-policy table below)")
+    path = RES / "timeseries_ts2vec_parity_pinned.csv"
+    if path.is_file():
+        old = pd.read_csv(path)
+        old = old[old.implementation == "polyclr"]
+        both = ours[trim].merge(old, on=["dataset", "seed"], suffixes=("", "_pinned"))
+        if len(both):
+            same = int((both.svm_accuracy == both.svm_accuracy_pinned).sum())
+            text += (f". The same arithmetic runs under both: of the {len(both)} (set, seed) pairs run under "
+                     f"both, {same} gave the same SVM accuracy (`{path.name}` holds the pinned runs)")
+    return text + "."
+
+
+def _heap_table() -> list[str]:
+    """RSS and CPU of polyclr's pre-training under each glibc heap policy (timeseries_rss_growth*.csv)."""
+    paths = sorted(RES.glob("timeseries_rss_growth*.csv"))
+    frames = [pd.read_csv(p).assign(file=p.name) for p in paths]
+    frames = [f for f in frames if "heap_policy" in f]
+    if not frames:
+        return []
+    out = ["", "#### glibc heap policy during polyclr's TS2Vec pre-training (last recorded step)", "",
+           "| dataset | policy | steps | CPU s (user + sys) | minor page faults | RSS growth MB | peak RSS MB "
+           "| CPU vs pinned | load | commit |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for f in frames:
+        last = f[f.step == f.step.max()]
+        pinned = last[last.heap_policy.str.startswith("mmap threshold pinned")].cpu_seconds.mean()
+        for pol, g in last.groupby("heap_policy", sort=False):
+            out.append(f"| {g.dataset.iloc[0]} | {pol} | {int(g.step.iloc[0])} | {_ms(g.cpu_seconds, 1)} | "
+                       f"{g.minor_faults.mean():.3g} | {_ms(g.rss_growth_mb, 0)} | {_ms(g.peak_rss_mb, 0)} | "
+                       f"{g.cpu_seconds.mean() / pinned:.2f} | {g.load_avg.mean():.1f} | "
+                       f"{', '.join(dict.fromkeys(str(c)[:7] for c in g.commit))} |".replace("| nan |", "| – |"))
+    out += ["", "One child process per policy at one thread, the same seed and steps, run one after the other "
+            f"(`{'`, `'.join(f.file.iloc[0] for f in frames)}`; `benchmarks/timeseries_rss_growth.py`). RSS growth: "
+            "since the first step began. Heap trim (the default): glibc's dynamic threshold keeps a step's tensors "
+            "on pages the previous step used, and `malloc_trim` returns the free pages when RSS outgrows its "
+            "smallest step-end value by 256 MiB; pinned: every tensor of >= 1 MiB is its own mmap, returned when "
+            "freed and faulted in (and zeroed by the kernel) again the next step; dynamic: glibc's default, whose "
+            "heap keeps the free holes left by tensors of changing size."]
+    return out
 
 
 def _diagnostics() -> list[str]:
@@ -324,6 +387,7 @@ def parity_section(df: pd.DataFrame) -> list[str]:
             "therefore taken on the training call's CPU seconds (user + sys) where both sides recorded them "
             "(marked `(wall)` where not): at one thread each they are the time on an idle core."
             + "".join(f" {n}: {PARITY_RUN_NOTES[n]}." for n in PARITY_RUN_NOTES if n in set(df.dataset))
-            + _unpaired(df) + _pre_rebase(df) + _dirty(df)
-            + " `benchmarks/timeseries_ts2vec_parity.py --reference <ts2vec checkout>`."] + _diagnostics() + [""]
+            + _heap_note(df) + _unpaired(df) + _pre_rebase(df) + _dirty(df)
+            + " `benchmarks/timeseries_ts2vec_parity.py --reference <ts2vec checkout>`."] + _heap_table()
+    out += _diagnostics() + [""]
     return out

@@ -201,14 +201,28 @@ def _heap_note(df: pd.DataFrame) -> str:
                  "those of the slower setting (heap-policy table below)")
     path = RES / "timeseries_ts2vec_parity_pinned.csv"
     if path.is_file():
-        old = pd.read_csv(path)
-        old = old[old.implementation == "polyclr"]
-        both = ours[trim].merge(old, on=["dataset", "seed"], suffixes=("", "_pinned"))
+        earlier = pd.read_csv(path)
+        both = ours[trim].merge(earlier[earlier.implementation == "polyclr"], on=["dataset", "seed"],
+                                suffixes=("", "_pinned"))
         if len(both):
             same = int((both.svm_accuracy == both.svm_accuracy_pinned).sum())
             text += (f". The same arithmetic runs under both: of the {len(both)} (set, seed) pairs run under "
                      f"both, {same} gave the same SVM accuracy (`{path.name}` holds the pinned runs)")
+        text += _public_drift(df, earlier)
     return text + "."
+
+
+def _public_drift(df: pd.DataFrame, earlier: pd.DataFrame) -> str:
+    """How much the public code's CPU seconds moved between two runs of the same (set, seed)."""
+    pub = df[df.implementation != "polyclr"].merge(earlier[earlier.implementation != "polyclr"],
+                                                   on=["dataset", "seed"], suffixes=("", "_then"))
+    if pub.empty:
+        return ""
+    r = pub.pretrain_cpu_seconds / pub.pretrain_cpu_seconds_then
+    return (f". The public code, unchanged, took {r.min():.2f}–{r.max():.2f}x the CPU seconds of its earlier "
+            f"runs on those {len(pub)} (set, seed) pairs (load {pub.load_avg.min():.0f}–{pub.load_avg.max():.0f} "
+            f"against {pub.load_avg_then.min():.0f}–{pub.load_avg_then.max():.0f} then): CPU seconds grow with "
+            "the load too, which is why a ratio only compares the two sides of the same run")
 
 
 def _heap_table() -> list[str]:
@@ -385,7 +399,7 @@ def parity_section(df: pd.DataFrame) -> list[str]:
             f"(1-minute load average when the rows finished: {df.load_avg.min():.0f}–{df.load_avg.max():.0f}), "
             "so wall seconds are inflated and vary between rows" + _wall_over_cpu(df) + ". The time ratio is "
             "therefore taken on the training call's CPU seconds (user + sys) where both sides recorded them "
-            "(marked `(wall)` where not): at one thread each they are the time on an idle core."
+            "(marked `(wall)` where not), less inflated by other jobs than wall seconds."
             + "".join(f" {n}: {PARITY_RUN_NOTES[n]}." for n in PARITY_RUN_NOTES if n in set(df.dataset))
             + _heap_note(df) + _unpaired(df) + _pre_rebase(df) + _dirty(df)
             + " `benchmarks/timeseries_ts2vec_parity.py --reference <ts2vec checkout>`."] + _heap_table()

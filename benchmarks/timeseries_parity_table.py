@@ -52,6 +52,10 @@ PARITY_NOTES = {
     "raise polyclr's accuracy on this set (diagnostics below), and the equal-length version meets the target",
     "ItalyPowerDemand": "no cause identified: both sides read the same z-scored series and train the same "
     "budget; polyclr's linear probe is lower by a similar margin, so the embeddings, not the SVM, differ",
+    "ACSF1": "no cause identified: its series are z-normalised one by one in the archive, so both sides read "
+    "the same values (polyclr's TRAIN z-score is then the identity up to rounding), and both train 600 "
+    "iterations on crops of up to the full 1460 steps; polyclr's linear probe is lower by a similar margin, so "
+    "the embeddings, not the SVM, differ",
     "OSULeaf": "no cause identified: polyclr's linear probe is lower by a similar margin, so the embeddings, "
     "not the SVM, differ",
     "PickupGestureWiimoteZ": "unequal lengths: the public code centres variable-length series in the padded "

@@ -183,6 +183,7 @@ def _pre_rebase(df: pd.DataFrame) -> str:
     return text
 
 
+@lru_cache  # one `git merge-base` per commit, not per row
 def _heap_trim(commit: str) -> bool:
     """Whether ``commit`` (``-dirty`` aside) ran time-series pre-training with the heap trim."""
     return _git_ok("merge-base", "--is-ancestor", HEAP_TRIM_COMMIT, str(commit).removesuffix("-dirty")) is True

@@ -16,7 +16,7 @@ allocator has no cache of its own in front of malloc, so glibc is the layer to a
 - :func:`pin_mmap_threshold`: fix the threshold (``mallopt(M_MMAP_THRESHOLD, n)``, which also
   turns the dynamic adjustment off), so every large tensor is its own ``mmap`` and goes back to the
   OS when freed. RSS stays flat, but every large tensor of every step is fresh pages that the
-  kernel must fault in and zero: on long series that kernel time was about a third of a step.
+  kernel must fault in and zero (``benchmarks/timeseries_rss_growth.py`` measures the cost).
 
 Written with ``ctypes`` because no installed library exposes ``mallopt`` or ``malloc_trim``.
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -61,6 +62,7 @@ def pin_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
     return _pinned
 
 
+@functools.lru_cache(maxsize=1)  # find_library runs ldconfig: once per process, not per trim
 def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None

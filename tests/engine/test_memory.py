@@ -94,14 +94,14 @@ def test_heap_trim_rejects_non_positive_budget():
 
 
 # In a child process: 1 MiB tensors on the heap (the dynamic threshold raised by a freed 16 MiB
-# block), freed behind a live small block so the heap top cannot shrink: they stay resident until
-# malloc_trim returns the free pages.
+# block), freed below a live 512 KiB block taken from the heap top after them, so the top cannot
+# shrink: they stay resident until malloc_trim returns the free pages.
 _TRIM_CHILD = textwrap.dedent("""
     import torch
     from polyclr.engine.memory import malloc_trim, resident_bytes
     a = torch.ones(4 << 20); del a
-    blocks = [(torch.ones(1 << 18), torch.ones(16)) for _ in range(200)]
-    keep = blocks[-1][1]
+    blocks = [torch.ones(1 << 18) for _ in range(200)]
+    keep = torch.ones(1 << 17)
     del blocks
     before = resident_bytes()
     malloc_trim()
